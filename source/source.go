@@ -1,0 +1,229 @@
+// Package source streams rows from CSV, TSV and JSONL inputs, from files or
+// standard input, gunzipped when the name ends in .gz, with the byte-order
+// mark stripped and the delimiter detected. Each row carries its record
+// number and the line it starts on, so every later message can point at it.
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+)
+
+// Format is an input format.
+type Format string
+
+// The formats a Reader understands.
+const (
+	CSV   Format = "csv"
+	TSV   Format = "tsv"
+	JSONL Format = "jsonl"
+)
+
+// Options says how to read an input. The zero value detects everything.
+type Options struct {
+	// Format is csv, tsv or jsonl; empty picks by file extension
+	// (.jsonl, .ndjson, .tsv, with any .gz), else csv.
+	Format Format
+	// Delimiter separates CSV fields; 0 detects it among , ; tab and |
+	// from the header line.
+	Delimiter rune
+	// Encoding names the input's character set: utf-8 (the default),
+	// utf-16, windows-1252 or iso-8859-1. A UTF-8 or UTF-16 byte-order mark
+	// always wins.
+	Encoding string
+}
+
+// Row is one record of the input.
+type Row struct {
+	Record int // 1-based record number, header excluded
+	Line   int // line of the input on which the record starts
+	// Values are the row's fields in the order of the Reader's Columns. It
+	// may be shorter than Columns (missing fields are empty). The slice is
+	// reused by the next call to Next; the strings are not.
+	Values []string
+	// Err is a problem with this row alone (a ragged CSV row, a JSONL line
+	// that is not an object). The row cannot be imported; reading goes on.
+	Err error
+}
+
+// Value returns the field at column index i, or "" when the row has none.
+func (r *Row) Value(i int) string {
+	if i < 0 || i >= len(r.Values) {
+		return ""
+	}
+	return r.Values[i]
+}
+
+// Reader streams the rows of one input. It is not safe for concurrent use,
+// except BytesRead, which may be called from any goroutine.
+type Reader interface {
+	// Columns returns the column names: the CSV header, or for JSONL the
+	// flattened keys of the first object (later objects may add more).
+	Columns() []string
+	// Index returns the position of the named column in Row.Values, or -1
+	// when a CSV input has no such column. A JSONL reader reserves a
+	// position for a name it has not seen yet, since any later object may
+	// carry it.
+	Index(name string) int
+	// Next returns the next row, or io.EOF after the last one. Any other
+	// error is fatal to the input; row-level problems come in Row.Err.
+	Next() (Row, error)
+	// BytesRead is how many bytes of the file (compressed, for .gz) have
+	// been consumed so far.
+	BytesRead() int64
+	// Close releases the input.
+	Close() error
+}
+
+// Input describes an opened input for progress reporting.
+type Input struct {
+	Name   string // the path, or "stdin"
+	Size   int64  // bytes of the file, -1 when unknown (stdin)
+	Format Format
+}
+
+// Open opens path ("-" for stdin) with opts.
+func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
+	in := Input{Name: path, Size: -1}
+	var raw io.ReadCloser
+	if path == "-" {
+		in.Name = "stdin"
+		raw = io.NopCloser(stdin)
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, in, err
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			in.Size = st.Size()
+		}
+		raw = f
+	}
+	counted := &counter{r: raw}
+	var r io.Reader = counted
+	closers := []io.Closer{raw}
+	fail := func(err error) (Reader, Input, error) {
+		for _, c := range closers {
+			c.Close()
+		}
+		return nil, in, fmt.Errorf("%s: %w", in.Name, err)
+	}
+	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+		gz, err := gzip.NewReader(bufio.NewReaderSize(r, 64<<10))
+		if err != nil {
+			return fail(fmt.Errorf("not a gzip file: %w", err))
+		}
+		closers = append(closers, gz)
+		r = gz
+	}
+	var err error
+	if r, err = decode(r, opts.Encoding); err != nil {
+		return fail(err)
+	}
+	in.Format = opts.Format
+	if in.Format == "" {
+		in.Format = FormatOf(path)
+	}
+	var rd Reader
+	switch in.Format {
+	case CSV, TSV:
+		delim := opts.Delimiter
+		if delim == 0 && in.Format == TSV {
+			delim = '\t'
+		}
+		rd, err = newCSV(r, in.Name, delim, counted)
+	case JSONL:
+		rd, err = newJSONL(r, in.Name, counted)
+	default:
+		return fail(fmt.Errorf("unknown format %q (want csv, tsv or jsonl)", in.Format))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return &closing{Reader: rd, closers: closers}, in, nil
+}
+
+// FormatOf guesses the format from a file name.
+func FormatOf(path string) Format {
+	p := strings.TrimSuffix(strings.ToLower(path), ".gz")
+	switch filepath.Ext(p) {
+	case ".jsonl", ".ndjson", ".json":
+		return JSONL
+	case ".tsv", ".tab":
+		return TSV
+	}
+	return CSV
+}
+
+type closing struct {
+	Reader
+	closers []io.Closer
+}
+
+func (c *closing) Close() error {
+	var errs []error
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		errs = append(errs, c.closers[i].Close())
+	}
+	return errors.Join(errs...)
+}
+
+// counter counts the bytes read from the raw input.
+type counter struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+var (
+	bomUTF8    = []byte{0xEF, 0xBB, 0xBF}
+	bomUTF16LE = []byte{0xFF, 0xFE}
+	bomUTF16BE = []byte{0xFE, 0xFF}
+)
+
+// decode returns a reader of UTF-8 text without a byte-order mark.
+func decode(r io.Reader, name string) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(3)
+	switch {
+	case bytes.HasPrefix(head, bomUTF8):
+		br.Discard(3)
+		return br, nil
+	case bytes.HasPrefix(head, bomUTF16LE), bytes.HasPrefix(head, bomUTF16BE):
+		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), nil
+	}
+	var enc encoding.Encoding
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "", "utf-8", "utf8":
+		return br, nil
+	case "utf-16", "utf16", "utf-16le":
+		enc = unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)
+	case "utf-16be":
+		enc = unicode.UTF16(unicode.BigEndian, unicode.UseBOM)
+	case "windows-1252", "cp1252", "win-1252":
+		enc = charmap.Windows1252
+	case "iso-8859-1", "latin1", "latin-1", "iso8859-1":
+		enc = charmap.ISO8859_1
+	default:
+		return nil, fmt.Errorf("unknown encoding %q (want utf-8, utf-16, windows-1252 or iso-8859-1)", name)
+	}
+	return transform.NewReader(br, enc.NewDecoder()), nil
+}
