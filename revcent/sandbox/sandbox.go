@@ -419,26 +419,13 @@ func (c *contact) validate(obj string) (revcent.Contact, error) {
 			errs = append(errs, fmt.Errorf("%s.%s is required", obj, f.name))
 		}
 	}
-	if c.Email != nil && *c.Email != "" && !ValidEmail(*c.Email) {
+	if c.Email != nil && *c.Email != "" && !revcent.ValidEmail(*c.Email) {
 		errs = append(errs, fmt.Errorf("%s.email %q is not an email address", obj, *c.Email))
 	}
 	if c.Country != nil && !alpha3(*c.Country) {
 		errs = append(errs, fmt.Errorf("%s.country %q is not an ISO 3166-1 alpha-3 code", obj, *c.Country))
 	}
 	return out, errors.Join(errs...)
-}
-
-// ValidEmail is the sandbox's reading of JSON Schema's "email" format: a
-// non-empty local part and a dotted domain, no spaces, one @.
-func ValidEmail(s string) bool {
-	at := strings.IndexByte(s, '@')
-	if at <= 0 || at != strings.LastIndexByte(s, '@') || strings.ContainsAny(s, " \t\r\n<>()[],;:\"\\") {
-		return false
-	}
-	domain := s[at+1:]
-	dot := strings.LastIndexByte(domain, '.')
-	return dot > 0 && dot < len(domain)-1 && !strings.Contains(domain, "..") &&
-		!strings.HasPrefix(s, ".") && !strings.Contains(s[:at], "..") && !strings.HasSuffix(s[:at], ".")
 }
 
 func alpha3(s string) bool {

@@ -1,0 +1,67 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+)
+
+// FuzzMap checks that every row ends as a request or as field errors, and
+// that a request without errors is one the strict sandbox accepts: bad
+// rows must never cost an API call.
+func FuzzMap(f *testing.F) {
+	f.Add("Ada", "Lovelace", "ADA@example.com", "gb", "4111 1111 1111 1111", "07/2031", "123", "x")
+	f.Add("", " ", "a@b", "Atlantis", "1234", "13/99", "12345", strings.Repeat("é", 300))
+	f.Add("Zoë", "Ødegård", "z@x.io", "Deutschland", "", "", "", "")
+	cols := []string{"First Name", "Last Name", "Email", "Country", "Card Number", "Expiry", "CVV", "Note"}
+	spec, _ := Auto(cols)
+	spec.Fields = append(spec.Fields, Field{Target: "metadata.note", Column: "Note"}, Field{Target: "bill_to.city", Column: "Note"})
+	srv := sandbox.New(sandbox.Options{})
+	f.Fuzz(func(t *testing.T, first, last, email, country, cardNo, exp, cvv, note string) {
+		m, err := Compile(spec, cols, indexOf(cols), Options{Campaign: "Spring Promo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, errs := m.Map([]string{first, last, email, country, cardNo, exp, cvv, note})
+		for _, e := range errs {
+			if e.Reason == "" || (e.Column == "" && e.Target == "") {
+				t.Fatalf("field error without a reason or place: %+v", e)
+			}
+			if len(cvv) >= 3 && strings.Contains(e.Error(), cvv) && e.Target == "payment.credit_card.card_code" {
+				t.Fatalf("error %q reveals the card code", e)
+			}
+		}
+		if errs != nil {
+			return
+		}
+		body, _ := json.Marshal(req)
+		r := httptest.NewRequest("POST", "/v2/customers", bytes.NewReader(body))
+		r.Header.Set("x-api-key", sandbox.DefaultAPIKey)
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("mapped without errors but the sandbox refused it: %s\nbody %s", w.Body, body)
+		}
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("customer.email: Email\ncampaign: {value: X}\n")
+	f.Add(`{"customer.phone": {"column": "P", "transform": "digits"}}`)
+	f.Add("metadata.: x\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		spec, err := Parse("m.yaml", []byte(data))
+		if err != nil {
+			return
+		}
+		for _, fd := range spec.Fields {
+			if checkTarget(fd.Target) != nil {
+				t.Fatalf("Parse accepted target %q", fd.Target)
+			}
+		}
+	})
+}

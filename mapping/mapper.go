@@ -1,0 +1,276 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/revcent-import/revcent-import/revcent"
+)
+
+// ErrNoCampaign means neither --campaign nor the mapping supplies one.
+var ErrNoCampaign = errors.New("no campaign: pass --campaign NAME or map campaign in the mapping file")
+
+// FieldError is one problem with one value of one row.
+type FieldError struct {
+	Column string // the source column; "" for a constant
+	Target string // the target path
+	Value  string // the offending value; card numbers masked, card codes hidden
+	Reason string
+}
+
+func (e FieldError) Error() string {
+	where := fmt.Sprintf("column %q", e.Column)
+	if e.Column == "" {
+		where = e.Target
+	}
+	if e.Value == "" {
+		return where + " " + e.Reason
+	}
+	return fmt.Sprintf("%s: %q %s", where, e.Value, e.Reason)
+}
+
+// Options adjust compilation.
+type Options struct {
+	// Campaign, when set, is sent on every row and overrides the mapping.
+	Campaign string
+	// Now, when set, makes a card whose expiry has passed invalid.
+	Now time.Time
+}
+
+type compiled struct {
+	Field
+	index int // column position; -1 for a constant
+	target
+	transforms []func(string) (string, string)
+	metadata   string // metadata name, for metadata.<name>
+}
+
+// Mapper turns rows into requests. It is not safe for concurrent use.
+type Mapper struct {
+	fields  []compiled
+	columns map[string]string // required target -> the column feeding it
+	now     time.Time
+	country map[string]string // cache: biter777's lookup is slow per call
+}
+
+// Compile resolves spec against an input's columns. index returns a
+// column's position in a row's values, or -1 when the input has no such
+// column; columns are the input's names, used for suggestions. Unknown
+// columns, unknown transforms and missing required targets are errors
+// naming the mapping file and line.
+func Compile(spec Spec, columns []string, index func(string) int, opts Options) (*Mapper, error) {
+	m := &Mapper{columns: map[string]string{}, now: opts.Now, country: map[string]string{}}
+	where := func(f Field) string {
+		if spec.Name == "" || f.Line == 0 {
+			return fmt.Sprintf("auto-mapping of %q", f.Column)
+		}
+		return fmt.Sprintf("%s line %d", spec.Name, f.Line)
+	}
+	var errs []error
+	hasCampaign := opts.Campaign != ""
+	for _, f := range spec.Fields {
+		if f.Target == "campaign" && opts.Campaign != "" {
+			continue // --campaign overrides
+		}
+		if err := checkTarget(f.Target); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where(f), err))
+			continue
+		}
+		c := compiled{Field: f, index: -1}
+		if name, ok := strings.CutPrefix(f.Target, "metadata."); ok {
+			c.metadata = name
+		} else {
+			c.target = targets[f.Target]
+		}
+		if f.Column != "" {
+			if c.index = index(f.Column); c.index < 0 {
+				errs = append(errs, fmt.Errorf("%s: %s: the input has no column %q%s", where(f), f.Target, f.Column, suggest(f.Column, columns)))
+				continue
+			}
+		}
+		for _, t := range f.Transforms {
+			fn, ok := transforms[t]
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: unknown transform %q%s", where(f), t, suggest(t, transformNames())))
+				continue
+			}
+			c.transforms = append(c.transforms, fn)
+		}
+		if f.Target == "campaign" {
+			hasCampaign = true
+		}
+		m.columns[f.Target] = f.Column
+		m.fields = append(m.fields, c)
+	}
+	if opts.Campaign != "" {
+		m.fields = append(m.fields, compiled{Field: Field{Target: "campaign", Value: opts.Campaign}, index: -1, target: targets["campaign"]})
+	}
+	for _, t := range []string{"customer.first_name", "customer.last_name", "customer.email"} {
+		if _, ok := m.columns[t]; !ok {
+			errs = append(errs, fmt.Errorf("nothing maps to %s, which RevCent requires: name a column for it in the mapping file, or rename the column (columns: %s)",
+				t, strings.Join(columns, ", ")))
+		}
+	}
+	if !hasCampaign {
+		errs = append(errs, ErrNoCampaign)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Map builds the request for one row's values (in the input's column
+// order). A row with problems yields every FieldError found; the request
+// is then incomplete and must not be sent.
+func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldError) {
+	var req revcent.CreateCustomerRequest
+	var errs []FieldError
+	for i := range m.fields {
+		f := &m.fields[i]
+		v := f.Value
+		if f.index >= 0 {
+			if f.index < len(values) {
+				v = values[f.index]
+			} else {
+				v = ""
+			}
+		}
+		v = strings.TrimSpace(v)
+		if v == "" {
+			v = f.Default
+		}
+		if v == "" {
+			continue
+		}
+		reason := ""
+		for _, t := range f.transforms {
+			if v, reason = t(v); reason != "" {
+				break
+			}
+		}
+		if reason == "" && v != "" {
+			v, reason = m.normalise(f.kind, v)
+		}
+		if reason != "" {
+			errs = append(errs, fieldError(f, v, reason))
+			continue
+		}
+		if v == "" {
+			continue
+		}
+		if f.metadata != "" {
+			if n := utf8.RuneCountInString(v); n > 255 {
+				errs = append(errs, FieldError{Column: f.Column, Target: f.Target,
+					Value: string([]rune(v)[:32]) + "...", Reason: fmt.Sprintf("is %d characters; RevCent takes at most 255 in a metadata value", n)})
+				continue
+			}
+			req.Metadata = append(req.Metadata, revcent.Metadata{Name: f.metadata, Value: v})
+			continue
+		}
+		f.set(&req, v)
+	}
+	errs = m.check(&req, errs)
+	return req, errs
+}
+
+// normalise applies what is always applied to a kind of target.
+func (m *Mapper) normalise(k kind, v string) (string, string) {
+	switch k {
+	case emailKind:
+		return normEmail(v)
+	case countryKind:
+		if a3, ok := m.country[v]; ok {
+			if a3 == "" {
+				return v, "is not a country (use ISO alpha-2/alpha-3 or an English name)"
+			}
+			return a3, ""
+		}
+		a3, reason := normCountry(v)
+		if len(m.country) < 4096 {
+			if reason != "" {
+				m.country[v] = ""
+			} else {
+				m.country[v] = a3
+			}
+		}
+		return a3, reason
+	case cardNumberKind:
+		return cardNumber(v)
+	case cardCodeKind:
+		return cardCode(v)
+	case expMonthKind:
+		return expMonth(v)
+	case expYearKind:
+		return expYear(v)
+	}
+	return v, ""
+}
+
+// check applies the rules that span fields: required fields, bill_to
+// completed from the customer, card expiry in the past.
+func (m *Mapper) check(req *revcent.CreateCustomerRequest, errs []FieldError) []FieldError {
+	missing := func(target, have string) {
+		if have == "" && !failed(errs, target) {
+			errs = append(errs, FieldError{Column: m.columns[target], Target: target,
+				Reason: fmt.Sprintf("is empty; RevCent requires %s", strings.ReplaceAll(strings.TrimPrefix(target, "customer."), "_", " "))})
+		}
+	}
+	missing("customer.first_name", req.Customer.FirstName)
+	missing("customer.last_name", req.Customer.LastName)
+	missing("customer.email", req.Customer.Email)
+	if req.Campaign == "" {
+		errs = append(errs, FieldError{Column: m.columns["campaign"], Target: "campaign", Reason: "is empty; pass --campaign or fill the column"})
+	}
+	if b := req.BillTo; b != nil {
+		// Only some bill_to fields mapped: the rest of the required ones
+		// come from the customer.
+		if b.FirstName == "" {
+			b.FirstName = req.Customer.FirstName
+		}
+		if b.LastName == "" {
+			b.LastName = req.Customer.LastName
+		}
+		if b.Email == "" {
+			b.Email = req.Customer.Email
+		}
+	}
+	if p := req.Payment; p != nil && p.CreditCard != nil && !m.now.IsZero() {
+		cc := p.CreditCard
+		if cc.ExpMonth > 0 && cc.ExpYear > 0 {
+			y, mo := m.now.Year()%100, int(m.now.Month())
+			if cc.ExpYear < y || (cc.ExpYear == y && cc.ExpMonth < mo) {
+				errs = append(errs, FieldError{Column: m.columns["payment.credit_card.exp_year"], Target: "payment.credit_card.exp_year",
+					Value: fmt.Sprintf("%02d/%02d", cc.ExpMonth, cc.ExpYear), Reason: "has passed: the card is expired"})
+			}
+		}
+	}
+	return errs
+}
+
+func failed(errs []FieldError, target string) bool {
+	for _, e := range errs {
+		if e.Target == target {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldError reports a value, never revealing a card number beyond its
+// last four digits or any part of a card code.
+func fieldError(f *compiled, v, reason string) FieldError {
+	switch f.kind {
+	case cardNumberKind:
+		v = Mask(v)
+	case cardCodeKind:
+		v = strings.Repeat("*", len(v))
+	}
+	if f.index < 0 {
+		return FieldError{Target: f.Target, Value: v, Reason: reason}
+	}
+	return FieldError{Column: f.Column, Target: f.Target, Value: v, Reason: reason}
+}

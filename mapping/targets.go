@@ -1,0 +1,195 @@
+// Package mapping turns input rows into CreateCustomer requests: the
+// mapping file, header auto-mapping, transforms, the normalisation that is
+// always applied (trimmed values, lower-cased emails, alpha-3 countries,
+// digit-only Luhn-checked card numbers, integer card expiry), and
+// validation, so that a row RevCent would refuse is reported before any
+// request is sent. It is pure: no I/O, no goroutines.
+package mapping
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/revcent-import/revcent-import/revcent"
+)
+
+// setter stores a normalised value into a request.
+type setter func(r *revcent.CreateCustomerRequest, v string)
+
+// kind says which normalisation a target always gets.
+type kind uint8
+
+const (
+	plain kind = iota
+	emailKind
+	countryKind
+	cardNumberKind
+	cardCodeKind
+	expMonthKind
+	expYearKind
+)
+
+type target struct {
+	kind kind
+	set  setter
+}
+
+var contactFields = []struct {
+	name string
+	kind kind
+	ptr  func(c *revcent.Contact) *string
+}{
+	{"first_name", plain, func(c *revcent.Contact) *string { return &c.FirstName }},
+	{"last_name", plain, func(c *revcent.Contact) *string { return &c.LastName }},
+	{"email", emailKind, func(c *revcent.Contact) *string { return &c.Email }},
+	{"address_line_1", plain, func(c *revcent.Contact) *string { return &c.AddressLine1 }},
+	{"address_line_2", plain, func(c *revcent.Contact) *string { return &c.AddressLine2 }},
+	{"city", plain, func(c *revcent.Contact) *string { return &c.City }},
+	{"state", plain, func(c *revcent.Contact) *string { return &c.State }},
+	{"zip", plain, func(c *revcent.Contact) *string { return &c.Zip }},
+	{"country", countryKind, func(c *revcent.Contact) *string { return &c.Country }},
+	{"company", plain, func(c *revcent.Contact) *string { return &c.Company }},
+	{"phone", plain, func(c *revcent.Contact) *string { return &c.Phone }},
+}
+
+// targets are the fixed target paths; metadata.<name> is handled apart.
+var targets = func() map[string]target {
+	t := map[string]target{
+		"campaign":                        {plain, func(r *revcent.CreateCustomerRequest, v string) { r.Campaign = v }},
+		"internal_customer_id":            {plain, func(r *revcent.CreateCustomerRequest, v string) { r.InternalCustomerID = v }},
+		"payment.credit_card.card_number": {cardNumberKind, func(r *revcent.CreateCustomerRequest, v string) { card(r).CardNumber = v }},
+		"payment.credit_card.card_code":   {cardCodeKind, func(r *revcent.CreateCustomerRequest, v string) { card(r).CardCode = v }},
+		"payment.credit_card.exp_month":   {expMonthKind, func(r *revcent.CreateCustomerRequest, v string) { card(r).ExpMonth = atoi(v) }},
+		"payment.credit_card.exp_year":    {expYearKind, func(r *revcent.CreateCustomerRequest, v string) { card(r).ExpYear = atoi(v) }},
+	}
+	for _, f := range contactFields {
+		ptr := f.ptr
+		t["customer."+f.name] = target{f.kind, func(r *revcent.CreateCustomerRequest, v string) { *ptr(&r.Customer) = v }}
+		t["bill_to."+f.name] = target{f.kind, func(r *revcent.CreateCustomerRequest, v string) {
+			if r.BillTo == nil {
+				r.BillTo = &revcent.Contact{}
+			}
+			*ptr(r.BillTo) = v
+		}}
+	}
+	return t
+}()
+
+// Targets returns every target path a mapping may name, sorted, with
+// metadata.<name> standing for any metadata entry.
+func Targets() []string {
+	out := make([]string, 0, len(targets)+1)
+	for k := range targets {
+		out = append(out, k)
+	}
+	out = append(out, "metadata.<name>")
+	sort.Strings(out)
+	return out
+}
+
+func card(r *revcent.CreateCustomerRequest) *revcent.CreditCard {
+	if r.Payment == nil {
+		r.Payment = &revcent.Payment{}
+	}
+	if r.Payment.CreditCard == nil {
+		r.Payment.CreditCard = &revcent.CreditCard{}
+	}
+	return r.Payment.CreditCard
+}
+
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+// synonyms maps a normalised header name (lower case, without spaces, _,
+// - or .) to the contact field it usually holds.
+var synonyms = map[string]string{
+	"firstname": "first_name", "first": "first_name", "givenname": "first_name", "fname": "first_name", "forename": "first_name",
+	"lastname": "last_name", "last": "last_name", "surname": "last_name", "familyname": "last_name", "lname": "last_name",
+	"email": "email", "emailaddress": "email", "mail": "email", "emailid": "email",
+	"phone": "phone", "phone1": "phone", "phonenumber": "phone", "mobile": "phone", "mobilephone": "phone", "mobilenumber": "phone",
+	"cell": "phone", "cellphone": "phone", "telephone": "phone", "tel": "phone", "primaryphone": "phone",
+	"zip": "zip", "zipcode": "zip", "postalcode": "zip", "postcode": "zip", "postal": "zip",
+	"state": "state", "province": "state", "region": "state", "stateprovince": "state", "stateorprovince": "state",
+	"address": "address_line_1", "address1": "address_line_1", "addressline1": "address_line_1", "street": "address_line_1",
+	"streetaddress": "address_line_1", "street1": "address_line_1",
+	"address2": "address_line_2", "addressline2": "address_line_2", "street2": "address_line_2",
+	"city": "city", "town": "city",
+	"country": "country", "countrycode": "country", "countryname": "country",
+	"company": "company", "companyname": "company", "organization": "company", "organisation": "company", "org": "company", "business": "company",
+}
+
+// otherSynonyms maps normalised header names to targets outside contacts.
+var otherSynonyms = map[string]string{
+	"customerid": "internal_customer_id", "externalid": "internal_customer_id", "internalcustomerid": "internal_customer_id",
+	"internalid": "internal_customer_id", "crmid": "internal_customer_id", "externalcustomerid": "internal_customer_id",
+	"campaign": "campaign", "campaignname": "campaign", "campaignid": "campaign",
+	"cardnumber": "payment.credit_card.card_number", "creditcard": "payment.credit_card.card_number",
+	"creditcardnumber": "payment.credit_card.card_number", "ccnumber": "payment.credit_card.card_number",
+	"cvv": "payment.credit_card.card_code", "cvc": "payment.credit_card.card_code", "cvv2": "payment.credit_card.card_code",
+	"cardcode": "payment.credit_card.card_code", "securitycode": "payment.credit_card.card_code",
+	"expmonth": "payment.credit_card.exp_month", "expirymonth": "payment.credit_card.exp_month", "expirationmonth": "payment.credit_card.exp_month",
+	"expyear": "payment.credit_card.exp_year", "expiryyear": "payment.credit_card.exp_year", "expirationyear": "payment.credit_card.exp_year",
+}
+
+// expiryNames hold a whole MM/YY expiry, which maps to month and year.
+var expiryNames = map[string]bool{"expiry": true, "expiration": true, "expdate": true, "expirationdate": true, "expirydate": true, "exp": true}
+
+// billingPrefixes mark a column as bill_to's rather than the customer's.
+var billingPrefixes = []string{"billto", "billing", "bill"}
+
+// normalise folds a header name for matching: lower case, without spaces,
+// underscores, dashes and dots, so that "E-mail Address", "email_address"
+// and "emailAddress" meet.
+func normalise(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(h) {
+		switch r {
+		case ' ', '_', '-', '.', '\t':
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// autoTargets returns the targets a header name maps to automatically (a
+// combined expiry maps to two), or nil.
+func autoTargets(header string) []string {
+	n := normalise(header)
+	if t, ok := otherSynonyms[n]; ok {
+		return []string{t}
+	}
+	if expiryNames[n] {
+		return []string{"payment.credit_card.exp_month", "payment.credit_card.exp_year"}
+	}
+	if f, ok := synonyms[n]; ok {
+		return []string{"customer." + f}
+	}
+	for _, p := range billingPrefixes {
+		if rest, ok := strings.CutPrefix(n, p); ok {
+			if f, ok := synonyms[rest]; ok {
+				return []string{"bill_to." + f}
+			}
+		}
+	}
+	// Nested JSONL keys such as address.city or customer.email.
+	if i := strings.LastIndexByte(header, '.'); i >= 0 {
+		first := normalise(header[:strings.IndexByte(header, '.')])
+		f, ok := synonyms[normalise(header[i+1:])]
+		if !ok {
+			return nil
+		}
+		for _, p := range billingPrefixes {
+			if first == p || first == p+"to" || first == "billingaddress" {
+				return []string{"bill_to." + f}
+			}
+		}
+		return []string{"customer." + f}
+	}
+	return nil
+}
