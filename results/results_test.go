@@ -1,0 +1,130 @@
+package results
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gocarina/gocsv"
+)
+
+func TestWriteResumeRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []Record{
+		{Row: 1, Line: 2, Status: Pending, Attempts: 1, Email: "a@b.co", RowHash: "h1"},
+		{Row: 2, Line: 3, Status: Invalid, Message: `line 3, column "Email": "x, ""y""" is not an email address`, RowHash: "h2"},
+		{Row: 1, Line: 2, Status: Created, CustomerID: "abcdefghij0123456789", HTTPStatus: 200, Attempts: 1, Email: "a@b.co", RowHash: "h1"},
+		{Row: 3, Line: 4, Status: Pending, Attempts: 1, Email: "c@d.co", RowHash: "h3"},
+		{Row: 4, Line: 6, Status: Failed, ErrorCode: "invalid_request", Message: "multi\nline", HTTPStatus: 400, Attempts: 1, RowHash: "h4"},
+	}
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The file reads back with gocsv, as reports do.
+	f, _ := os.Open(path)
+	var back []Record
+	if err := gocsv.UnmarshalFile(f, &back); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if len(back) != len(recs) || back[1].Message != recs[1].Message || back[4].Message != "multi\nline" || back[2].HTTPStatus != 200 || back[0].At == "" {
+		t.Errorf("read back %+v", back)
+	}
+
+	if _, err := Create(path); !errors.Is(err, ErrExists) {
+		t.Errorf("Create over an existing file: %v, want ErrExists", err)
+	}
+
+	w, ix, err := Resume(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]Status{1: Created, 2: Invalid, 3: Pending, 4: Failed}
+	for row, st := range want {
+		if e, ok := ix.Last(row); !ok || e.Status != st {
+			t.Errorf("row %d: %+v, want %s", row, e, st)
+		}
+	}
+	if e, _ := ix.Last(1); e.CustomerID != "abcdefghij0123456789" || e.Email != "a@b.co" || e.RowHash != "h1" || e.Attempts != 1 {
+		t.Errorf("row 1 entry %+v", e)
+	}
+	if ix.Len() != 4 || ix.Counts[Created] != 1 || ix.Counts[Pending] != 1 || ix.Torn {
+		t.Errorf("Len %d counts %v torn %v", ix.Len(), ix.Counts, ix.Torn)
+	}
+	w.Write(&Record{Row: 3, Line: 4, Status: Created, CustomerID: "x"})
+	w.Close()
+	ix, err = Load(path)
+	if e, _ := ix.Last(3); err != nil || e.Status != Created {
+		t.Errorf("after appending: %+v %v", e, err)
+	}
+}
+
+func TestResumeRepairsTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, _ := Create(path)
+	w.Write(&Record{Row: 1, Line: 2, Status: Created, CustomerID: "id1"})
+	w.Close()
+	// A process killed mid-write leaves part of a line.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("2,3,crea")
+	f.Close()
+
+	w, ix, err := Resume(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ix.Torn || ix.Len() != 1 {
+		t.Errorf("torn %v len %d, want the partial line dropped", ix.Torn, ix.Len())
+	}
+	w.Write(&Record{Row: 2, Line: 3, Status: Created, CustomerID: "id2"})
+	w.Close()
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "crea\n") || strings.Count(string(b), "\n") != 3 {
+		t.Errorf("file after repair:\n%s", b)
+	}
+	if ix, err := Load(path); err != nil || ix.Len() != 2 {
+		t.Errorf("Load after repair: %v %v", ix, err)
+	}
+}
+
+func TestLoadRejectsForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"not-results.csv": "First Name,Email\nAda,a@b.co\n",
+		"bad-status.csv":  strings.Join(Header, ",") + "\n1,2,done,,,,,1,,,\n",
+		"bad-row.csv":     strings.Join(Header, ",") + "\nx,2,created,,,,,1,,,\n",
+		"short.csv":       strings.Join(Header, ",") + "\n1,2,created\n",
+		"empty.csv":       "",
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o644)
+		if _, _, err := Resume(p); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v, want an error naming the file", name, err)
+		}
+	}
+}
+
+func TestWriteErrorSticks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, _ := Create(path)
+	w.f.Close() // the disk goes away under the writer
+	w.Write(&Record{Row: 1, Status: Pending})
+	if err := w.Flush(); err == nil {
+		t.Fatal("Flush to a closed file succeeded")
+	}
+	if err := w.Write(&Record{Row: 2, Status: Pending}); err == nil {
+		t.Error("Write after a failed Flush succeeded: a lost record must stop the run")
+	}
+}
