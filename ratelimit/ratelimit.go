@@ -55,12 +55,11 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	return l.lim.Wait(ctx)
 }
 
-// Throttled records a 429: no worker starts a request for retryAfter
-// (DefaultPause when 0). Overlapping pauses extend, never shorten.
-func (l *Limiter) Throttled(retryAfter time.Duration) {
-	if retryAfter <= 0 {
-		retryAfter = DefaultPause
-	}
+// Throttled records a 429: no worker starts a request for pause.
+// Overlapping pauses extend, never shorten. Callers pass DefaultPause when
+// the answer had no Retry-After.
+func (l *Limiter) Throttled(pause time.Duration) {
+	retryAfter := max(pause, 0)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n429++

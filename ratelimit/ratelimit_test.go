@@ -57,7 +57,7 @@ func TestThrottledPausesEveryone(t *testing.T) {
 		if got := time.Since(start); got != 3*time.Second {
 			t.Errorf("waited %v, want 3s", got)
 		}
-		l.Throttled(0)
+		l.Throttled(DefaultPause)
 		start = time.Now()
 		l.Wait(context.Background())
 		if got := time.Since(start); got != DefaultPause || l.Throttles() != 3 {

@@ -174,7 +174,7 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, out an
 		if method != http.MethodPost && e.Class == InDoubt {
 			e.Class = Retryable // a GET changes nothing: a 5xx on it is safe to repeat
 		}
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter, e.HasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		var r Response
 		if json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&r) == nil {
 			e.Code, e.Message = r.ErrorCode, r.Message

@@ -108,8 +108,8 @@ func TestCreateCustomerClasses(t *testing.T) {
 			if e.Class != tt.wantClass || e.HTTPStatus != tt.wantStatus || (tt.wantCode != "" && e.Code != tt.wantCode) {
 				t.Errorf("got class %v status %d code %q (%v); want %v %d %q", e.Class, e.HTTPStatus, e.Code, e, tt.wantClass, tt.wantStatus, tt.wantCode)
 			}
-			if e.RetryAfter != tt.retryAfter {
-				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.retryAfter)
+			if e.RetryAfter != tt.retryAfter || e.HasRetryAfter != (tt.retryAfter != 0) {
+				t.Errorf("RetryAfter = %v (%v), want %v", e.RetryAfter, e.HasRetryAfter, tt.retryAfter)
 			}
 			if revcent.ClassOf(err) != tt.wantClass {
 				t.Errorf("ClassOf = %v", revcent.ClassOf(err))

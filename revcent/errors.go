@@ -50,8 +50,10 @@ type Error struct {
 	HTTPStatus int           // 0 when no answer arrived
 	Code       string        // RevCent's error_code, or a local code such as "timeout"
 	Message    string        // RevCent's message, or a description of the transport failure
-	RetryAfter time.Duration // from a Retry-After header; 0 when absent
-	Err        error         // the transport error, if any
+	RetryAfter time.Duration // from a Retry-After header
+	// HasRetryAfter tells a Retry-After of 0 ("now") from none at all.
+	HasRetryAfter bool
+	Err           error // the transport error, if any
 }
 
 func (e *Error) Error() string {
@@ -112,22 +114,17 @@ func classifyStatus(status int) Class {
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
-// It returns 0 when the header is absent or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
+// ok is false when the header is absent or unreadable.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return 0
+		return 0, false
 	}
 	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
+		return time.Duration(max(s, 0)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
+		return max(t.Sub(now), 0), true
 	}
-	return 0
+	return 0, false
 }

@@ -1,0 +1,250 @@
+// Package importer runs an import: it streams rows from a source, maps and
+// validates them, sends the valid ones to RevCent through a worker pool
+// behind one shared rate limiter, and records every outcome in the results
+// journal, so that a run can be stopped at any moment and resumed without
+// creating a customer twice.
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/revcent-import/revcent-import/mapping"
+	"github.com/revcent-import/revcent-import/ratelimit"
+	"github.com/revcent-import/revcent-import/results"
+	"github.com/revcent-import/revcent-import/revcent"
+	"github.com/revcent-import/revcent-import/source"
+)
+
+// Config is one import run.
+type Config struct {
+	Input   string         // a path, or "-" for Stdin
+	Stdin   io.Reader      //
+	Source  source.Options //
+	Mapping *mapping.Spec  // nil: auto-map by header
+	// Campaign overrides the mapping's campaign when set.
+	Campaign    string
+	Results     string // the results file
+	Resume      bool   // continue the run recorded in Results
+	RetryFailed bool   // with Resume: send rows whose last status is failed again
+
+	Client      *revcent.Client
+	Limiter     *ratelimit.Limiter
+	Concurrency int           // workers; at least 1
+	MaxAttempts int           // requests per row before it is failed; at least 1
+	RetryBase   time.Duration // first backoff step; 250ms when 0
+	RetryMax    time.Duration // backoff cap; 30s when 0
+
+	Progress Progress     // nil: none
+	Log      *slog.Logger // nil: discard
+	Now      func() time.Time
+}
+
+// ConfigError is a problem found before anything was sent: usage,
+// configuration or input. The CLI exits 2.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// AbortError stops a run that has started: a refused key, an unwritable
+// results file. The CLI exits 3.
+type AbortError struct{ Err error }
+
+func (e *AbortError) Error() string { return e.Err.Error() }
+func (e *AbortError) Unwrap() error { return e.Err }
+
+// ErrInterrupted is returned when ctx was cancelled (SIGINT, SIGTERM): the
+// rows in flight were finished and recorded; --resume continues. Exit 4.
+var ErrInterrupted = errors.New("interrupted")
+
+// Summary counts a run's outcomes.
+type Summary struct {
+	Rows       int64 // rows read
+	Created    int64
+	Duplicate  int64
+	Invalid    int64
+	Failed     int64
+	Skipped    int64 // done in an earlier run (--resume)
+	Reconciled int64 // created rows found by search after an unknown outcome
+	InDoubt    int64 // rows whose outcome is still unknown (pending in the journal)
+	Unsent     int64 // rows read but not finished when the run stopped
+	Requests   int64 // create requests sent
+	Retries    int64 // create requests beyond the first per row
+	Throttled  int64 // 429 answers
+	Workers    int
+	Elapsed    time.Duration
+	Results    string
+}
+
+// OK reports whether every row read was created, a duplicate, or done.
+func (s Summary) OK() bool { return s.Invalid == 0 && s.Failed == 0 && s.InDoubt == 0 && s.Unsent == 0 }
+
+// counters are updated by the pipeline and read by progress.
+type counters struct {
+	rows, created, duplicate, invalid, failed, skipped, reconciled, inDoubt atomic.Int64
+	requests, retries                                                       atomic.Int64
+}
+
+// job is a row to send.
+type job struct {
+	row      int
+	line     int
+	email    string
+	hash     string
+	req      revcent.CreateCustomerRequest
+	attempts int  // requests sent for this row in earlier runs
+	inDoubt  bool // the journal left it pending: search before sending
+}
+
+type msgKind uint8
+
+const (
+	mRecord  msgKind = iota // write rec
+	mPending                // write rec, then ack once it reached the OS
+	mDupOf                  // rec is a duplicate of row dupOf: write it once that row ends
+	mUnknown                // the row's outcome stays unknown; nothing to write
+)
+
+type msg struct {
+	kind  msgKind
+	rec   results.Record
+	dupOf int
+	ack   chan error
+}
+
+// Run imports cfg.Input. It returns the summary and, when the run did not
+// finish normally, a *ConfigError, an *AbortError or ErrInterrupted.
+// Cancelling ctx stops reading; requests in flight finish and are recorded.
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	start := time.Now()
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Concurrency = max(cfg.Concurrency, 1)
+	cfg.MaxAttempts = max(cfg.MaxAttempts, 1)
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 250 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
+	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
+
+	src, in, err := source.Open(cfg.Input, cfg.Stdin, cfg.Source)
+	if err != nil {
+		return sum, &ConfigError{err}
+	}
+	defer src.Close()
+	spec := cfg.Mapping
+	if spec == nil {
+		auto, unmapped := mapping.Auto(src.Columns())
+		spec = &auto
+		if len(unmapped) > 0 {
+			cfg.Log.Info("columns not mapped", "columns", strings.Join(unmapped, ", "))
+		}
+	}
+	mapper, err := mapping.Compile(*spec, src.Columns(), src.Index, mapping.Options{Campaign: cfg.Campaign, Now: cfg.Now()})
+	if err != nil {
+		return sum, &ConfigError{fmt.Errorf("%s: %w", in.Name, err)}
+	}
+
+	var w *results.Writer
+	var ix *results.Index
+	if cfg.Resume {
+		w, ix, err = results.Resume(cfg.Results)
+		if errors.Is(err, fs.ErrNotExist) {
+			w, err = results.Create(cfg.Results) // --resume on a first run starts one
+		}
+	} else {
+		w, err = results.Create(cfg.Results)
+		if errors.Is(err, results.ErrExists) {
+			err = fmt.Errorf("%w: add --resume to continue that run (skipping rows already done), or pass --results with a new file name", err)
+		}
+	}
+	if err != nil {
+		return sum, &ConfigError{err}
+	}
+	if ix != nil && ix.Torn {
+		cfg.Log.Warn("results file ended in a partial line (the last run was killed mid-write); dropped it", "results", cfg.Results)
+	}
+
+	total := int64(-1)
+	if n, err := source.Count(cfg.Input, in.Format, cfg.Source.Encoding); err == nil && n >= 0 {
+		total = int64(n)
+	}
+	r := &run{cfg: cfg, src: src, in: in, mapper: mapper, w: w, ix: ix,
+		inbox: make(chan msg, cfg.Concurrency*4), jobs: make(chan job, cfg.Concurrency*2),
+		writerDone: make(chan struct{}), seen: map[uint64]int{}}
+	r.seed()
+	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results, "rows", total,
+		"workers", cfg.Concurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
+
+	err = r.run(ctx, total)
+	if cerr := w.Close(); cerr != nil && err == nil {
+		err = &AbortError{cerr}
+	}
+
+	sum.Rows = r.c.rows.Load()
+	sum.Created, sum.Duplicate, sum.Invalid = r.c.created.Load(), r.c.duplicate.Load(), r.c.invalid.Load()
+	sum.Failed, sum.Skipped, sum.Reconciled = r.c.failed.Load(), r.c.skipped.Load(), r.c.reconciled.Load()
+	sum.InDoubt = r.c.inDoubt.Load()
+	sum.Unsent = sum.Rows - sum.Created - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
+	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
+	sum.Elapsed = time.Since(start)
+	if err == nil && ctx.Err() != nil {
+		err = ErrInterrupted
+	}
+	cfg.Log.Info("import finished", "created", sum.Created, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
+		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond), "error", err)
+	return sum, err
+}
+
+type run struct {
+	cfg    Config
+	src    source.Reader
+	in     source.Input
+	mapper *mapping.Mapper
+	w      *results.Writer
+	ix     *results.Index
+	c      counters
+
+	inbox      chan msg
+	jobs       chan job
+	writerDone chan struct{}
+
+	// seen maps a hash of each normalised email sent (or created in an
+	// earlier run) to its first row: 8+8 bytes a row, not the emails.
+	// A 64-bit collision (odds about 1 in 10^7 at a million rows) would
+	// mark a row a duplicate of a different email.
+	seen     map[uint64]int
+	hashSeed maphash.Seed
+}
+
+// seed fills the duplicate set with the emails of rows created in earlier
+// runs of this journal.
+func (r *run) seed() {
+	r.hashSeed = maphash.MakeSeed()
+	if r.ix == nil {
+		return
+	}
+	r.ix.Each(func(row int, e results.Entry) {
+		if e.Status == results.Created && e.Email != "" {
+			h := maphash.String(r.hashSeed, e.Email)
+			if prev, ok := r.seen[h]; !ok || row < prev {
+				r.seen[h] = row
+			}
+		}
+	})
+}

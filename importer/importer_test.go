@@ -1,0 +1,510 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gocarina/gocsv"
+
+	"github.com/revcent-import/revcent-import/internal/fake"
+	"github.com/revcent-import/revcent-import/ratelimit"
+	"github.com/revcent-import/revcent-import/results"
+	"github.com/revcent-import/revcent-import/revcent"
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+)
+
+// env is a sandbox behind an httptest server whose answers a test can
+// alter, plus a temp dir for inputs and results.
+type env struct {
+	t     *testing.T
+	sb    *sandbox.Server
+	srv   *httptest.Server
+	dir   string
+	posts atomic.Int64
+	// fault, when set, may answer a create request instead of the sandbox;
+	// it returns true when it did.
+	fault func(w http.ResponseWriter, r *http.Request, n int64) bool
+	mu    sync.Mutex
+}
+
+func newEnv(t *testing.T, opts sandbox.Options) *env {
+	e := &env{t: t, sb: sandbox.New(opts), dir: t.TempDir()}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			n := e.posts.Add(1)
+			e.mu.Lock()
+			f := e.fault
+			e.mu.Unlock()
+			if f != nil && f(w, r, n) {
+				return
+			}
+		}
+		e.sb.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) setFault(f func(w http.ResponseWriter, r *http.Request, n int64) bool) {
+	e.mu.Lock()
+	e.fault = f
+	e.mu.Unlock()
+}
+
+func (e *env) file(name, content string) string {
+	p := filepath.Join(e.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) config(input string) Config {
+	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 5 * time.Second, MaxConns: 8})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.Close)
+	return Config{Input: input, Campaign: "Spring Promo", Results: input + ".results.csv", Client: c,
+		Limiter: ratelimit.New(0, 1), Concurrency: 8, MaxAttempts: 5, RetryBase: time.Millisecond, RetryMax: 20 * time.Millisecond}
+}
+
+func readResults(t *testing.T, path string) []results.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []results.Record
+	if err := gocsv.UnmarshalFile(f, &recs); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// last returns each row's last record.
+func last(recs []results.Record) map[int]results.Record {
+	m := map[int]results.Record{}
+	for _, r := range recs {
+		m[r.Row] = r
+	}
+	return m
+}
+
+func crmCSV(t *testing.T, n int) (string, []fake.Prospect) {
+	ps := fake.Prospects(n, 7)
+	var b bytes.Buffer
+	if err := fake.WriteCSV(&b, ps); err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), ps
+}
+
+// checkExactlyOnce asserts that the sandbox holds exactly one customer per
+// prospect, with the right fields, and that every row's last journal line
+// is created with that customer's id.
+func checkExactlyOnce(t *testing.T, e *env, ps []fake.Prospect, resultsPath string, alpha2 bool) {
+	t.Helper()
+	byEmail := map[string][]sandbox.Customer{}
+	for _, c := range e.sb.Customers() {
+		byEmail[c.Request.Customer.Email] = append(byEmail[c.Request.Customer.Email], c)
+	}
+	lasts := last(readResults(t, resultsPath))
+	for _, p := range ps {
+		cs := byEmail[strings.ToLower(p.Email)]
+		if len(cs) != 1 {
+			t.Errorf("row %d (%s): created %d times", p.Index, p.Email, len(cs))
+			continue
+		}
+		c := cs[0].Request
+		if c.Customer.FirstName != p.First || c.Customer.LastName != p.Last || c.InternalCustomerID != p.CustomerID ||
+			c.Customer.Phone != p.Phone1 || len(c.Customer.Country) != 3 || c.Campaign != "Spring Promo" || c.Customer.City != p.City {
+			t.Errorf("row %d: sent %+v for %+v", p.Index, c, p)
+		}
+		if r := lasts[p.Index]; r.Status != results.Created || r.CustomerID != cs[0].ID {
+			t.Errorf("row %d: journal ends %+v, want created %s", p.Index, r, cs[0].ID)
+		}
+	}
+	if int(e.sb.Created()) != len(ps) {
+		t.Errorf("sandbox created %d customers for %d rows", e.sb.Created(), len(ps))
+	}
+}
+
+func TestImportCRMExport(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 2000)
+	in := e.file("customers-2000.csv", content)
+	sum, err := Run(context.Background(), e.config(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Created != 2000 || !sum.OK() || sum.Requests != 2000 {
+		t.Errorf("summary %+v", sum)
+	}
+	checkExactlyOnce(t, e, ps, in+".results.csv", false)
+	// Spot-check the mapping: English country names became alpha-3.
+	for _, c := range e.sb.Customers()[:50] {
+		if c.Request.Customer.Country == "" || strings.ToUpper(c.Request.Customer.Country) != c.Request.Customer.Country {
+			t.Errorf("country %q", c.Request.Customer.Country)
+		}
+	}
+}
+
+func TestImportJSONLCamelCase(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	ps := fake.Prospects(300, 11)
+	var b bytes.Buffer
+	fake.WriteJSONL(&b, ps)
+	in := e.file("app-export.jsonl", b.String())
+	sum, err := Run(context.Background(), e.config(in))
+	if err != nil || sum.Created != 300 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, in+".results.csv", true)
+	want := map[string]string{"US": "USA", "DE": "DEU", "GB": "GBR", "CH": "CHE"}
+	for _, c := range e.sb.Customers() {
+		for _, p := range ps {
+			if strings.ToLower(p.Email) == c.Request.Customer.Email {
+				if a3, ok := want[p.Alpha2()]; ok && c.Request.Customer.Country != a3 {
+					t.Errorf("%s -> %s, want %s", p.Alpha2(), c.Request.Customer.Country, a3)
+				}
+			}
+		}
+	}
+}
+
+func TestInvalidAndDuplicateRows(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	in := e.file("messy.csv", "First Name;Last Name;Email Address;Country\r\n"+
+		"Ada;Lovelace;ADA@example.com ;gb\r\n"+ // 1 ok
+		"Grace;;grace@example.com;USA\r\n"+ // 2 missing last name
+		"Alan;Turing;alan@;GBR\r\n"+ // 3 bad email
+		"Edsger;Dijkstra;ed@example.com;Atlantis\r\n"+ // 4 unknown country
+		"Ada;Again;ada@EXAMPLE.com;GB\r\n"+ // 5 duplicate of 1
+		"Grace;Hopper;grace@example.com;United States\r\n"+ // 6 ok: row 2 was invalid
+		"\"Barbara\";\"Liskov\";\"barbara@example.com\";\"us\";extra\r\n") // 7 ragged
+	sum, err := Run(context.Background(), e.config(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Created != 2 || sum.Invalid != 4 || sum.Duplicate != 1 || sum.OK() || e.posts.Load() != 2 {
+		t.Errorf("summary %+v, posts %d", sum, e.posts.Load())
+	}
+	recs := readResults(t, in+".results.csv")
+	lasts := last(recs)
+	want := map[int]struct {
+		status results.Status
+		msg    string
+	}{
+		1: {results.Created, ""},
+		2: {results.Invalid, `line 3, column "Last Name" is empty`},
+		3: {results.Invalid, `line 4, column "Email Address": "alan@" is not an email address`},
+		4: {results.Invalid, `line 5, column "Country": "Atlantis" is not a country`},
+		5: {results.Duplicate, "same email as row 1"},
+		6: {results.Created, ""},
+		7: {results.Invalid, "line 8: has 5 fields, the header has 4"},
+	}
+	for row, w := range want {
+		got := lasts[row]
+		if got.Status != w.status || !strings.Contains(got.Message, w.msg) {
+			t.Errorf("row %d: %s %q, want %s %q", row, got.Status, got.Message, w.status, w.msg)
+		}
+	}
+	if lasts[5].CustomerID == "" || lasts[5].CustomerID != lasts[1].CustomerID {
+		t.Errorf("duplicate carries %q, row 1 is %q", lasts[5].CustomerID, lasts[1].CustomerID)
+	}
+	for _, r := range recs {
+		if r.Status == results.Pending && r.Row != 1 && r.Row != 6 {
+			t.Errorf("row %d got a pending line but must never be sent", r.Row)
+		}
+	}
+}
+
+func TestExistingResultsNeedResume(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, _ := crmCSV(t, 10)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(cfg.Results)
+	_, err := Run(context.Background(), cfg)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("second run without --resume: %v, want a ConfigError saying --resume", err)
+	}
+	after, _ := os.ReadFile(cfg.Results)
+	if !bytes.Equal(before, after) || e.sb.Created() != 10 {
+		t.Errorf("the refused run touched the journal or the server")
+	}
+	cfg.Resume = true
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Skipped != 10 || sum.Created != 0 || e.sb.Created() != 10 || !sum.OK() {
+		t.Errorf("resume of a finished run: %+v %v", sum, err)
+	}
+}
+
+func TestResumeSkipsReconcilesAndRetries(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 40)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	// Rows 5-9 are refused the first time (a final answer).
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		body := new(bytes.Buffer)
+		body.ReadFrom(r.Body)
+		r.Body.Close()
+		for _, p := range ps[4:9] {
+			if strings.Contains(body.String(), strings.ToLower(p.Email)) {
+				w.WriteHeader(400)
+				w.Write([]byte(`{"code":0,"error_code":"temporarily_refused","message":"try later"}`))
+				return true
+			}
+		}
+		r.Body = ioNopCloser(body)
+		return false
+	})
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 35 || sum.Failed != 5 || sum.OK() {
+		t.Fatalf("first run %+v %v", sum, err)
+	}
+	e.setFault(nil)
+
+	// Simulate a run killed after writing pending for row 20 (already
+	// created on the server) and row 21 (never sent): append lines.
+	w, _, err := results.Resume(cfg.Results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(&results.Record{Row: 20, Line: 21, Status: results.Pending, Email: strings.ToLower(ps[19].Email), Attempts: 1})
+	w.Close()
+
+	cfg.Resume = true
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || sum.Skipped != 39 || sum.Reconciled != 1 || sum.Created != 1 || sum.Failed != 0 {
+		t.Errorf("resume: %+v %v", sum, err)
+	}
+	if e.sb.Created() != 35 {
+		t.Errorf("resume created %d customers, want none new (row 20 reconciled, failed rows skipped)", e.sb.Created()-35)
+	}
+	cfg.RetryFailed = true
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || sum.Created != 5 || sum.Skipped != 35 || !sum.OK() {
+		t.Errorf("--retry-failed: %+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+}
+
+func TestRetriesAfter429And503(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 60)
+	in := e.file("c.csv", content)
+	// Every 3rd request: 429 with Retry-After 0 (a default pause applies
+	// only without the header); every 7th: 503 before the sandbox sees it
+	// (in doubt, not created: the search finds nothing, so it is resent).
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		switch {
+		case n%3 == 0:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(429)
+			return true
+		case n%7 == 0:
+			w.WriteHeader(503)
+			return true
+		}
+		return false
+	})
+	cfg := e.config(in)
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 60 || !sum.OK() || sum.Throttled == 0 || sum.Retries == 0 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+	var multi int
+	for _, r := range last(readResults(t, cfg.Results)) {
+		if r.Attempts > 1 {
+			multi++
+		}
+	}
+	if multi == 0 {
+		t.Error("no row records more than one attempt")
+	}
+}
+
+func TestLostAnswersAreReconciled(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 100)
+	in := e.file("c.csv", content)
+	// Every 5th request is processed, then the connection drops before the
+	// answer: the customer exists, the importer cannot know.
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n%5 != 0 {
+			return false
+		}
+		rec := httptest.NewRecorder()
+		e.sb.ServeHTTP(rec, r)
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+		return true
+	})
+	cfg := e.config(in)
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 100 || sum.Reconciled != 20 || !sum.OK() {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+}
+
+func TestRefusedKeyAborts(t *testing.T) {
+	e := newEnv(t, sandbox.Options{APIKey: "the-right-key"})
+	content, _ := crmCSV(t, 500)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	cfg.Concurrency = 4
+	start := time.Now()
+	sum, err := Run(context.Background(), cfg)
+	var ae *AbortError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "API key") {
+		t.Fatalf("err %v, want an AbortError about the key", err)
+	}
+	if p := e.posts.Load(); p > int64(cfg.Concurrency) || time.Since(start) > time.Second {
+		t.Errorf("%d requests in %v before stopping; want at most %d within a second", p, time.Since(start), cfg.Concurrency)
+	}
+	if _, err := results.Load(cfg.Results); err != nil || sum.Created != 0 {
+		t.Errorf("journal after abort: %v, summary %+v", err, sum)
+	}
+}
+
+func TestFinalErrorsAreFailed(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Campaigns: []string{"Other"}})
+	content, _ := crmCSV(t, 5)
+	in := e.file("c.csv", content)
+	sum, err := Run(context.Background(), e.config(in))
+	if err != nil || sum.Failed != 5 || sum.OK() || e.posts.Load() != 5 {
+		t.Fatalf("%+v %v posts %d", sum, err, e.posts.Load())
+	}
+	for _, r := range last(readResults(t, in+".results.csv")) {
+		if r.Status != results.Failed || r.ErrorCode != "campaign_not_found" || r.HTTPStatus != 404 || r.Attempts != 1 {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+func TestInterruptThenResume(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 400)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	cfg.Limiter = ratelimit.New(400, 1) // about a second for everything
+	ctx, cancel := context.WithCancel(context.Background())
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n == 100 {
+			cancel() // the operator presses Ctrl-C mid-run
+		}
+		return false
+	})
+	sum, err := Run(ctx, cfg)
+	if !errors.Is(err, ErrInterrupted) || sum.Created == 0 || sum.Created >= 400 {
+		t.Fatalf("interrupted run: %+v %v", sum, err)
+	}
+	// Every request that was sent got its outcome recorded.
+	if sum.Requests != sum.Created || sum.InDoubt != 0 {
+		t.Errorf("in flight not recorded: %+v", sum)
+	}
+	e.setFault(nil)
+	cfg.Resume = true
+	cfg.Limiter = ratelimit.New(0, 1)
+	sum2, err := Run(context.Background(), cfg)
+	if err != nil || sum2.Skipped != sum.Created || sum2.Created != 400-sum.Created {
+		t.Fatalf("resume: %+v %v", sum2, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+}
+
+func TestStdinGzipAndProgress(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 30)
+	cfg := e.config("-")
+	cfg.Stdin = strings.NewReader(content)
+	cfg.Results = filepath.Join(e.dir, "stdin.results.csv")
+	p := &recorder{}
+	cfg.Progress = p
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 30 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+	if p.final.Total != -1 || p.final.Done != 30 || p.final.Created != 30 || p.final.Bytes != int64(len(content)) {
+		t.Errorf("final snapshot %+v", p.final)
+	}
+}
+
+type recorder struct{ final Snapshot }
+
+func (r *recorder) Update(Snapshot)   {}
+func (r *recorder) Finish(s Snapshot) { r.final = s }
+
+func TestCountGivesProgressTotal(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, _ := crmCSV(t, 25)
+	cfg := e.config(e.file("c.csv", content))
+	p := &recorder{}
+	cfg.Progress = p
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p.final.Total != 25 || p.final.Done != 25 {
+		t.Errorf("final snapshot %+v", p.final)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	tests := map[string]struct {
+		content  string
+		campaign string
+		want     string
+	}{
+		"no campaign":    {"First Name,Last Name,Email\nA,B,a@b.co\n", "", "no campaign"},
+		"no email":       {"First Name,Last Name\nA,B\n", "X", "nothing maps to customer.email"},
+		"empty input":    {"", "X", "empty"},
+		"duplicate head": {"Email,Email\n", "X", "both named"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := e.config(e.file(strings.ReplaceAll(name, " ", "-")+".csv", tt.content))
+			cfg.Campaign = tt.campaign
+			_, err := Run(context.Background(), cfg)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err %v, want a ConfigError containing %q", err, tt.want)
+			}
+			if _, serr := os.Stat(cfg.Results); serr == nil && name != "empty input" {
+				// A results file may exist only if it was created before the
+				// error; configuration errors come first.
+				t.Errorf("results file created despite a configuration error")
+			}
+		})
+	}
+	if e.posts.Load() != 0 {
+		t.Errorf("%d requests sent by runs that failed to start", e.posts.Load())
+	}
+}
+
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+func ioNopCloser(b *bytes.Buffer) nopCloser { return nopCloser{b} }

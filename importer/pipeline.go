@@ -1,0 +1,446 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"hash/maphash"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/revcent-import/revcent-import/ratelimit"
+	"github.com/revcent-import/revcent-import/results"
+	"github.com/revcent-import/revcent-import/revcent"
+)
+
+// syncEvery is how often the writer fsyncs the results file. Every record
+// reaches the OS when its batch is flushed, which survives the process
+// being killed; fsync only guards against the machine losing power, and
+// per record it would cap the run at a few thousand rows a second.
+const syncEvery = time.Second
+
+// run wires the pipeline. One errgroup owns every goroutine: the reader,
+// the workers, the goroutine that closes the writer's inbox once all
+// producers are done, the writer and the progress reporter. When it
+// returns, nothing is left running.
+func (r *run) run(ctx context.Context, total int64) error {
+	g, gctx := errgroup.WithContext(ctx)
+	// stop ends reading and sending: a signal (ctx) or a fatal error (gctx).
+	stop := gctx
+
+	var producers sync.WaitGroup
+	producers.Add(1 + r.cfg.Concurrency)
+	g.Go(func() error {
+		defer producers.Done()
+		defer close(r.jobs)
+		return r.read(stop)
+	})
+	for range r.cfg.Concurrency {
+		g.Go(func() error {
+			defer producers.Done()
+			return r.work(stop)
+		})
+	}
+	g.Go(func() error {
+		producers.Wait()
+		close(r.inbox)
+		return nil
+	})
+	// The writer does not watch ctx: after a signal it must still record
+	// the outcomes of the requests in flight. It ends when its inbox closes
+	// or the file fails.
+	g.Go(func() error {
+		defer close(r.writerDone)
+		return r.write()
+	})
+	if p := r.cfg.Progress; p != nil {
+		g.Go(func() error {
+			r.report(p, total)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// send hands m to the writer. It fails only when the writer has stopped.
+func (r *run) send(m msg) error {
+	select {
+	case r.inbox <- m:
+		return nil
+	case <-r.writerDone:
+		return errWriterGone
+	}
+}
+
+var errWriterGone = errors.New("results writer stopped")
+
+// read streams rows, skips those an earlier run finished, maps and
+// validates the rest, and hands them to the writer (invalid, duplicate)
+// or the workers (to send).
+func (r *run) read(ctx context.Context) error {
+	for ctx.Err() == nil {
+		row, err := r.src.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &AbortError{fmt.Errorf("%s: %w", r.in.Name, err)}
+		}
+		r.c.rows.Add(1)
+		hash := rowHash(row.Values)
+		rec := results.Record{Row: row.Record, Line: row.Line, RowHash: hash}
+		var prev results.Entry
+		if r.ix != nil {
+			var ok bool
+			if prev, ok = r.ix.Last(row.Record); ok {
+				rec.Attempts = prev.Attempts
+				switch prev.Status {
+				case results.Created, results.Invalid, results.Duplicate:
+					r.c.skipped.Add(1)
+					continue
+				case results.Failed:
+					if !r.cfg.RetryFailed {
+						r.c.skipped.Add(1)
+						continue
+					}
+				}
+			}
+		}
+		if row.Err != nil {
+			rec.Status, rec.ErrorCode, rec.Message = results.Invalid, "unreadable_row", fmt.Sprintf("line %d: %v", row.Line, row.Err)
+			if err := r.send(msg{kind: mRecord, rec: rec}); err != nil {
+				return err
+			}
+			continue
+		}
+		req, ferrs := r.mapper.Map(row.Values)
+		if len(ferrs) > 0 {
+			msgs := make([]string, len(ferrs))
+			for i, fe := range ferrs {
+				msgs[i] = fe.Error()
+			}
+			rec.Status, rec.ErrorCode = results.Invalid, "invalid_field"
+			rec.Message = fmt.Sprintf("line %d, %s", row.Line, strings.Join(msgs, "; "))
+			rec.Email = req.Customer.Email
+			if err := r.send(msg{kind: mRecord, rec: rec}); err != nil {
+				return err
+			}
+			continue
+		}
+		rec.Email = req.Customer.Email
+		h := maphash.String(r.hashSeed, rec.Email)
+		if first, dup := r.seen[h]; dup {
+			rec.Status = results.Duplicate
+			rec.ErrorCode = "duplicate_email"
+			if e, ok := r.earlier(first); ok {
+				// Created by an earlier run: its id is known now.
+				rec.CustomerID = e.CustomerID
+				rec.Message = fmt.Sprintf("same email as row %d, created earlier", first)
+				err = r.send(msg{kind: mRecord, rec: rec})
+			} else {
+				err = r.send(msg{kind: mDupOf, rec: rec, dupOf: first})
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		r.seen[h] = row.Record
+		j := job{row: row.Record, line: row.Line, email: rec.Email, hash: hash, req: req,
+			attempts: prev.Attempts, inDoubt: prev.Status == results.Pending}
+		select {
+		case r.jobs <- j:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// earlier returns the journal entry of row when an earlier run created it.
+func (r *run) earlier(row int) (results.Entry, bool) {
+	if r.ix == nil {
+		return results.Entry{}, false
+	}
+	e, ok := r.ix.Last(row)
+	return e, ok && e.Status == results.Created
+}
+
+// rowHash identifies a row's content, so that a resume against a changed
+// input can be detected.
+func rowHash(values []string) string {
+	h := fnv.New64a()
+	for _, v := range values {
+		h.Write([]byte(v))
+		h.Write([]byte{0x1f})
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// work sends jobs until the jobs channel closes or ctx ends.
+func (r *run) work(ctx context.Context) error {
+	ack := make(chan error, 1)
+	for {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-r.jobs:
+		case <-ctx.Done():
+			return nil
+		}
+		if !ok {
+			return nil
+		}
+		if err := r.process(ctx, &j, ack); err != nil {
+			return err
+		}
+	}
+}
+
+// process takes one row to its outcome. It returns an error only for
+// conditions that end the run.
+func (r *run) process(ctx context.Context, j *job, ack chan error) error {
+	rec := results.Record{Row: j.row, Line: j.line, Email: j.email, RowHash: j.hash, Attempts: j.attempts}
+	// Requests in flight are not cancelled by a signal: cancelling one
+	// after it was written would leave its outcome unknown. They are
+	// bounded by the client's timeout.
+	reqCtx := context.WithoutCancel(ctx)
+
+	if j.inDoubt {
+		// An earlier run wrote pending and then stopped: the request may
+		// have created the customer.
+		id, err := r.cfg.Client.FindCustomer(reqCtx, j.email, j.req.InternalCustomerID)
+		switch {
+		case err != nil:
+			return r.unknown(rec, fmt.Sprintf("could not search for the row's email to reconcile it: %v", err))
+		case id != "":
+			r.c.reconciled.Add(1)
+			rec.Status, rec.CustomerID, rec.Message = results.Created, id, "reconciled: found by email after an earlier run stopped mid-request"
+			return r.send(msg{kind: mRecord, rec: rec})
+		}
+	}
+
+	pendingWritten := false
+	for attempt := 1; ; attempt++ {
+		if err := r.cfg.Limiter.Wait(ctx); err != nil {
+			return r.leave(pendingWritten)
+		}
+		if !pendingWritten {
+			// The pending line reaches the OS before the request leaves:
+			// if the process dies after sending, the next run knows this
+			// row is in doubt and reconciles it instead of resending.
+			p := rec
+			p.Status, p.Attempts = results.Pending, rec.Attempts+1
+			if err := r.send(msg{kind: mPending, rec: p, ack: ack}); err != nil {
+				return err
+			}
+			if err := <-ack; err != nil {
+				return err
+			}
+			pendingWritten = true
+		}
+		rec.Attempts++
+		r.c.requests.Add(1)
+		if attempt > 1 {
+			r.c.retries.Add(1)
+		}
+		id, err := r.cfg.Client.CreateCustomer(reqCtx, &j.req)
+		if err == nil {
+			rec.Status, rec.CustomerID, rec.HTTPStatus = results.Created, id, 200
+			return r.send(msg{kind: mRecord, rec: rec})
+		}
+		var e *revcent.Error
+		if !errors.As(err, &e) {
+			e = &revcent.Error{Class: revcent.InDoubt, Message: err.Error(), Err: err}
+		}
+		rec.HTTPStatus, rec.ErrorCode, rec.Message = e.HTTPStatus, e.Code, e.Error()
+		switch e.Class {
+		case revcent.Fatal:
+			return &AbortError{fmt.Errorf("RevCent refused the request (%v): check the API key and --base-url; rerun with --resume", e)}
+		case revcent.Final:
+			rec.Status = results.Failed
+			return r.send(msg{kind: mRecord, rec: rec})
+		case revcent.InDoubt:
+			// Written, no trustworthy answer: look before resending.
+			id, serr := r.cfg.Client.FindCustomer(reqCtx, j.email, j.req.InternalCustomerID)
+			if serr != nil {
+				return r.unknown(rec, fmt.Sprintf("%v; then the search to reconcile it failed: %v", e, serr))
+			}
+			if id != "" {
+				r.c.reconciled.Add(1)
+				rec.Status, rec.CustomerID = results.Created, id
+				rec.Message = fmt.Sprintf("reconciled: found by email after %v", e)
+				return r.send(msg{kind: mRecord, rec: rec})
+			}
+		case revcent.Retryable:
+			if e.HTTPStatus == 429 {
+				pause := ratelimit.DefaultPause
+				if e.HasRetryAfter {
+					pause = e.RetryAfter
+				}
+				r.cfg.Limiter.Throttled(pause)
+			}
+		}
+		if attempt >= r.cfg.MaxAttempts {
+			rec.Status = results.Failed
+			rec.Message = fmt.Sprintf("gave up after %d attempts: %v", attempt, e)
+			return r.send(msg{kind: mRecord, rec: rec})
+		}
+		if ctx.Err() != nil {
+			return r.leave(pendingWritten)
+		}
+		if !r.sleep(ctx, r.backoff(attempt, e)) {
+			return r.leave(pendingWritten)
+		}
+	}
+}
+
+// leave abandons a row because the run is stopping. Its journal stays as
+// it is: no line when it was never sent, or pending, which --resume
+// reconciles.
+func (r *run) leave(pending bool) error {
+	if pending {
+		r.c.inDoubt.Add(1)
+	}
+	return nil
+}
+
+// unknown records nothing more for a row whose outcome could not be
+// established: its last line stays pending, and --resume reconciles it.
+func (r *run) unknown(rec results.Record, why string) error {
+	r.c.inDoubt.Add(1)
+	r.cfg.Log.Warn("outcome unknown; left pending for --resume", "row", rec.Row, "line", rec.Line, "reason", why)
+	return r.send(msg{kind: mUnknown, rec: rec})
+}
+
+// backoff is exponential with full jitter, capped; a Retry-After wins.
+func (r *run) backoff(attempt int, e *revcent.Error) time.Duration {
+	if e.HasRetryAfter {
+		return e.RetryAfter
+	}
+	ceil := r.cfg.RetryBase << min(attempt-1, 20)
+	if ceil > r.cfg.RetryMax || ceil <= 0 {
+		ceil = r.cfg.RetryMax
+	}
+	return rand.N(ceil) + 1
+}
+
+func (r *run) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// write owns the results file. It takes every message waiting in its
+// inbox, writes them, flushes once (one write to the OS for the batch),
+// then releases the workers waiting for their pending lines. Duplicates
+// wait here until their first row's outcome is known.
+func (r *run) write() error {
+	tick := time.NewTicker(syncEvery)
+	defer tick.Stop()
+	waiting := map[int][]results.Record{}
+	var acks []chan error
+	dirty := false
+	handle := func(m msg) error {
+		switch m.kind {
+		case mPending:
+			acks = append(acks, m.ack)
+			return r.w.Write(&m.rec)
+		case mUnknown:
+			return nil
+		case mDupOf:
+			waiting[m.dupOf] = append(waiting[m.dupOf], m.rec)
+			return nil
+		}
+		if err := r.w.Write(&m.rec); err != nil {
+			return err
+		}
+		r.count(m.rec.Status)
+		for _, d := range waiting[m.rec.Row] {
+			switch m.rec.Status {
+			case results.Created:
+				d.CustomerID = m.rec.CustomerID
+				d.Message = fmt.Sprintf("same email as row %d", m.rec.Row)
+			default:
+				d.Message = fmt.Sprintf("same email as row %d, which %s: fix or retry that row", m.rec.Row, m.rec.Status)
+			}
+			if err := r.w.Write(&d); err != nil {
+				return err
+			}
+			r.count(d.Status)
+		}
+		delete(waiting, m.rec.Row)
+		return nil
+	}
+	fail := func(err error) error {
+		for _, a := range acks {
+			a <- err
+		}
+		return &AbortError{fmt.Errorf("results file %s: %w: stopped sending, since no outcome could be recorded", r.w.Name(), err)}
+	}
+	for {
+		select {
+		case m, ok := <-r.inbox:
+			if !ok {
+				return nil // Close syncs
+			}
+			if err := handle(m); err != nil {
+				return fail(err)
+			}
+		drain:
+			for {
+				select {
+				case m, ok := <-r.inbox:
+					if !ok {
+						break drain
+					}
+					if err := handle(m); err != nil {
+						return fail(err)
+					}
+				default:
+					break drain
+				}
+			}
+			if err := r.w.Flush(); err != nil {
+				return fail(err)
+			}
+			for _, a := range acks {
+				a <- nil
+			}
+			acks = acks[:0]
+			dirty = true
+		case <-tick.C:
+			if dirty {
+				if err := r.w.Sync(); err != nil {
+					return fail(err)
+				}
+				dirty = false
+			}
+		}
+	}
+}
+
+func (r *run) count(s results.Status) {
+	switch s {
+	case results.Created:
+		r.c.created.Add(1)
+	case results.Duplicate:
+		r.c.duplicate.Add(1)
+	case results.Invalid:
+		r.c.invalid.Add(1)
+	case results.Failed:
+		r.c.failed.Add(1)
+	}
+}

@@ -1,0 +1,156 @@
+package importer
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// Snapshot is the state of a run at one moment, for progress displays.
+type Snapshot struct {
+	Total      int64 // rows in the input; -1 when unknown (stdin, gzip)
+	Done       int64 // rows with an outcome, including rows skipped by --resume
+	Created    int64
+	Duplicate  int64
+	Invalid    int64
+	Failed     int64
+	Skipped    int64
+	Bytes      int64   // input bytes consumed
+	BytesTotal int64   // input size; -1 when unknown
+	Limit      float64 // current rate limit, requests/s; 0 for none
+	Elapsed    time.Duration
+}
+
+// Progress shows a run's progress. Update is called a few times a second
+// from one goroutine; Finish once at the end.
+type Progress interface {
+	Update(Snapshot)
+	Finish(Snapshot)
+}
+
+// progressEvery is how often the pipeline samples its counters.
+const progressEvery = 200 * time.Millisecond
+
+// report feeds p until the writer has finished.
+func (r *run) report(p Progress, total int64) {
+	start := time.Now()
+	snap := func() Snapshot {
+		s := Snapshot{Total: total, Created: r.c.created.Load(), Duplicate: r.c.duplicate.Load(), Invalid: r.c.invalid.Load(),
+			Failed: r.c.failed.Load(), Skipped: r.c.skipped.Load(), Bytes: r.src.BytesRead(), BytesTotal: r.in.Size,
+			Limit: r.cfg.Limiter.Limit(), Elapsed: time.Since(start)}
+		s.Done = s.Created + s.Duplicate + s.Invalid + s.Failed + s.Skipped
+		return s
+	}
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.Update(snap())
+		case <-r.writerDone:
+			p.Finish(snap())
+			return
+		}
+	}
+}
+
+// Bar draws a progressbar/v3 bar on a terminal: rows done of the total
+// with rate and ETA, or bytes of the input when the row total is unknown.
+type Bar struct {
+	w    io.Writer
+	bar  *progressbar.ProgressBar
+	rows bool
+}
+
+// NewBar returns a Bar drawing on w, which should be a terminal.
+func NewBar(w io.Writer) *Bar { return &Bar{w: w} }
+
+func (b *Bar) init(s Snapshot) {
+	opts := []progressbar.Option{
+		progressbar.OptionSetWriter(b.w),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100 * time.Millisecond),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetRenderBlankState(true),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(b.w) }),
+	}
+	if s.Total >= 0 {
+		b.rows = true
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"))
+		b.bar = progressbar.NewOptions64(max(s.Total, 1), opts...)
+		return
+	}
+	opts = append(opts, progressbar.OptionShowBytes(true))
+	b.bar = progressbar.NewOptions64(s.BytesTotal, opts...) // -1: a spinner
+}
+
+// Update implements Progress.
+func (b *Bar) Update(s Snapshot) {
+	if b.bar == nil {
+		b.init(s)
+	}
+	desc := fmt.Sprintf("created %d  failed %d  invalid %d", s.Created, s.Failed, s.Invalid)
+	if !b.rows {
+		desc = fmt.Sprintf("%d rows  ", s.Done) + desc
+	}
+	b.bar.Describe(desc)
+	if b.rows {
+		b.bar.Set64(s.Done)
+	} else {
+		b.bar.Set64(s.Bytes)
+	}
+}
+
+// Finish implements Progress.
+func (b *Bar) Finish(s Snapshot) {
+	b.Update(s)
+	if b.rows && s.Done < s.Total {
+		// Stopped early: leave the bar where it is.
+		fmt.Fprintln(b.w)
+		return
+	}
+	b.bar.Finish()
+}
+
+// Lines writes a plain progress line every interval, for logs and cron.
+type Lines struct {
+	w     io.Writer
+	every time.Duration
+	last  time.Time
+	prev  Snapshot
+}
+
+// NewLines returns a Lines writing to w every interval.
+func NewLines(w io.Writer, every time.Duration) *Lines {
+	return &Lines{w: w, every: every, last: time.Now()}
+}
+
+// Update implements Progress.
+func (l *Lines) Update(s Snapshot) {
+	if time.Since(l.last) < l.every {
+		return
+	}
+	l.print(s)
+}
+
+// Finish implements Progress. The summary follows it; no line here.
+func (l *Lines) Finish(Snapshot) {}
+
+func (l *Lines) print(s Snapshot) {
+	rate := float64(s.Done-l.prev.Done) / (s.Elapsed - l.prev.Elapsed).Seconds()
+	var of, eta string
+	if s.Total >= 0 {
+		of = fmt.Sprintf("/%d (%.0f%%)", s.Total, 100*float64(s.Done)/float64(max(s.Total, 1)))
+		if rate > 0 {
+			eta = fmt.Sprintf(" eta %s", (time.Duration(float64(s.Total-s.Done)/rate) * time.Second).Round(time.Second))
+		}
+	} else if s.BytesTotal > 0 {
+		of = fmt.Sprintf(" (%.0f%% of input)", 100*float64(s.Bytes)/float64(s.BytesTotal))
+	}
+	fmt.Fprintf(l.w, "progress: %d%s rows, created %d, duplicate %d, invalid %d, failed %d, %.0f rows/s%s\n",
+		s.Done, of, s.Created, s.Duplicate, s.Invalid, s.Failed, rate, eta)
+	l.last, l.prev = time.Now(), s
+}
