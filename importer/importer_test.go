@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -508,3 +509,27 @@ type nopCloser struct{ *bytes.Buffer }
 func (nopCloser) Close() error { return nil }
 
 func ioNopCloser(b *bytes.Buffer) nopCloser { return nopCloser{b} }
+
+// TestDuplicateOfFinishedRow reads the duplicate long after its first row
+// has finished: it must still be written, with that row's customer_id.
+func TestDuplicateOfFinishedRow(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	var b strings.Builder
+	b.WriteString("First Name,Last Name,Email\n")
+	b.WriteString("Ada,Lovelace,ada@example.com\n")
+	for i := range 200 {
+		fmt.Fprintf(&b, "P%d,Q,p%d@example.com\n", i, i)
+	}
+	b.WriteString("Ada,Again,ADA@example.com\n")
+	in := e.file("late-dup.csv", b.String())
+	cfg := e.config(in)
+	cfg.Concurrency = 2
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 201 || sum.Duplicate != 1 || !sum.OK() {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	lasts := last(readResults(t, cfg.Results))
+	if d := lasts[202]; d.Status != results.Duplicate || d.CustomerID == "" || d.CustomerID != lasts[1].CustomerID {
+		t.Errorf("duplicate row: %+v, first row: %+v", d, lasts[1])
+	}
+}

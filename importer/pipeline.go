@@ -343,16 +343,42 @@ func (r *run) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// outcome is what the writer remembers of a row it sent, for duplicates
+// of it that are read later.
+type outcome struct {
+	status results.Status
+	id     string
+}
+
 // write owns the results file. It takes every message waiting in its
 // inbox, writes them, flushes once (one write to the OS for the batch),
-// then releases the workers waiting for their pending lines. Duplicates
-// wait here until their first row's outcome is known.
+// then releases the workers waiting for their pending lines. A duplicate
+// is written once its first row's outcome is known: at once when that row
+// has finished, else when it does.
 func (r *run) write() error {
 	tick := time.NewTicker(syncEvery)
 	defer tick.Stop()
-	waiting := map[int][]results.Record{}
+	waiting := map[int][]results.Record{} // first row -> its duplicates
+	// finished holds the outcome of every row this run sent: about 50
+	// bytes a row, so that a duplicate read at any later point gets its
+	// first row's customer_id.
+	finished := map[int]outcome{}
 	var acks []chan error
 	dirty := false
+	writeDup := func(d results.Record, first int, o outcome) error {
+		switch o.status {
+		case results.Created:
+			d.CustomerID = o.id
+			d.Message = fmt.Sprintf("same email as row %d", first)
+		default:
+			d.Message = fmt.Sprintf("same email as row %d, which %s: fix or retry that row", first, o.status)
+		}
+		if err := r.w.Write(&d); err != nil {
+			return err
+		}
+		r.count(d.Status)
+		return nil
+	}
 	handle := func(m msg) error {
 		switch m.kind {
 		case mPending:
@@ -361,6 +387,9 @@ func (r *run) write() error {
 		case mUnknown:
 			return nil
 		case mDupOf:
+			if o, ok := finished[m.dupOf]; ok {
+				return writeDup(m.rec, m.dupOf, o)
+			}
 			waiting[m.dupOf] = append(waiting[m.dupOf], m.rec)
 			return nil
 		}
@@ -368,18 +397,15 @@ func (r *run) write() error {
 			return err
 		}
 		r.count(m.rec.Status)
+		if m.rec.Status != results.Created && m.rec.Status != results.Failed {
+			return nil // invalid and duplicate rows are never anyone's first row
+		}
+		o := outcome{m.rec.Status, m.rec.CustomerID}
+		finished[m.rec.Row] = o
 		for _, d := range waiting[m.rec.Row] {
-			switch m.rec.Status {
-			case results.Created:
-				d.CustomerID = m.rec.CustomerID
-				d.Message = fmt.Sprintf("same email as row %d", m.rec.Row)
-			default:
-				d.Message = fmt.Sprintf("same email as row %d, which %s: fix or retry that row", m.rec.Row, m.rec.Status)
-			}
-			if err := r.w.Write(&d); err != nil {
+			if err := writeDup(d, m.rec.Row, o); err != nil {
 				return err
 			}
-			r.count(d.Status)
 		}
 		delete(waiting, m.rec.Row)
 		return nil

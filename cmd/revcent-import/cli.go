@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/revcent-import/revcent-import/importer"
+	"github.com/revcent-import/revcent-import/mapping"
+	"github.com/revcent-import/revcent-import/ratelimit"
+	"github.com/revcent-import/revcent-import/revcent"
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+	"github.com/revcent-import/revcent-import/source"
+)
+
+// Exit codes, as DESIGN.md fixes them.
+const (
+	exitOK          = 0
+	exitRowsFailed  = 1
+	exitUsage       = 2
+	exitAborted     = 3
+	exitInterrupted = 4
+)
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// usageError marks errors that exit 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, io stdio, getenv func(string) string) int {
+	code := exitOK
+	root := &cobra.Command{
+		Use:   "revcent-import",
+		Short: "Load prospect and customer lists into RevCent, rate-limited and resumable",
+		Long: `revcent-import loads prospect and customer lists (CSV, TSV or JSONL) into
+RevCent through its CreateCustomer API. Every row ends up created exactly
+once, or explained in the results file; a stopped run continues with --resume.`,
+		Version:       version(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(io.in)
+	root.SetOut(io.out)
+	root.SetErr(io.err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.AddCommand(importCommand(ctx, io, getenv, &code), sandboxCommand(ctx, io, getenv))
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return code
+	}
+	fmt.Fprintf(io.err, "revcent-import: %v\n", err)
+	var ue usageError
+	var ce *importer.ConfigError
+	var ae *importer.AbortError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return exitUsage
+	case errors.As(err, &ae):
+		return exitAborted
+	case errors.Is(err, importer.ErrInterrupted):
+		return exitInterrupted
+	}
+	// Anything else comes before a run starts: cobra's argument and
+	// command errors, a sandbox that cannot listen. Nothing was sent.
+	return exitUsage
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// importFlags are the flags of import, parsed into one struct.
+type importFlags struct {
+	campaign, mappingFile, results  string
+	resume, retryFailed, useSandbox bool
+	rate                            float64
+	burst, maxAttempts              int
+	concurrency                     string
+	timeout                         time.Duration
+	baseURL, apiKeyFile             string
+	format, delimiter, encoding     string
+	progress, logFormat             string
+}
+
+func importCommand(ctx context.Context, io stdio, getenv func(string) string, code *int) *cobra.Command {
+	var f importFlags
+	cmd := &cobra.Command{
+		Use:   "import INPUT [flags]",
+		Short: "Create a RevCent customer for every row of INPUT (a path, or - for stdin)",
+		Example: `  REVCENT_API_KEY=... revcent-import import prospects.csv --campaign "Spring Promo"
+  revcent-import import prospects.csv --campaign "Spring Promo" --resume          # continue a stopped run
+  revcent-import import prospects.csv --campaign "Spring Promo" --resume --retry-failed
+  gunzip -c list.csv.gz | revcent-import import - --results list.results.csv --campaign X
+  revcent-import import sample_data/prospects.csv --sandbox --campaign "Spring Promo"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImport(ctx, args[0], f, io, getenv, code)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.StringVar(&f.campaign, "campaign", "", "RevCent campaign name or id for every row (overrides the mapping's)")
+	fl.StringVar(&f.mappingFile, "mapping", "", "mapping file (YAML or JSON); without it, columns are mapped by their header names")
+	fl.StringVar(&f.results, "results", "", "results file (default INPUT.results.csv beside the input; required when INPUT is -)")
+	fl.BoolVar(&f.resume, "resume", false, "continue the run recorded in the results file: skip done rows, reconcile rows in doubt")
+	fl.BoolVar(&f.retryFailed, "retry-failed", false, "with --resume: send rows whose last status is failed again")
+	fl.Float64Var(&f.rate, "rate", 10, "requests per second (0 = unlimited)")
+	fl.IntVar(&f.burst, "burst", 1, "requests allowed at once above the rate")
+	fl.StringVar(&f.concurrency, "concurrency", "auto", "requests in flight: a number, or auto (enough for --rate at up to 500 ms a request)")
+	fl.IntVar(&f.maxAttempts, "max-attempts", 5, "requests per row before it is failed")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per request")
+	fl.StringVar(&f.baseURL, "base-url", "", "API root (env REVCENT_BASE_URL; default "+revcent.DefaultBaseURL+")")
+	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding the API key (else env REVCENT_API_KEY)")
+	fl.StringVar(&f.format, "format", "", "csv, tsv or jsonl (default: from the file name)")
+	fl.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter (default: detected among , ; tab |)")
+	fl.StringVar(&f.encoding, "encoding", "", "utf-8 (default), utf-16, windows-1252 or iso-8859-1")
+	fl.StringVar(&f.progress, "progress", "auto", "auto, bar, log or none")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.BoolVar(&f.useSandbox, "sandbox", false, "import into an in-process sandbox instead of RevCent (no key needed)")
+	return cmd
+}
+
+// source checks the input flags and returns the reader's options.
+func (f importFlags) source() (source.Options, error) {
+	o := source.Options{Format: source.Format(strings.ToLower(f.format)), Encoding: f.encoding}
+	switch o.Format {
+	case "", source.CSV, source.TSV, source.JSONL:
+	default:
+		return o, fmt.Errorf("--format %q: want csv, tsv or jsonl", f.format)
+	}
+	switch d := f.delimiter; {
+	case d == "":
+	case d == "tab" || d == `\t` || d == "\t":
+		o.Delimiter = '\t'
+	case len([]rune(d)) == 1 && d != `"` && d != "\n" && d != "\r":
+		o.Delimiter = []rune(d)[0]
+	default:
+		return o, fmt.Errorf("--delimiter %q: want one character, or tab", d)
+	}
+	return o, nil
+}
+
+func runImport(ctx context.Context, input string, f importFlags, io stdio, getenv func(string) string, code *int) error {
+	srcOpts, err := f.source()
+	if err != nil {
+		return usageError{err}
+	}
+	if f.results == "" {
+		if input == "-" {
+			return usageError{errors.New("--results is required when INPUT is - (stdin)")}
+		}
+		f.results = input + ".results.csv"
+	}
+	if f.retryFailed && !f.resume {
+		return usageError{errors.New("--retry-failed goes with --resume (it resends the failed rows of an earlier run)")}
+	}
+	if f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0) {
+		return usageError{fmt.Errorf("--rate %v: want requests per second, 0 for unlimited", f.rate)}
+	}
+	if f.maxAttempts < 1 || f.burst < 1 || f.timeout <= 0 {
+		return usageError{errors.New("--max-attempts and --burst must be at least 1, --timeout positive")}
+	}
+	workers, err := concurrency(f.concurrency, f.rate)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.progress != "auto" && f.progress != "bar" && f.progress != "log" && f.progress != "none" {
+		return usageError{fmt.Errorf("--progress %q: want auto, bar, log or none", f.progress)}
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return usageError{fmt.Errorf("--log-format %q: want text or json", f.logFormat)}
+	}
+	var spec *mapping.Spec
+	if f.mappingFile != "" {
+		data, err := os.ReadFile(f.mappingFile)
+		if err != nil {
+			return usageError{err}
+		}
+		s, err := mapping.Parse(filepath.Base(f.mappingFile), data)
+		if err != nil {
+			return usageError{err}
+		}
+		spec = &s
+	}
+
+	bar := f.progress == "bar" || (f.progress == "auto" && isTerminal(io.err))
+	level := slog.LevelInfo
+	if bar {
+		level = slog.LevelWarn // the bar shows progress; keep the screen for it
+	}
+	log := newLogger(io.err, f.logFormat, level)
+
+	baseURL, key := f.baseURL, ""
+	if f.useSandbox {
+		campaigns := sandbox.DefaultCampaigns
+		if f.campaign != "" {
+			campaigns = append(campaigns, f.campaign)
+		}
+		sb, err := sandbox.Start("127.0.0.1:0", sandbox.Options{Campaigns: campaigns})
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		baseURL, key = sb.URL, sandbox.DefaultAPIKey
+		fmt.Fprintf(io.err, "importing into the in-process sandbox at %s (nothing reaches RevCent)\n", sb.URL)
+	} else {
+		if baseURL == "" {
+			baseURL = getenv("REVCENT_BASE_URL")
+		}
+		if key, err = apiKey(f.apiKeyFile, getenv); err != nil {
+			return usageError{err}
+		}
+	}
+	client, err := revcent.NewClient(revcent.Config{BaseURL: baseURL, APIKey: key, Timeout: f.timeout, MaxConns: workers, UserAgent: "revcent-import/" + version()})
+	if err != nil {
+		return usageError{err}
+	}
+	defer client.Close()
+
+	cfg := importer.Config{
+		Input: input, Stdin: io.in, Source: srcOpts, Mapping: spec, Campaign: f.campaign,
+		Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed,
+		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, MaxAttempts: f.maxAttempts,
+		Log: log,
+	}
+	switch {
+	case bar:
+		cfg.Progress = importer.NewBar(io.err)
+	case f.progress == "auto" || f.progress == "log":
+		cfg.Progress = importer.NewLines(io.err, 10*time.Second)
+	}
+	sum, err := importer.Run(ctx, cfg)
+	var ce *importer.ConfigError
+	if errors.As(err, &ce) {
+		return err
+	}
+	printSummary(io.out, input, sum, err)
+	if err != nil {
+		return err
+	}
+	if !sum.OK() {
+		*code = exitRowsFailed
+	}
+	return nil
+}
+
+// concurrency reads --concurrency. auto keeps enough requests in flight to
+// hold the rate at up to 500 ms a request (Little's law), within 4-64.
+func concurrency(s string, rate float64) (int, error) {
+	if s == "auto" || s == "" {
+		if rate == 0 {
+			return 32, nil
+		}
+		return min(64, max(4, int(math.Ceil(rate*0.5)))), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1024 {
+		return 0, fmt.Errorf("--concurrency %q: want a number from 1 to 1024, or auto", s)
+	}
+	return n, nil
+}
+
+// apiKey reads the key from --api-key-file or REVCENT_API_KEY. The key is
+// never a flag value: flags show in ps and shell history.
+func apiKey(file string, getenv func(string) string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--api-key-file: %w", err)
+		}
+		k := strings.TrimSpace(string(b))
+		if k == "" {
+			return "", fmt.Errorf("--api-key-file %s is empty", file)
+		}
+		return k, nil
+	}
+	if k := strings.TrimSpace(getenv("REVCENT_API_KEY")); k != "" {
+		return k, nil
+	}
+	return "", errors.New("no API key: set REVCENT_API_KEY or pass --api-key-file FILE (or try --sandbox)")
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func printSummary(w io.Writer, input string, s importer.Summary, err error) {
+	rate := float64(s.Created+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(w, "\n%s -> %s\n", input, s.Results)
+	row := func(name string, n int64) { fmt.Fprintf(w, "  %-11s %8d\n", name, n) }
+	row("created", s.Created)
+	if s.Reconciled > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (of created: found by search after an unknown outcome)\n", "reconciled", s.Reconciled)
+	}
+	row("duplicate", s.Duplicate)
+	row("invalid", s.Invalid)
+	row("failed", s.Failed)
+	if s.Skipped > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (done in an earlier run)\n", "skipped", s.Skipped)
+	}
+	if s.InDoubt > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (outcome unknown: --resume reconciles them)\n", "in doubt", s.InDoubt)
+	}
+	if s.Unsent > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (read but not sent before the run stopped)\n", "not sent", s.Unsent)
+	}
+	if s.Throttled > 0 || s.Retries > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d)\n", "retries", s.Retries, s.Throttled)
+	}
+	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
+	rerun := strings.Join(append([]string{"revcent-import"}, os.Args[1:]...), " ")
+	if !strings.Contains(rerun, "--resume") {
+		rerun += " --resume"
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "\nstopped: %v\nto continue: %s\n", err, rerun)
+	case s.Failed > 0:
+		if !strings.Contains(rerun, "--retry-failed") {
+			rerun += " --retry-failed"
+		}
+		fmt.Fprintf(w, "\nfailed and invalid rows are explained in %s\nto send the failed rows again: %s\n", s.Results, rerun)
+	case s.Invalid > 0:
+		fmt.Fprintf(w, "\ninvalid rows were not sent; each is explained in %s: fix those rows and import them as a new file\n", s.Results)
+	}
+}
+
+func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *cobra.Command {
+	var addr, keyFile, dup string
+	var campaigns []string
+	cmd := &cobra.Command{
+		Use:   "sandbox [flags]",
+		Short: "Run a RevCent-compatible server on loopback for trials and tests",
+		Example: `  revcent-import sandbox --addr 127.0.0.1:8080
+  REVCENT_API_KEY=sandbox-key revcent-import import prospects.csv --base-url http://127.0.0.1:8080/v2 --campaign "Spring Promo"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := sandbox.Options{Campaigns: campaigns}
+			switch dup {
+			case "create":
+			case "existing":
+				opts.Duplicate = sandbox.ReturnExisting
+			default:
+				return usageError{fmt.Errorf("--duplicates %q: want create or existing", dup)}
+			}
+			if keyFile != "" || getenv("REVCENT_API_KEY") != "" {
+				k, err := apiKey(keyFile, getenv)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.APIKey = k
+			}
+			sb, err := sandbox.Start(addr, opts)
+			if err != nil {
+				return usageError{err}
+			}
+			defer sb.Close()
+			keyNote := "the key from REVCENT_API_KEY or --api-key-file"
+			if opts.APIKey == "" {
+				keyNote = "x-api-key: " + sandbox.DefaultAPIKey
+			}
+			fmt.Fprintf(io.out, "sandbox listening on %s (%s; campaigns: %s)\n", sb.URL, keyNote, strings.Join(orDefault(campaigns), ", "))
+			<-ctx.Done()
+			fmt.Fprintf(io.out, "sandbox stopped: %d requests, %d customers created\n", sb.Requests(), sb.Created())
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free one)")
+	fl.StringVar(&keyFile, "api-key-file", "", "file holding the key to accept (else env REVCENT_API_KEY, else "+sandbox.DefaultAPIKey+")")
+	fl.StringSliceVar(&campaigns, "campaign", nil, "campaign names or ids to know (repeatable; default "+strings.Join(sandbox.DefaultCampaigns, ", ")+")")
+	fl.StringVar(&dup, "duplicates", "create", "an email seen before: create another customer, or answer with the existing one")
+	return cmd
+}
+
+func orDefault(c []string) []string {
+	if len(c) == 0 {
+		return sandbox.DefaultCampaigns
+	}
+	return c
+}
