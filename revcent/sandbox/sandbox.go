@@ -96,6 +96,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("POST /v2/customers", s.create)
 	s.mux.HandleFunc("GET /v2/customers/search", s.search)
 	s.mux.HandleFunc("GET /v2/customers/{id}", s.get)
+	s.mux.HandleFunc("GET /_sandbox/customers", s.dump)
 	return s
 }
 
@@ -246,6 +247,18 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	sum := c.summary()
 	sum.InternalCustomerID = c.Request.InternalCustomerID
 	writeJSON(w, http.StatusOK, revcent.GetResponse{APICallID: newID(), APICallUnix: s.opts.Now().Unix(), Code: 1, Customer: &sum})
+}
+
+// Dump is the answer of GET /_sandbox/customers, which is not part of
+// RevCent's API: every stored customer, oldest first, so that a test or an
+// operator can check what a sandbox in another process received.
+type Dump struct {
+	Created   int64      `json:"created"`
+	Customers []Customer `json:"customers"`
+}
+
+func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Dump{Created: s.Created(), Customers: s.Customers()})
 }
 
 func (c *Customer) summary() revcent.Customer {

@@ -131,3 +131,25 @@ func TestSearchAndGet(t *testing.T) {
 		t.Errorf("get unknown id: %d, want 404", code)
 	}
 }
+
+func TestDump(t *testing.T) {
+	s := New(Options{})
+	_, r := post(t, s, DefaultAPIKey, valid)
+	req := httptest.NewRequest("GET", "/_sandbox/customers", nil)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("dump without a key: %d", w.Code)
+	}
+	req.Header.Set("x-api-key", DefaultAPIKey)
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	var d Dump
+	if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil || d.Created != 1 || len(d.Customers) != 1 ||
+		d.Customers[0].ID != r.CustomerID || d.Customers[0].Request.InternalCustomerID != "C-1" {
+		t.Fatalf("dump: %s", w.Body)
+	}
+	if strings.Contains(w.Body.String(), "4111111111111111") || strings.Contains(w.Body.String(), `"card_code":"123"`) {
+		t.Errorf("dump reveals the card: %s", w.Body)
+	}
+}
