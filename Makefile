@@ -33,7 +33,7 @@ demo: build
 	  [ $$code -le 1 ]
 
 sample:
-	$(GO) run ./internal/fake/samplegen sample_data
+	$(GO) run ./internal/fake/samplegen -dir sample_data
 
 clean:
 	rm -rf bin

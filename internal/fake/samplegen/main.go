@@ -1,11 +1,17 @@
 // Command samplegen writes sample_data/prospects.csv and prospects.jsonl:
 // realistic CRM exports with a few deliberately bad rows, the same every
-// time (make sample).
+// time (make sample). With -rows N -o FILE it writes an N-row clean CRM
+// export instead, for measurements.
+//
+//	go run ./internal/fake/samplegen [-dir sample_data]
+//	go run ./internal/fake/samplegen -rows 100000 -o /tmp/customers-100000.csv
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,14 +21,44 @@ import (
 )
 
 func main() {
-	dir := "sample_data"
-	if len(os.Args) > 1 {
-		dir = os.Args[1]
+	dir := flag.String("dir", "sample_data", "where to write the samples")
+	rows := flag.Int("rows", 0, "write an N-row CRM export to -o instead")
+	out := flag.String("o", "", "output file for -rows (.jsonl for JSONL)")
+	flag.Parse()
+	var err error
+	if *rows > 0 {
+		err = export(*out, *rows)
+	} else {
+		err = write(*dir)
 	}
-	if err := write(dir); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "samplegen:", err)
 		os.Exit(1)
 	}
+}
+
+func export(path string, n int) error {
+	if path == "" {
+		return fmt.Errorf("-rows needs -o FILE")
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	ps := fake.Prospects(n, 100)
+	if strings.HasSuffix(path, ".jsonl") {
+		err = fake.WriteJSONL(w, ps)
+	} else {
+		err = fake.WriteCSV(w, ps)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func write(dir string) error {
