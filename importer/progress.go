@@ -3,6 +3,8 @@ package importer
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -115,17 +117,18 @@ func (b *Bar) Finish(s Snapshot) {
 	b.bar.Finish()
 }
 
-// Lines writes a plain progress line every interval, for logs and cron.
+// Lines logs a progress line every interval, for logs and cron; through
+// slog, so that --log-format json makes them JSON too.
 type Lines struct {
-	w     io.Writer
+	log   *slog.Logger
 	every time.Duration
 	last  time.Time
 	prev  Snapshot
 }
 
-// NewLines returns a Lines writing to w every interval.
-func NewLines(w io.Writer, every time.Duration) *Lines {
-	return &Lines{w: w, every: every, last: time.Now()}
+// NewLines returns a Lines logging to log every interval.
+func NewLines(log *slog.Logger, every time.Duration) *Lines {
+	return &Lines{log: log, every: every, last: time.Now()}
 }
 
 // Update implements Progress.
@@ -133,24 +136,21 @@ func (l *Lines) Update(s Snapshot) {
 	if time.Since(l.last) < l.every {
 		return
 	}
-	l.print(s)
+	rate := float64(s.Done-l.prev.Done) / (s.Elapsed - l.prev.Elapsed).Seconds()
+	attrs := []any{"done", s.Done}
+	if s.Total >= 0 {
+		attrs = append(attrs, "total", s.Total, "percent", math.Round(1000*float64(s.Done)/float64(max(s.Total, 1)))/10)
+	} else if s.BytesTotal > 0 {
+		attrs = append(attrs, "input_percent", math.Round(1000*float64(s.Bytes)/float64(s.BytesTotal))/10)
+	}
+	attrs = append(attrs, "created", s.Created, "duplicate", s.Duplicate, "invalid", s.Invalid, "failed", s.Failed,
+		"rows_per_s", math.Round(rate))
+	if s.Total >= 0 && rate > 0 {
+		attrs = append(attrs, "eta", (time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second))).Round(time.Second).String())
+	}
+	l.log.Info("progress", attrs...)
+	l.last, l.prev = time.Now(), s
 }
 
 // Finish implements Progress. The summary follows it; no line here.
 func (l *Lines) Finish(Snapshot) {}
-
-func (l *Lines) print(s Snapshot) {
-	rate := float64(s.Done-l.prev.Done) / (s.Elapsed - l.prev.Elapsed).Seconds()
-	var of, eta string
-	if s.Total >= 0 {
-		of = fmt.Sprintf("/%d (%.0f%%)", s.Total, 100*float64(s.Done)/float64(max(s.Total, 1)))
-		if rate > 0 {
-			eta = fmt.Sprintf(" eta %s", (time.Duration(float64(s.Total-s.Done)/rate) * time.Second).Round(time.Second))
-		}
-	} else if s.BytesTotal > 0 {
-		of = fmt.Sprintf(" (%.0f%% of input)", 100*float64(s.Bytes)/float64(s.BytesTotal))
-	}
-	fmt.Fprintf(l.w, "progress: %d%s rows, created %d, duplicate %d, invalid %d, failed %d, %.0f rows/s%s\n",
-		s.Done, of, s.Created, s.Duplicate, s.Invalid, s.Failed, rate, eta)
-	l.last, l.prev = time.Now(), s
-}

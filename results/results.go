@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gocarina/gocsv"
 )
 
 // Status is a row's state in the journal.
@@ -218,6 +220,21 @@ func Resume(path string) (*Writer, *Index, error) {
 		return nil, nil, err
 	}
 	return newWriter(f), ix, nil
+}
+
+// ReadRecords returns every line of a results file, in order, for
+// reports and exports. It holds the whole file: use Load for resume.
+func ReadRecords(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var recs []Record
+	if err := gocsv.UnmarshalFile(f, &recs); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return recs, nil
 }
 
 // Load reads a results file into an Index without changing it.

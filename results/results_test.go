@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gocarina/gocsv"
 )
 
 func TestWriteResumeRoundTrip(t *testing.T) {
@@ -33,12 +31,10 @@ func TestWriteResumeRoundTrip(t *testing.T) {
 	}
 
 	// The file reads back with gocsv, as reports do.
-	f, _ := os.Open(path)
-	var back []Record
-	if err := gocsv.UnmarshalFile(f, &back); err != nil {
+	back, err := ReadRecords(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	if len(back) != len(recs) || back[1].Message != recs[1].Message || back[4].Message != "multi\nline" || back[2].HTTPStatus != 200 || back[0].At == "" {
 		t.Errorf("read back %+v", back)
 	}

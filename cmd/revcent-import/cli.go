@@ -252,7 +252,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	case bar:
 		cfg.Progress = importer.NewBar(io.err)
 	case f.progress == "auto" || f.progress == "log":
-		cfg.Progress = importer.NewLines(io.err, 10*time.Second)
+		cfg.Progress = importer.NewLines(log, 10*time.Second)
 	}
 	sum, err := importer.Run(ctx, cfg)
 	var ce *importer.ConfigError

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocarina/gocsv"
-
 	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
@@ -203,13 +201,8 @@ func importProcess(t *testing.T, env []string, args ...string) (int, string, str
 
 func readRecords(t *testing.T, path string) []results.Record {
 	t.Helper()
-	f, err := os.Open(path)
+	recs, err := results.ReadRecords(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var recs []results.Record
-	if err := gocsv.UnmarshalFile(f, &recs); err != nil {
 		t.Fatal(err)
 	}
 	return recs
