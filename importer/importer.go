@@ -142,6 +142,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
 
+	if cfg.Source.Warn == nil {
+		name := cfg.Input
+		if name == "-" {
+			name = "stdin"
+		}
+		cfg.Source.Warn = func(msg string) { cfg.Log.Warn(name + ": " + msg) }
+	}
 	src, in, err := source.Open(cfg.Input, cfg.Stdin, cfg.Source)
 	if err != nil {
 		return sum, &ConfigError{err}

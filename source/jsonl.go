@@ -21,10 +21,11 @@ type jsonlReader struct {
 	ahead   *Row // the first row, read by newJSONL to learn the columns
 	counted *counter
 	buf     []byte
+	enc     *autoDecoder
 }
 
-func newJSONL(r io.Reader, name string, counted *counter) (*jsonlReader, error) {
-	j := &jsonlReader{name: name, br: bufio.NewReaderSize(r, 64<<10), index: map[string]int{}, counted: counted}
+func newJSONL(r io.Reader, name string, counted *counter, enc *autoDecoder) (*jsonlReader, error) {
+	j := &jsonlReader{name: name, br: bufio.NewReaderSize(r, 64<<10), index: map[string]int{}, counted: counted, enc: enc}
 	row, err := j.next()
 	if err == io.EOF {
 		return nil, errors.New("the file is empty: want one JSON object per line")
@@ -70,6 +71,7 @@ func (j *jsonlReader) next() (Row, error) {
 		if len(line) == 0 {
 			continue
 		}
+		line = j.enc.bytes(line, j.line)
 		j.record++
 		row := Row{Record: j.record, Line: j.line}
 		clear(j.values)

@@ -42,8 +42,12 @@ type Options struct {
 	Delimiter rune
 	// Encoding names the input's character set: utf-8 (the default),
 	// utf-16, windows-1252 or iso-8859-1. A UTF-8 or UTF-16 byte-order mark
-	// always wins.
+	// always wins. Without it, text that is not valid UTF-8 is read as
+	// Windows-1252, with a warning.
 	Encoding string
+	// Warn, when set, receives warnings about the input: a guessed
+	// encoding, unnamed columns. Each comes once.
+	Warn func(msg string)
 }
 
 // Row is one record of the input.
@@ -130,9 +134,11 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 		r = gz
 	}
 	var err error
-	if r, err = decode(r, opts.Encoding); err != nil {
+	var auto bool
+	if r, auto, err = decode(r, opts.Encoding); err != nil {
 		return fail(err)
 	}
+	enc := &autoDecoder{auto: auto, warnf: opts.Warn}
 	in.Format = opts.Format
 	if in.Format == "" {
 		in.Format = FormatOf(path)
@@ -144,9 +150,9 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 		if delim == 0 && in.Format == TSV {
 			delim = '\t'
 		}
-		rd, err = newCSV(r, in.Name, delim, counted)
+		rd, err = newCSV(r, in.Name, delim, counted, enc)
 	case JSONL:
-		rd, err = newJSONL(r, in.Name, counted)
+		rd, err = newJSONL(r, in.Name, counted, enc)
 	default:
 		return fail(fmt.Errorf("unknown format %q (want csv, tsv or jsonl)", in.Format))
 	}
@@ -199,21 +205,24 @@ var (
 	bomUTF16BE = []byte{0xFE, 0xFF}
 )
 
-// decode returns a reader of UTF-8 text without a byte-order mark.
-func decode(r io.Reader, name string) (io.Reader, error) {
+// decode returns a reader of UTF-8 text without a byte-order mark. auto
+// is true when neither a BOM nor name chose the encoding.
+func decode(r io.Reader, name string) (_ io.Reader, auto bool, _ error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(3)
 	switch {
 	case bytes.HasPrefix(head, bomUTF8):
 		br.Discard(3)
-		return br, nil
+		return br, false, nil
 	case bytes.HasPrefix(head, bomUTF16LE), bytes.HasPrefix(head, bomUTF16BE):
-		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), nil
+		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), false, nil
 	}
 	var enc encoding.Encoding
 	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
-	case "", "utf-8", "utf8":
-		return br, nil
+	case "":
+		return br, true, nil
+	case "utf-8", "utf8":
+		return br, false, nil
 	case "utf-16", "utf16", "utf-16le":
 		enc = unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)
 	case "utf-16be":
@@ -223,7 +232,7 @@ func decode(r io.Reader, name string) (io.Reader, error) {
 	case "iso-8859-1", "latin1", "latin-1", "iso8859-1":
 		enc = charmap.ISO8859_1
 	default:
-		return nil, fmt.Errorf("unknown encoding %q (want utf-8, utf-16, windows-1252 or iso-8859-1)", name)
+		return nil, false, fmt.Errorf("unknown encoding %q (want utf-8, utf-16, windows-1252 or iso-8859-1)", name)
 	}
-	return transform.NewReader(br, enc.NewDecoder()), nil
+	return transform.NewReader(br, enc.NewDecoder()), false, nil
 }

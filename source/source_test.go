@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"fmt"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -140,9 +141,13 @@ func TestCSVDialects(t *testing.T) {
 		{name: "bare quote is a row error, reading goes on", content: "a,b\n1,x\"y\n3,4\n",
 			want: []map[string]string{{}, {"a": "3", "b": "4"}}, lines: []int{2, 3},
 			errs: []string{`line 2, column 4: bare " in non-quoted-field`, ""}},
-		{name: "unterminated quote names the lines it swallowed", content: "a,b\n1,2\n3,\"oops\n5,6\n7,8\n",
-			want: []map[string]string{{"a": "1", "b": "2"}, {}}, lines: []int{2, 3},
-			errs: []string{"", "unbalanced quote: the field opened on line 3 runs to line 5, so lines 3-5 were not read as rows"}},
+		{name: "unbalanced quote: the rest of the file still imports", content: "a,b\n1,2\n3,\"oops\n5,6\n7,8\n",
+			want: []map[string]string{{"a": "1", "b": "2"}, {}, {"a": "5", "b": "6"}, {"a": "7", "b": "8"}}, lines: []int{2, 3, 4, 5},
+			errs: []string{"", "unbalanced quote: the field opened on line 3 does not close properly (csv read on to line 5); that line is skipped"}},
+		{name: "two stray quotes, a legit multi-line field between", content: "a,b\n\"x,1\n2,\"multi\nline\"\n3,\"y\n\n4,5\n",
+			want:  []map[string]string{{}, {"a": "2", "b": "multi\nline"}, {}, {"a": "4", "b": "5"}},
+			lines: []int{2, 3, 5, 7},
+			errs:  []string{"the field opened on line 2", "", "the field opened on line 5", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,5 +288,61 @@ func TestFormatOf(t *testing.T) {
 		if got := FormatOf(p); got != want {
 			t.Errorf("FormatOf(%q) = %q, want %q", p, got, want)
 		}
+	}
+}
+
+func TestRunawayQuoteIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a,b\n1,\"stray\n")
+	for i := range maxRecordLines + 500 {
+		fmt.Fprintf(&b, "%d,x\n", i)
+	}
+	g, _ := readAll(t, write(t, "in.csv", b.String()), nil, Options{})
+	if len(g.rows) != maxRecordLines+501 || !strings.Contains(g.errs[0], "still open 1000 lines later") || g.lines[0] != 2 {
+		t.Fatalf("%d rows, first error %q line %d", len(g.rows), g.errs[0], g.lines[0])
+	}
+	for i := 1; i < len(g.rows); i++ {
+		if g.errs[i] != "" || g.rows[i]["a"] != fmt.Sprint(i-1) || g.lines[i] != i+2 {
+			t.Fatalf("row %d: %q %q line %d", i+1, g.rows[i], g.errs[i], g.lines[i])
+		}
+	}
+}
+
+func TestNotUTF8IsReadAsWindows1252(t *testing.T) {
+	cp1252, _ := charmap.Windows1252.NewEncoder().String("Name,City\nJosé,Zürich\n")
+	mixed := "Name,City\nJosé,Zürich\n" + cp1252[len("Name,City\n"):]
+	for name, content := range map[string]string{"windows-1252": cp1252, "mixed": mixed} {
+		var warnings []string
+		opts := Options{Warn: func(m string) { warnings = append(warnings, m) }}
+		g, _ := readAll(t, write(t, "in.csv", content), nil, opts)
+		for _, r := range g.rows {
+			if r["Name"] != "José" || r["City"] != "Zürich" {
+				t.Errorf("%s: %q", name, r)
+			}
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "Windows-1252") {
+			t.Errorf("%s: warnings %q, want one naming the guess", name, warnings)
+		}
+	}
+	jl, _ := charmap.Windows1252.NewEncoder().String(`{"name":"Ægir"}` + "\n")
+	g, _ := readAll(t, write(t, "in.jsonl", jl), nil, Options{})
+	if g.rows[0]["name"] != "Ægir" {
+		t.Errorf("jsonl: %q", g.rows[0])
+	}
+	// Valid UTF-8 is never touched, and --encoding turns detection off.
+	g, _ = readAll(t, write(t, "in.csv", "Name\nJosé\n"), nil, Options{Encoding: "utf-8", Warn: func(m string) { t.Errorf("warned %q", m) }})
+	if g.rows[0]["Name"] != "José" {
+		t.Errorf("utf-8: %q", g.rows[0])
+	}
+}
+
+func TestUnnamedColumnsWarn(t *testing.T) {
+	var warnings []string
+	g, r := readAll(t, write(t, "in.csv", "a,,b,\n1,2,3,4\n"), nil, Options{Warn: func(m string) { warnings = append(warnings, m) }})
+	if !reflect.DeepEqual(r.Columns(), []string{"a", "column 2", "b", "column 4"}) || g.rows[0]["column 2"] != "2" {
+		t.Errorf("columns %q rows %q", r.Columns(), g.rows)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `2 column(s) have no name; they are called ["column 2" "column 4"]`) {
+		t.Errorf("warnings %q", warnings)
 	}
 }
