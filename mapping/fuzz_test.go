@@ -14,19 +14,23 @@ import (
 // that a request without errors is one the strict sandbox accepts: bad
 // rows must never cost an API call.
 func FuzzMap(f *testing.F) {
-	f.Add("Ada", "Lovelace", "ADA@example.com", "gb", "4111 1111 1111 1111", "07/2031", "123", "x")
-	f.Add("", " ", "a@b", "Atlantis", "1234", "13/99", "12345", strings.Repeat("é", 300))
-	f.Add("Zoë", "Ødegård", "z@x.io", "Deutschland", "", "", "", "")
-	cols := []string{"First Name", "Last Name", "Email", "Country", "Card Number", "Expiry", "CVV", "Note"}
+	f.Add("Ada", "Lovelace", "ADA@example.com", "gb", "4111 1111 1111 1111", "07/2031", "123", "x", "020 7946 0958", "Ada King")
+	f.Add("", " ", "a@b", "Atlantis", "1234", "13/99", "12345", strings.Repeat("é", 300), "12", "")
+	f.Add("Zoë", "Ødegård", "z@x.io", "Deutschland", "", "", "", "", "+49 30 1234567", "Lovelace, Ada")
+	cols := []string{"First Name", "Last Name", "Email", "Country", "Card Number", "Expiry", "CVV", "Note", "Phone", "Billing Name", "Extra"}
 	spec, _ := Auto(cols)
-	spec.Fields = append(spec.Fields, Field{Target: "metadata.note", Column: "Note"}, Field{Target: "bill_to.city", Column: "Note"})
+	spec.Fields = append(spec.Fields,
+		Field{Target: "metadata.note", Column: "Note"}, Field{Target: "bill_to.city", Column: "Note"},
+		Field{Target: "customer.phone", Column: "Phone", Transforms: []string{"phone_e164"}},
+		Field{Target: "bill_to.first_name", Column: "Billing Name", Transforms: []string{"given_name"}},
+		Field{Target: "bill_to.last_name", Column: "Billing Name", Transforms: []string{"family_name"}})
 	srv := sandbox.New(sandbox.Options{})
-	f.Fuzz(func(t *testing.T, first, last, email, country, cardNo, exp, cvv, note string) {
-		m, err := Compile(spec, cols, indexOf(cols), Options{Campaign: "Spring Promo"})
+	f.Fuzz(func(t *testing.T, first, last, email, country, cardNo, exp, cvv, note, phone, billName string) {
+		m, err := Compile(spec, cols, indexOf(cols), Options{Campaign: "Spring Promo", UnmappedAsMetadata: true, TruncateMetadata: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, errs := m.Map([]string{first, last, email, country, cardNo, exp, cvv, note})
+		req, errs := m.Map([]string{first, last, email, country, cardNo, exp, cvv, note, phone, billName, note})
 		for _, e := range errs {
 			if e.Reason == "" || (e.Column == "" && e.Target == "") {
 				t.Fatalf("field error without a reason or place: %+v", e)

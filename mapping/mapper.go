@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,13 +39,20 @@ type Options struct {
 	Campaign string
 	// Now, when set, makes a card whose expiry has passed invalid.
 	Now time.Time
+	// UnmappedAsMetadata sends every column no field uses as a metadata
+	// entry named after the column (empty values skipped).
+	UnmappedAsMetadata bool
+	// TruncateMetadata cuts metadata values to RevCent's 255 characters
+	// instead of making the row invalid.
+	TruncateMetadata bool
 }
 
 type compiled struct {
 	Field
 	index int // column position; -1 for a constant
 	target
-	transforms []func(string) (string, string)
+	transforms []tfunc
+	needsRow   bool   // a transform reads the row (phone_e164): run it after the others
 	metadata   string // metadata name, for metadata.<name>
 }
 
@@ -52,8 +60,35 @@ type compiled struct {
 type Mapper struct {
 	fields  []compiled
 	columns map[string]string // required target -> the column feeding it
-	now     time.Time
-	country map[string]string // cache: biter777's lookup is slow per call
+	now      time.Time
+	country  map[string]string // cache: biter777's lookup is slow per call
+	truncate bool
+}
+
+// addUnmapped adds a metadata field for every column that no field of spec
+// reads and no explicit metadata entry names.
+func (m *Mapper) addUnmapped(spec Spec, columns []string, index func(string) int) []error {
+	used := map[string]bool{}
+	for _, f := range spec.Fields {
+		if f.Column != "" {
+			used[f.Column] = true
+		}
+		if name, ok := strings.CutPrefix(f.Target, "metadata."); ok {
+			used["\x00"+name] = true
+		}
+	}
+	var errs []error
+	for _, c := range columns {
+		if used[c] || used["\x00"+c] {
+			continue
+		}
+		if n := utf8.RuneCountInString(c); n > 100 {
+			errs = append(errs, fmt.Errorf("column %q cannot be sent as metadata: its name has %d characters, RevCent takes at most 100 (map it, or shorten the header)", c, n))
+			continue
+		}
+		m.fields = append(m.fields, compiled{Field: Field{Target: "metadata." + c, Column: c}, index: index(c), metadata: c})
+	}
+	return errs
 }
 
 // Compile resolves spec against an input's columns. index returns a
@@ -92,12 +127,13 @@ func Compile(spec Spec, columns []string, index func(string) int, opts Options) 
 			}
 		}
 		for _, t := range f.Transforms {
-			fn, ok := transforms[t]
-			if !ok {
-				errs = append(errs, fmt.Errorf("%s: unknown transform %q%s", where(f), t, suggest(t, transformNames())))
+			fn, err := lookupTransform(t)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where(f), err))
 				continue
 			}
 			c.transforms = append(c.transforms, fn)
+			c.needsRow = c.needsRow || strings.HasPrefix(t, "phone_e164")
 		}
 		if f.Target == "campaign" {
 			hasCampaign = true
@@ -108,6 +144,12 @@ func Compile(spec Spec, columns []string, index func(string) int, opts Options) 
 	if opts.Campaign != "" {
 		m.fields = append(m.fields, compiled{Field: Field{Target: "campaign", Value: opts.Campaign}, index: -1, target: targets["campaign"]})
 	}
+	if opts.UnmappedAsMetadata || spec.UnmappedAsMetadata {
+		errs = append(errs, m.addUnmapped(spec, columns, index)...)
+	}
+	// Transforms that read the row run once the rest of it is mapped.
+	sort.SliceStable(m.fields, func(i, j int) bool { return !m.fields[i].needsRow && m.fields[j].needsRow })
+	m.truncate = opts.TruncateMetadata || spec.TruncateMetadata
 	for _, t := range []string{"customer.first_name", "customer.last_name", "customer.email"} {
 		if _, ok := m.columns[t]; !ok {
 			errs = append(errs, fmt.Errorf("nothing maps to %s, which RevCent requires: name a column for it in the mapping file, or rename the column (columns: %s)",
@@ -147,9 +189,15 @@ func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldErr
 			continue
 		}
 		reason := ""
-		for _, t := range f.transforms {
-			if v, reason = t(v); reason != "" {
-				break
+		if len(f.transforms) > 0 {
+			rc := rowCtx{country: req.Customer.Country}
+			if strings.HasPrefix(f.Target, "bill_to.") && req.BillTo != nil && req.BillTo.Country != "" {
+				rc.country = req.BillTo.Country
+			}
+			for _, t := range f.transforms {
+				if v, reason = t(v, &rc); reason != "" {
+					break
+				}
 			}
 		}
 		if reason == "" && v != "" {
@@ -163,9 +211,11 @@ func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldErr
 			continue
 		}
 		if f.metadata != "" {
-			if n := utf8.RuneCountInString(v); n > 255 {
+			if n := utf8.RuneCountInString(v); n > 255 && m.truncate {
+				v = string([]rune(v)[:255])
+			} else if n > 255 {
 				errs = append(errs, FieldError{Column: f.Column, Target: f.Target,
-					Value: string([]rune(v)[:32]) + "...", Reason: fmt.Sprintf("is %d characters; RevCent takes at most 255 in a metadata value", n)})
+					Value: string([]rune(v)[:32]) + "...", Reason: fmt.Sprintf("is %d characters; RevCent takes at most 255 in a metadata value (or pass --truncate-metadata)", n)})
 				continue
 			}
 			req.Metadata = append(req.Metadata, revcent.Metadata{Name: f.metadata, Value: v})

@@ -7,33 +7,119 @@ import (
 	"strings"
 
 	"github.com/biter777/countries"
+	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 
 	"github.com/revcent-import/revcent-import/revcent"
 )
 
-// transforms are the named transforms a mapping entry may list. Each
-// returns the new value or a reason the value is unusable.
-var transforms = map[string]func(string) (string, string){
-	"trim":      func(s string) (string, string) { return strings.TrimSpace(s), "" },
-	"lower":     func(s string) (string, string) { return strings.ToLower(s), "" },
-	"upper":     func(s string) (string, string) { return strings.ToUpper(s), "" },
-	"title":     func(s string) (string, string) { return cases.Title(language.Und).String(strings.ToLower(s)), "" },
-	"digits":    func(s string) (string, string) { return keepDigits(s), "" },
-	"email":     normEmail,
-	"country":   normCountry,
-	"exp_month": expMonth,
-	"exp_year":  expYear,
+// tfunc is a compiled transform: the new value, or a reason the value is
+// unusable. rc carries what a transform may need from the rest of the row.
+type tfunc func(v string, rc *rowCtx) (string, string)
+
+// rowCtx is the part of a row a transform may depend on.
+type rowCtx struct {
+	country string // the contact's ISO alpha-3 country, when known
+}
+
+// simple are the transforms that need neither an argument nor the row.
+var simple = map[string]func(string) (string, string){
+	"trim":        func(s string) (string, string) { return strings.TrimSpace(s), "" },
+	"lower":       func(s string) (string, string) { return strings.ToLower(s), "" },
+	"upper":       func(s string) (string, string) { return strings.ToUpper(s), "" },
+	"title":       func(s string) (string, string) { return cases.Title(language.Und).String(strings.ToLower(s)), "" },
+	"digits":      func(s string) (string, string) { return keepDigits(s), "" },
+	"email":       normEmail,
+	"country":     normCountry,
+	"exp_month":   expMonth,
+	"exp_year":    expYear,
+	"given_name":  givenName,
+	"family_name": familyName,
+}
+
+// lookupTransform compiles a transform written as name or name:argument.
+func lookupTransform(spec string) (tfunc, error) {
+	name, arg, hasArg := strings.Cut(strings.TrimSpace(spec), ":")
+	if fn, ok := simple[name]; ok {
+		if hasArg {
+			return nil, fmt.Errorf("transform %q takes no argument", name)
+		}
+		return func(v string, _ *rowCtx) (string, string) { return fn(v) }, nil
+	}
+	if name == "phone_e164" {
+		region := strings.ToUpper(strings.TrimSpace(arg))
+		if hasArg && !phonenumbers.GetSupportedRegions()[region] {
+			return nil, fmt.Errorf("transform phone_e164:%s: %q is not a region (use an ISO alpha-2 code such as US or GB)", arg, arg)
+		}
+		return func(v string, rc *rowCtx) (string, string) { return phoneE164(v, region, rc) }, nil
+	}
+	return nil, fmt.Errorf("unknown transform %q%s (known: %s)", name, suggest(name, transformNames()), strings.Join(transformNames(), ", "))
 }
 
 func transformNames() []string {
-	out := make([]string, 0, len(transforms))
-	for k := range transforms {
+	out := make([]string, 0, len(simple)+1)
+	for k := range simple {
 		out = append(out, k)
 	}
+	out = append(out, "phone_e164")
 	sort.Strings(out)
 	return out
+}
+
+// phoneE164 formats a phone number as E.164 (+15551234567). A number
+// without a country code is read in region (phone_e164:GB), else in the
+// row's country, else as a US number. A number that cannot be a phone
+// number there makes the row invalid.
+func phoneE164(v, region string, rc *rowCtx) (string, string) {
+	if region == "" && rc != nil && rc.country != "" {
+		region = countries.ByName(rc.country).Alpha2()
+	}
+	if region == "" {
+		region = "US"
+	}
+	num, err := phonenumbers.Parse(v, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return v, fmt.Sprintf("is not a phone number (read in region %s; write it with its +country code, or set phone_e164:REGION)", region)
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), ""
+}
+
+// particles start a family name: "Ludwig van Beethoven" is Ludwig and
+// van Beethoven.
+var particles = map[string]bool{"van": true, "von": true, "de": true, "da": true, "di": true, "del": true, "della": true,
+	"der": true, "den": true, "le": true, "la": true, "du": true, "dos": true, "das": true, "ter": true, "ten": true, "bin": true, "al": true, "st.": true}
+
+// splitName splits a full name into given and family names: "Lovelace,
+// Ada" by its comma; otherwise the last word, with any particles before
+// it, is the family name.
+func splitName(s string) (given, family string) {
+	s = strings.Join(strings.Fields(s), " ")
+	if last, first, ok := strings.Cut(s, ","); ok {
+		return strings.TrimSpace(first), strings.TrimSpace(last)
+	}
+	words := strings.Fields(s)
+	if len(words) < 2 {
+		return s, ""
+	}
+	i := len(words) - 1
+	for i > 1 && particles[strings.ToLower(words[i-1])] {
+		i--
+	}
+	return strings.Join(words[:i], " "), strings.Join(words[i:], " ")
+}
+
+func givenName(s string) (string, string) {
+	g, _ := splitName(s)
+	return g, ""
+}
+
+func familyName(s string) (string, string) {
+	_, f := splitName(s)
+	if f == "" {
+		return s, "has no family name to split off (one word)"
+	}
+	return f, ""
 }
 
 func keepDigits(s string) string {

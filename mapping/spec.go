@@ -25,6 +25,10 @@ type Field struct {
 type Spec struct {
 	Name   string // the mapping file's name, for messages; "" when auto-mapped
 	Fields []Field
+	// UnmappedAsMetadata and TruncateMetadata are the file's
+	// options.unmapped_as_metadata and options.truncate_metadata: see Options.
+	UnmappedAsMetadata bool
+	TruncateMetadata   bool
 }
 
 // entry is the object form of a mapping value.
@@ -63,6 +67,23 @@ func Parse(name string, data []byte) (Spec, error) {
 			errs = append(errs, fmt.Errorf("%s line %d: %s", name, line, fmt.Sprintf(format, a...)))
 		}
 		key := strings.TrimSpace(mv.Key.GetToken().Value)
+		if opt, ok := strings.CutPrefix(key, "options."); ok {
+			var on bool
+			if err := yaml.NodeToValue(mv.Value, &on); err != nil {
+				at("%s wants true or false", key)
+				continue
+			}
+			switch opt {
+			case "unmapped_as_metadata":
+				spec.UnmappedAsMetadata = on
+			case "truncate_metadata":
+				spec.TruncateMetadata = on
+			default:
+				at("unknown option %q%s (options are unmapped_as_metadata and truncate_metadata)", key,
+					suggest(key, []string{"options.unmapped_as_metadata", "options.truncate_metadata"}))
+			}
+			continue
+		}
 		if err := checkTarget(key); err != nil {
 			at("%v", err)
 			continue
@@ -112,12 +133,16 @@ func Parse(name string, data []byte) (Spec, error) {
 			at("%s has an empty column name", key)
 			continue
 		}
+		bad := false
 		for _, t := range fd.Transforms {
-			if _, ok := transforms[t]; !ok {
-				at("unknown transform %q%s (known: %s)", t, suggest(t, transformNames()), strings.Join(transformNames(), ", "))
+			if _, err := lookupTransform(t); err != nil {
+				at("%v", err)
+				bad = true
 			}
 		}
-		spec.Fields = append(spec.Fields, fd)
+		if !bad {
+			spec.Fields = append(spec.Fields, fd)
+		}
 	}
 	return spec, errors.Join(errs...)
 }
@@ -234,5 +259,19 @@ func Auto(columns []string) (Spec, []string) {
 		}
 		spec.Fields = append(spec.Fields, fields...)
 	}
+	// A lone full-name column feeds both names when no column names them.
+	if !taken["customer.first_name"] && !taken["customer.last_name"] {
+		for i, c := range unmapped {
+			if fullNames[normalise(c)] {
+				spec.Fields = append(spec.Fields,
+					Field{Target: "customer.first_name", Column: c, Transforms: []string{"given_name"}},
+					Field{Target: "customer.last_name", Column: c, Transforms: []string{"family_name"}})
+				unmapped = append(unmapped[:i:i], unmapped[i+1:]...)
+				break
+			}
+		}
+	}
 	return spec, unmapped
 }
+
+var fullNames = map[string]bool{"name": true, "fullname": true, "contactname": true, "customername": true, "contact": true, "prospectname": true}
