@@ -58,8 +58,8 @@ type compiled struct {
 
 // Mapper turns rows into requests. It is not safe for concurrent use.
 type Mapper struct {
-	fields  []compiled
-	columns map[string]string // required target -> the column feeding it
+	fields   []compiled
+	columns  map[string]string // required target -> the column feeding it
 	now      time.Time
 	country  map[string]string // cache: biter777's lookup is slow per call
 	truncate bool

@@ -2,10 +2,10 @@ package source
 
 import (
 	"bytes"
-	"fmt"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
