@@ -9,15 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"io"
 	"io/fs"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent"
@@ -26,12 +22,7 @@ import (
 
 // Config is one import run.
 type Config struct {
-	Input   string         // a path, or "-" for Stdin
-	Stdin   io.Reader      //
-	Source  source.Options //
-	Mapping *mapping.Spec  // nil: auto-map by header
-	// Campaign overrides the mapping's campaign when set.
-	Campaign    string
+	Input
 	Results     string // the results file
 	Resume      bool   // continue the run recorded in Results
 	RetryFailed bool   // with Resume: send rows whose last status is failed again
@@ -142,30 +133,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
 
-	if cfg.Source.Warn == nil {
-		name := cfg.Input
-		if name == "-" {
-			name = "stdin"
-		}
-		cfg.Source.Warn = func(msg string) { cfg.Log.Warn(name + ": " + msg) }
-	}
-	src, in, err := source.Open(cfg.Input, cfg.Stdin, cfg.Source)
+	src, in, mapper, err := open(cfg.Input, cfg.Log, cfg.Now())
 	if err != nil {
-		return sum, &ConfigError{err}
+		return sum, err
 	}
 	defer src.Close()
-	spec := cfg.Mapping
-	if spec == nil {
-		auto, unmapped := mapping.Auto(src.Columns())
-		spec = &auto
-		if len(unmapped) > 0 {
-			cfg.Log.Info("columns not mapped", "columns", strings.Join(unmapped, ", "))
-		}
-	}
-	mapper, err := mapping.Compile(*spec, src.Columns(), src.Index, mapping.Options{Campaign: cfg.Campaign, Now: cfg.Now()})
-	if err != nil {
-		return sum, &ConfigError{fmt.Errorf("%s: %w", in.Name, err)}
-	}
 
 	var w *results.Writer
 	var ix *results.Index
@@ -188,13 +160,21 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 
 	total := int64(-1)
-	if n, err := source.Count(cfg.Input, in.Format, cfg.Source.Encoding); err == nil && n >= 0 {
+	if n, err := source.Count(cfg.Path, in.Format, cfg.Source.Encoding); err == nil && n >= 0 {
 		total = int64(n)
 	}
-	r := &run{cfg: cfg, src: src, in: in, mapper: mapper, w: w, ix: ix,
+	r := &run{cfg: cfg, src: src, in: in, prep: newPreparer(mapper), w: w, ix: ix,
 		inbox: make(chan msg, cfg.Concurrency*4), jobs: make(chan job, cfg.Concurrency*2),
-		writerDone: make(chan struct{}), seen: map[uint64]int{}}
-	r.seed()
+		writerDone: make(chan struct{})}
+	if ix != nil {
+		// Emails of rows created by earlier runs of this journal count as
+		// seen: a later row with one of them is a duplicate.
+		ix.Each(func(row int, e results.Entry) {
+			if e.Status == results.Created && e.Email != "" {
+				r.prep.remember(e.Email, row)
+			}
+		})
+	}
 	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results, "rows", total,
 		"workers", cfg.Concurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
 
@@ -219,39 +199,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 }
 
 type run struct {
-	cfg    Config
-	src    source.Reader
-	in     source.Input
-	mapper *mapping.Mapper
-	w      *results.Writer
-	ix     *results.Index
-	c      counters
+	cfg  Config
+	src  source.Reader
+	in   source.Input
+	prep *preparer
+	w    *results.Writer
+	ix   *results.Index
+	c    counters
 
 	inbox      chan msg
 	jobs       chan job
 	writerDone chan struct{}
-
-	// seen maps a hash of each normalised email sent (or created in an
-	// earlier run) to its first row: 8+8 bytes a row, not the emails.
-	// A 64-bit collision (odds about 1 in 10^7 at a million rows) would
-	// mark a row a duplicate of a different email.
-	seen     map[uint64]int
-	hashSeed maphash.Seed
-}
-
-// seed fills the duplicate set with the emails of rows created in earlier
-// runs of this journal.
-func (r *run) seed() {
-	r.hashSeed = maphash.MakeSeed()
-	if r.ix == nil {
-		return
-	}
-	r.ix.Each(func(row int, e results.Entry) {
-		if e.Status == results.Created && e.Email != "" {
-			h := maphash.String(r.hashSeed, e.Email)
-			if prev, ok := r.seen[h]; !ok || row < prev {
-				r.seen[h] = row
-			}
-		}
-	})
 }

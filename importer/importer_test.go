@@ -76,7 +76,7 @@ func (e *env) config(input string) Config {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(c.Close)
-	return Config{Input: input, Campaign: "Spring Promo", Results: input + ".results.csv", Client: c,
+	return Config{Input: Input{Path: input, Campaign: "Spring Promo"}, Results: input + ".results.csv", Client: c,
 		Limiter: ratelimit.New(0, 1), Concurrency: 8, MaxAttempts: 5, RetryBase: time.Millisecond, RetryMax: 20 * time.Millisecond}
 }
 

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"hash/maphash"
 	"io"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -94,13 +90,10 @@ func (r *run) read(ctx context.Context) error {
 			return &AbortError{fmt.Errorf("%s: %w", r.in.Name, err)}
 		}
 		r.c.rows.Add(1)
-		hash := rowHash(row.Values)
-		rec := results.Record{Row: row.Record, Line: row.Line, RowHash: hash}
 		var prev results.Entry
 		if r.ix != nil {
 			var ok bool
 			if prev, ok = r.ix.Last(row.Record); ok {
-				rec.Attempts = prev.Attempts
 				switch prev.Status {
 				case results.Created, results.Invalid, results.Duplicate:
 					r.c.skipped.Add(1)
@@ -113,52 +106,32 @@ func (r *run) read(ctx context.Context) error {
 				}
 			}
 		}
-		if row.Err != nil {
-			rec.Status, rec.ErrorCode, rec.Message = results.Invalid, "unreadable_row", fmt.Sprintf("line %d: %v", row.Line, row.Err)
-			if err := r.send(msg{kind: mRecord, rec: rec}); err != nil {
-				return err
+		v := r.prep.prepare(row)
+		v.rec.Attempts = prev.Attempts
+		switch {
+		case v.send:
+			j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
+				attempts: prev.Attempts, inDoubt: prev.Status == results.Pending}
+			select {
+			case r.jobs <- j:
+			case <-ctx.Done():
+				return nil
 			}
 			continue
-		}
-		req, ferrs := r.mapper.Map(row.Values)
-		if len(ferrs) > 0 {
-			msgs := make([]string, len(ferrs))
-			for i, fe := range ferrs {
-				msgs[i] = fe.Error()
-			}
-			rec.Status, rec.ErrorCode = results.Invalid, "invalid_field"
-			rec.Message = fmt.Sprintf("line %d, %s", row.Line, strings.Join(msgs, "; "))
-			rec.Email = req.Customer.Email
-			if err := r.send(msg{kind: mRecord, rec: rec}); err != nil {
-				return err
-			}
-			continue
-		}
-		rec.Email = req.Customer.Email
-		h := maphash.String(r.hashSeed, rec.Email)
-		if first, dup := r.seen[h]; dup {
-			rec.Status = results.Duplicate
-			rec.ErrorCode = "duplicate_email"
-			if e, ok := r.earlier(first); ok {
+		case v.rec.Status == results.Duplicate:
+			if e, ok := r.earlier(v.dupOf); ok {
 				// Created by an earlier run: its id is known now.
-				rec.CustomerID = e.CustomerID
-				rec.Message = fmt.Sprintf("same email as row %d, created earlier", first)
-				err = r.send(msg{kind: mRecord, rec: rec})
+				v.rec.CustomerID = e.CustomerID
+				v.rec.Message += ", created earlier"
+				err = r.send(msg{kind: mRecord, rec: v.rec})
 			} else {
-				err = r.send(msg{kind: mDupOf, rec: rec, dupOf: first})
+				err = r.send(msg{kind: mDupOf, rec: v.rec, dupOf: v.dupOf})
 			}
-			if err != nil {
-				return err
-			}
-			continue
+		default:
+			err = r.send(msg{kind: mRecord, rec: v.rec})
 		}
-		r.seen[h] = row.Record
-		j := job{row: row.Record, line: row.Line, email: rec.Email, hash: hash, req: req,
-			attempts: prev.Attempts, inDoubt: prev.Status == results.Pending}
-		select {
-		case r.jobs <- j:
-		case <-ctx.Done():
-			return nil
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -171,17 +144,6 @@ func (r *run) earlier(row int) (results.Entry, bool) {
 	}
 	e, ok := r.ix.Last(row)
 	return e, ok && e.Status == results.Created
-}
-
-// rowHash identifies a row's content, so that a resume against a changed
-// input can be detected.
-func rowHash(values []string) string {
-	h := fnv.New64a()
-	for _, v := range values {
-		h.Write([]byte(v))
-		h.Write([]byte{0x1f})
-	}
-	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 // work sends jobs until the jobs channel closes or ctx ends.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/revcent-import/revcent-import/importer"
@@ -64,7 +65,8 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(importCommand(ctx, io, getenv, &code), sandboxCommand(ctx, io, getenv))
+	root.AddCommand(importCommand(ctx, io, getenv, &code), validateCommand(ctx, io, &code), mappingCommand(io),
+		sandboxCommand(ctx, io, getenv))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -94,17 +96,66 @@ func version() string {
 	return "(devel)"
 }
 
+// inputFlags say what to read and how to map it: import and validate
+// share them.
+type inputFlags struct {
+	campaign, mappingFile              string
+	format, delimiter, encoding        string
+	unmappedAsMetadata, truncateMetada bool
+	logFormat                          string
+}
+
+func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
+	if withMapping {
+		fl.StringVar(&f.campaign, "campaign", "", "RevCent campaign name or id for every row (overrides the mapping's)")
+		fl.StringVar(&f.mappingFile, "mapping", "", "mapping file (YAML or JSON); without it, columns are mapped by their header names")
+	}
+	fl.StringVar(&f.format, "format", "", "csv, tsv or jsonl (default: from the file name)")
+	fl.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter (default: detected among , ; tab |)")
+	fl.StringVar(&f.encoding, "encoding", "", "utf-8, utf-16, windows-1252 or iso-8859-1 (default: UTF-8, and Windows-1252 for text that is not)")
+	if withMapping {
+		fl.BoolVar(&f.unmappedAsMetadata, "unmapped-as-metadata", false, "send every column the mapping does not use as a metadata entry named after it")
+		fl.BoolVar(&f.truncateMetada, "truncate-metadata", false, "cut metadata values to RevCent's 255 characters instead of refusing the row")
+	}
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+}
+
+// input checks the flags and returns what to read and how to map it.
+func (f *inputFlags) input(path string, stdin io.Reader) (importer.Input, error) {
+	in := importer.Input{Path: path, Stdin: stdin, Campaign: f.campaign,
+		UnmappedAsMetadata: f.unmappedAsMetadata, TruncateMetadata: f.truncateMetada}
+	var err error
+	if in.Source, err = f.source(); err != nil {
+		return in, err
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return in, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
+	if f.mappingFile != "" {
+		data, err := os.ReadFile(f.mappingFile)
+		if err != nil {
+			return in, err
+		}
+		s, err := mapping.Parse(filepath.Base(f.mappingFile), data)
+		if err != nil {
+			return in, err
+		}
+		in.Mapping = &s
+	}
+	return in, nil
+}
+
 // importFlags are the flags of import, parsed into one struct.
 type importFlags struct {
-	campaign, mappingFile, results  string
-	resume, retryFailed, useSandbox bool
-	rate                            float64
-	burst, maxAttempts              int
-	concurrency                     string
-	timeout                         time.Duration
-	baseURL, apiKeyFile             string
-	format, delimiter, encoding     string
-	progress, logFormat             string
+	inputFlags
+	results                                 string
+	resume, retryFailed, useSandbox, dryRun bool
+	rate                                    float64
+	burst, maxAttempts                      int
+	concurrency                             string
+	timeout                                 time.Duration
+	baseURL, apiKeyFile                     string
+	progress                                string
 }
 
 func importCommand(ctx context.Context, io stdio, getenv func(string) string, code *int) *cobra.Command {
@@ -124,8 +175,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	}
 	fl := cmd.Flags()
 	fl.SortFlags = false
-	fl.StringVar(&f.campaign, "campaign", "", "RevCent campaign name or id for every row (overrides the mapping's)")
-	fl.StringVar(&f.mappingFile, "mapping", "", "mapping file (YAML or JSON); without it, columns are mapped by their header names")
+	f.register(fl, true)
 	fl.StringVar(&f.results, "results", "", "results file (default INPUT.results.csv beside the input; required when INPUT is -)")
 	fl.BoolVar(&f.resume, "resume", false, "continue the run recorded in the results file: skip done rows, reconcile rows in doubt")
 	fl.BoolVar(&f.retryFailed, "retry-failed", false, "with --resume: send rows whose last status is failed again")
@@ -136,17 +186,14 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per request")
 	fl.StringVar(&f.baseURL, "base-url", "", "API root (env REVCENT_BASE_URL; default "+revcent.DefaultBaseURL+")")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding the API key (else env REVCENT_API_KEY)")
-	fl.StringVar(&f.format, "format", "", "csv, tsv or jsonl (default: from the file name)")
-	fl.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter (default: detected among , ; tab |)")
-	fl.StringVar(&f.encoding, "encoding", "", "utf-8 (default), utf-16, windows-1252 or iso-8859-1")
 	fl.StringVar(&f.progress, "progress", "auto", "auto, bar, log or none")
-	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.BoolVar(&f.useSandbox, "sandbox", false, "import into an in-process sandbox instead of RevCent (no key needed)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
 	return cmd
 }
 
 // source checks the input flags and returns the reader's options.
-func (f importFlags) source() (source.Options, error) {
+func (f *inputFlags) source() (source.Options, error) {
 	o := source.Options{Format: source.Format(strings.ToLower(f.format)), Encoding: f.encoding}
 	switch o.Format {
 	case "", source.CSV, source.TSV, source.JSONL:
@@ -166,9 +213,12 @@ func (f importFlags) source() (source.Options, error) {
 }
 
 func runImport(ctx context.Context, input string, f importFlags, io stdio, getenv func(string) string, code *int) error {
-	srcOpts, err := f.source()
+	in, err := f.input(input, io.in)
 	if err != nil {
 		return usageError{err}
+	}
+	if f.dryRun {
+		return runDryRun(ctx, in, f, io, code)
 	}
 	if f.results == "" {
 		if input == "-" {
@@ -192,22 +242,6 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.progress != "auto" && f.progress != "bar" && f.progress != "log" && f.progress != "none" {
 		return usageError{fmt.Errorf("--progress %q: want auto, bar, log or none", f.progress)}
 	}
-	if f.logFormat != "text" && f.logFormat != "json" {
-		return usageError{fmt.Errorf("--log-format %q: want text or json", f.logFormat)}
-	}
-	var spec *mapping.Spec
-	if f.mappingFile != "" {
-		data, err := os.ReadFile(f.mappingFile)
-		if err != nil {
-			return usageError{err}
-		}
-		s, err := mapping.Parse(filepath.Base(f.mappingFile), data)
-		if err != nil {
-			return usageError{err}
-		}
-		spec = &s
-	}
-
 	bar := f.progress == "bar" || (f.progress == "auto" && isTerminal(io.err))
 	level := slog.LevelInfo
 	if bar {
@@ -243,8 +277,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	defer client.Close()
 
 	cfg := importer.Config{
-		Input: input, Stdin: io.in, Source: srcOpts, Mapping: spec, Campaign: f.campaign,
-		Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed,
+		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed,
 		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, MaxAttempts: f.maxAttempts,
 		Log: log,
 	}
@@ -309,6 +342,8 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+const slogInfo = slog.LevelInfo
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}

@@ -253,12 +253,14 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 // RevCent's API: every stored customer, oldest first, so that a test or an
 // operator can check what a sandbox in another process received.
 type Dump struct {
+	Requests  int64      `json:"requests"` // every request answered, this one excluded
 	Created   int64      `json:"created"`
+	Rejected  int64      `json:"rejected"`
 	Customers []Customer `json:"customers"`
 }
 
 func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Dump{Created: s.Created(), Customers: s.Customers()})
+	writeJSON(w, http.StatusOK, Dump{Requests: s.Requests() - 1, Created: s.Created(), Rejected: s.Rejected(), Customers: s.Customers()})
 }
 
 func (c *Customer) summary() revcent.Customer {
