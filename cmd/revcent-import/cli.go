@@ -116,8 +116,8 @@ func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
 	if withMapping {
 		fl.BoolVar(&f.unmappedAsMetadata, "unmapped-as-metadata", false, "send every column the mapping does not use as a metadata entry named after it")
 		fl.BoolVar(&f.truncateMetada, "truncate-metadata", false, "cut metadata values to RevCent's 255 characters instead of refusing the row")
+		fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	}
-	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 }
 
 // input checks the flags and returns what to read and how to map it.
@@ -128,7 +128,7 @@ func (f *inputFlags) input(path string, stdin io.Reader) (importer.Input, error)
 	if in.Source, err = f.source(); err != nil {
 		return in, err
 	}
-	if f.logFormat != "text" && f.logFormat != "json" {
+	if f.logFormat != "text" && f.logFormat != "json" && f.logFormat != "" {
 		return in, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
 	}
 	if f.mappingFile != "" {

@@ -331,3 +331,19 @@ func TestSIGINTThenResume(t *testing.T) {
 		t.Errorf("created %d customers for %d rows", d.Created, len(ps))
 	}
 }
+
+// TestREADMEShowsRealHelp keeps the README's usage section equal to the
+// commands' real --help output.
+func TestREADMEShowsRealHelp(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"import", "validate", "mapping", "sandbox"} {
+		_, out, _ := runCLI(t, nil, c, "--help")
+		block := "```text\n$ revcent-import " + c + " --help\n" + out + "```"
+		if !strings.Contains(string(readme), block) {
+			t.Errorf("README.md does not show the current `%s --help`: paste it between the usage markers", c)
+		}
+	}
+}
