@@ -397,6 +397,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *cobra.Command {
 	var addr, keyFile, dup string
 	var campaigns []string
+	var faults sandbox.Faults
 	cmd := &cobra.Command{
 		Use:   "sandbox [flags]",
 		Short: "Run a RevCent-compatible server on loopback for trials and tests",
@@ -404,7 +405,10 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
   REVCENT_API_KEY=sandbox-key revcent-import import prospects.csv --base-url http://127.0.0.1:8080/v2 --campaign "Spring Promo"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := sandbox.Options{Campaigns: campaigns}
+			if faults.Unavailable < 0 || faults.Unavailable > 1 || faults.LostAnswers < 0 || faults.LostAnswers > 1 {
+				return usageError{errors.New("--unavailable and --lost-answers are shares from 0 to 1")}
+			}
+			opts := sandbox.Options{Campaigns: campaigns, Faults: faults}
 			switch dup {
 			case "create":
 			case "existing":
@@ -439,6 +443,14 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.StringVar(&keyFile, "api-key-file", "", "file holding the key to accept (else env REVCENT_API_KEY, else "+sandbox.DefaultAPIKey+")")
 	fl.StringSliceVar(&campaigns, "campaign", nil, "campaign names or ids to know (repeatable; default "+strings.Join(sandbox.DefaultCampaigns, ", ")+")")
 	fl.StringVar(&dup, "duplicates", "create", "an email seen before: create another customer, or answer with the existing one")
+	fl.DurationVar(&faults.Latency, "latency", 0, "added to every create answer")
+	fl.DurationVar(&faults.Jitter, "jitter", 0, "plus a random share of this")
+	fl.Float64Var(&faults.RateLimit, "rate-limit", 0, "create requests a second accepted; beyond, 429 (0 = no limit)")
+	fl.IntVar(&faults.RateBurst, "rate-burst", 1, "burst allowed by --rate-limit")
+	fl.IntVar(&faults.RetryAfter, "retry-after", 1, "Retry-After seconds sent with a 429 (0 = no header)")
+	fl.Float64Var(&faults.Unavailable, "unavailable", 0, "share (0-1) of create requests answered 503, nothing created")
+	fl.Float64Var(&faults.LostAnswers, "lost-answers", 0, "share (0-1) of create requests that create the customer, then drop the connection")
+	fl.Uint64Var(&faults.Seed, "seed", 0, "seed for the random faults (0 = random)")
 	return cmd
 }
 

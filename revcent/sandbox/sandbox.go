@@ -13,13 +13,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/time/rate"
 
 	"github.com/revcent-import/revcent-import/revcent"
 )
@@ -47,6 +52,28 @@ type Options struct {
 	Campaigns []string // campaign names or ids, matched case-insensitively; DefaultCampaigns when empty
 	Duplicate DuplicateMode
 	Now       func() time.Time // clock for api_call_unix and created dates; time.Now when nil
+	Faults    Faults
+}
+
+// Faults are the troubles the sandbox injects into create requests, to
+// test what the importer does with them. The zero value injects none.
+type Faults struct {
+	Latency time.Duration // added to every create answer
+	Jitter  time.Duration // plus a uniform random share of this
+	// RateLimit, when positive, is the create requests a second the
+	// server accepts (token bucket, bursts of RateBurst); beyond it, 429
+	// with Retry-After: RetryAfter (whole seconds; 0 sends no header).
+	RateLimit  float64
+	RateBurst  int
+	RetryAfter int
+	// Unavailable is the share (0-1) of create requests answered 503
+	// before anything is created.
+	Unavailable float64
+	// LostAnswers is the share (0-1) of create requests that create the
+	// customer, then lose the answer: the connection is closed unanswered.
+	LostAnswers float64
+	// Seed makes the random choices repeatable; 0 picks one.
+	Seed uint64
 }
 
 // Customer is what the sandbox stored for one created customer. Card
@@ -72,6 +99,13 @@ type Server struct {
 	created  atomic.Int64
 	rejected atomic.Int64
 	mux      *http.ServeMux
+
+	faultMu   sync.Mutex
+	rnd       *mrand.Rand
+	bucket    *rate.Limiter
+	throttled atomic.Int64
+	dropped   atomic.Int64
+	failed503 atomic.Int64
 }
 
 // New returns a Server configured by opts.
@@ -91,6 +125,14 @@ func New(opts Options) *Server {
 	}
 	if opts.Duplicate == ReturnExisting {
 		s.byEmail = map[string]*Customer{}
+	}
+	seed := opts.Faults.Seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	s.rnd = mrand.New(mrand.NewPCG(seed, seed>>1|1))
+	if f := opts.Faults; f.RateLimit > 0 {
+		s.bucket = rate.NewLimiter(rate.Limit(f.RateLimit), max(f.RateBurst, 1))
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v2/customers", s.create)
@@ -158,7 +200,89 @@ func Start(addr string, opts Options) (*Running, error) {
 // Close stops the listener and every open connection.
 func (r *Running) Close() error { return r.srv.Close() }
 
+// FaultCounts says how often each fault fired.
+type FaultCounts struct {
+	Throttled   int64 `json:"throttled"`   // 429 answers
+	Unavailable int64 `json:"unavailable"` // 503 answers
+	Lost        int64 `json:"lost"`        // created, answer dropped
+}
+
+// Faults returns how often each fault fired.
+func (s *Server) FaultCounts() FaultCounts {
+	return FaultCounts{Throttled: s.throttled.Load(), Unavailable: s.failed503.Load(), Lost: s.dropped.Load()}
+}
+
+// chance reports whether a fault of probability p fires now.
+func (s *Server) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.rnd.Float64() < p
+}
+
+// delay sleeps the configured latency and jitter, or until the client
+// leaves.
+func (s *Server) delay(r *http.Request) {
+	f := s.opts.Faults
+	d := f.Latency
+	if f.Jitter > 0 {
+		s.faultMu.Lock()
+		d += time.Duration(s.rnd.Int64N(int64(f.Jitter)))
+		s.faultMu.Unlock()
+	}
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	f := s.opts.Faults
+	s.delay(r)
+	if s.bucket != nil && !s.bucket.Allow() {
+		s.throttled.Add(1)
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+		}
+		s.fail(w, http.StatusTooManyRequests, "rate_limited", "Too many requests.")
+		return
+	}
+	if s.chance(f.Unavailable) {
+		s.failed503.Add(1)
+		s.fail(w, http.StatusServiceUnavailable, "unavailable", "Service temporarily unavailable.")
+		return
+	}
+	lose := s.chance(f.LostAnswers)
+	if lose {
+		// Answer into a recorder, then drop the connection: the customer
+		// exists, the client never hears of it.
+		rec := httptest.NewRecorder()
+		s.createNow(rec, r)
+		if rec.Code == http.StatusOK {
+			s.dropped.Add(1)
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		return
+	}
+	s.createNow(w, r)
+}
+
+func (s *Server) createNow(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "invalid_request", "unreadable body: "+err.Error())
@@ -253,14 +377,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 // RevCent's API: every stored customer, oldest first, so that a test or an
 // operator can check what a sandbox in another process received.
 type Dump struct {
-	Requests  int64      `json:"requests"` // every request answered, this one excluded
-	Created   int64      `json:"created"`
-	Rejected  int64      `json:"rejected"`
-	Customers []Customer `json:"customers"`
+	Requests  int64       `json:"requests"` // every request answered, this one excluded
+	Created   int64       `json:"created"`
+	Rejected  int64       `json:"rejected"` // error answers, faults included
+	Faults    FaultCounts `json:"faults"`
+	Customers []Customer  `json:"customers"`
 }
 
 func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Dump{Requests: s.Requests() - 1, Created: s.Created(), Rejected: s.Rejected(), Customers: s.Customers()})
+	writeJSON(w, http.StatusOK, Dump{Requests: s.Requests() - 1, Created: s.Created(), Rejected: s.Rejected(),
+		Faults: s.FaultCounts(), Customers: s.Customers()})
 }
 
 func (c *Customer) summary() revcent.Customer {

@@ -153,3 +153,57 @@ func TestDump(t *testing.T) {
 		t.Errorf("dump reveals the card: %s", w.Body)
 	}
 }
+
+func TestFaults(t *testing.T) {
+	t.Run("rate limit answers 429 with Retry-After", func(t *testing.T) {
+		s := New(Options{Faults: Faults{RateLimit: 1, RateBurst: 2, RetryAfter: 3}})
+		codes := []int{}
+		for range 4 {
+			req := httptest.NewRequest("POST", "/v2/customers", strings.NewReader(valid))
+			req.Header.Set("x-api-key", DefaultAPIKey)
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, req)
+			codes = append(codes, w.Code)
+			if w.Code == 429 && w.Header().Get("Retry-After") != "3" {
+				t.Errorf("429 without Retry-After: 3: %v", w.Header())
+			}
+		}
+		if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || codes[3] != 429 || s.Created() != 2 || s.FaultCounts().Throttled != 2 {
+			t.Errorf("codes %v, created %d, counts %+v", codes, s.Created(), s.FaultCounts())
+		}
+	})
+	t.Run("unavailable creates nothing", func(t *testing.T) {
+		s := New(Options{Faults: Faults{Unavailable: 1}})
+		if status, r := post(t, s, DefaultAPIKey, valid); status != 503 || r.Code != 0 || s.Created() != 0 {
+			t.Errorf("%d %+v created %d", status, r, s.Created())
+		}
+	})
+	t.Run("lost answers create, then drop the connection", func(t *testing.T) {
+		rs, err := Start("", Options{Faults: Faults{LostAnswers: 1, Seed: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.Close()
+		req, _ := http.NewRequest("POST", rs.URL+"/customers", strings.NewReader(valid))
+		req.Header.Set("x-api-key", DefaultAPIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("got an answer (%d), want a dropped connection", resp.StatusCode)
+		}
+		if rs.Created() != 1 || rs.FaultCounts().Lost != 1 {
+			t.Errorf("created %d, counts %+v", rs.Created(), rs.FaultCounts())
+		}
+	})
+	t.Run("shares are close to the asked ones", func(t *testing.T) {
+		s := New(Options{Faults: Faults{Unavailable: 0.05, Seed: 42}})
+		for range 2000 {
+			req := httptest.NewRequest("POST", "/v2/customers", strings.NewReader(valid))
+			req.Header.Set("x-api-key", DefaultAPIKey)
+			s.ServeHTTP(httptest.NewRecorder(), req)
+		}
+		if n := s.FaultCounts().Unavailable; n < 60 || n > 140 {
+			t.Errorf("%d of 2000 answered 503, want about 100", n)
+		}
+	})
+}
