@@ -2,10 +2,14 @@ package ratelimit
 
 import (
 	"context"
+	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestRateHeld(t *testing.T) {
@@ -19,6 +23,7 @@ func TestRateHeld(t *testing.T) {
 					if err := l.Wait(context.Background()); err != nil {
 						t.Error(err)
 					}
+					l.Accepted()
 				}
 			})
 		}
@@ -46,22 +51,107 @@ func TestUnlimited(t *testing.T) {
 func TestThrottledPausesEveryone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := New(0, 1)
-		l.Throttled(3 * time.Second)
-		l.Throttled(time.Second) // a shorter pause never shortens the current one
+		for range 1000 {
+			l.Accepted()
+		}
+		time.Sleep(time.Second)
+		l.Throttled(3*time.Second, time.Now()) // 1000/s accepted: the rate becomes 1000/s
+		l.Throttled(time.Second, time.Now())   // a shorter pause never shortens the current one
 		start := time.Now()
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() { l.Wait(context.Background()) })
 		}
 		wg.Wait()
-		if got := time.Since(start); got != 3*time.Second {
-			t.Errorf("waited %v, want 3s", got)
+		if got := time.Since(start); got < 3*time.Second || got > 3*time.Second+5*time.Millisecond {
+			t.Errorf("waited %v, want 3s (and 1ms a worker at 1000/s)", got)
 		}
-		l.Throttled(DefaultPause)
-		start = time.Now()
-		l.Wait(context.Background())
-		if got := time.Since(start); got != DefaultPause || l.Throttles() != 3 {
-			t.Errorf("waited %v after a 429 without Retry-After, want %v; throttles %d", got, DefaultPause, l.Throttles())
+		if l.Throttles() != 2 {
+			t.Errorf("throttles %d", l.Throttles())
+		}
+	})
+}
+
+func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(50, 1)
+		sentBefore := time.Now()
+		// 120 answers accepted in 4 s, then a 429: 30/s.
+		for range 120 {
+			l.Accepted()
+		}
+		time.Sleep(4 * time.Second)
+		l.Throttled(time.Second, time.Now())
+		if got := l.Limit(); got != 30 {
+			t.Errorf("rate after the 429: %v, want the 30/s accepted", got)
+		}
+		// A 429 for a request sent before that pause changes nothing.
+		l.Throttled(time.Second, sentBefore)
+		if got := l.Limit(); got != 30 {
+			t.Errorf("a stale 429 moved the rate to %v", got)
+		}
+		// Quiet periods probe up, by 5%, then 10%, then 20%.
+		for _, want := range []float64{30 * 1.05, 30 * 1.05 * 1.1, 30 * 1.05 * 1.1 * 1.2} {
+			time.Sleep(ProbeEvery)
+			l.Accepted()
+			l.Accepted()
+			if got := l.Limit(); math.Abs(got-want) > 1e-9 {
+				t.Errorf("after a quiet %v: %v, want %v", ProbeEvery, got, want)
+			}
+		}
+		// A 429 now falls back to the last rate that ran a whole interval
+		// cleanly, though the window's average reads far lower.
+		time.Sleep(time.Second)
+		l.Throttled(time.Second, time.Now())
+		if got, want := l.Limit(), 30*1.05*1.1; math.Abs(got-want) > 1e-9 {
+			t.Errorf("after the probe's 429: %v, want the last good %v", got, want)
+		}
+		// And a cut never more than halves the rate at once (9 s: no probe
+		// comes between).
+		time.Sleep(9 * time.Second)
+		l.Accepted()
+		l.Throttled(time.Second, time.Now())
+		if got, want := l.Limit(), 30*1.05*1.1/2; math.Abs(got-want) > 1e-9 {
+			t.Errorf("after a 429 with 0.1/s accepted: %v, want half, %v", got, want)
+		}
+	})
+}
+
+func TestNoMeasurementHalves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(100, 1)
+		time.Sleep(time.Second)
+		l.Throttled(time.Second, time.Now())
+		if l.Limit() != 50 {
+			t.Errorf("a 429 with nothing accepted: rate %v, want 50", l.Limit())
+		}
+		u := New(0, 1)
+		time.Sleep(time.Second)
+		u.Throttled(time.Second, time.Now())
+		if u.Limit() != noMeasureRate {
+			t.Errorf("unlimited, then a 429 with nothing accepted: %v, want %v", u.Limit(), noMeasureRate)
+		}
+	})
+}
+
+func TestTokenWonDuringAPauseIsNotUsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(1, 1)
+		l.Wait(context.Background()) // takes the only token
+		done := make(chan time.Time)
+		go func() {
+			l.Wait(context.Background()) // queues for the next token, due at 1s
+			done <- time.Now()
+		}()
+		synctest.Wait()
+		time.Sleep(500 * time.Millisecond)
+		for range 10 {
+			l.Accepted()
+		}
+		l.Throttled(2*time.Second, time.Now()) // pause until 2.5s
+		start := time.Now().Add(-500 * time.Millisecond)
+		if got := (<-done).Sub(start); got < 2500*time.Millisecond {
+			t.Errorf("a worker queued before the 429 went at %v, inside the pause", got)
 		}
 	})
 }
@@ -69,11 +159,75 @@ func TestThrottledPausesEveryone(t *testing.T) {
 func TestWaitCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := New(1, 1)
-		l.Throttled(time.Hour)
+		time.Sleep(time.Second)
+		l.Throttled(time.Hour, time.Now())
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := l.Wait(ctx); err != context.DeadlineExceeded {
 			t.Errorf("Wait = %v, want the context's error", err)
 		}
 	})
+}
+
+// TestAgainstAServerLimit simulates issue 4's case in fake time: 3,000
+// rows into a server that accepts 40 requests a second (429 with
+// Retry-After: 1 beyond) while the importer asks for 200/s. The ideal is
+// 75 s; the target is within 15% of it, with under 5% of requests 429.
+func TestAgainstAServerLimit(t *testing.T) {
+	// A server allowing "40 a second" banks a second's worth (burst 40):
+	// the issue's case, held to its targets. Servers that bank less tell
+	// less with each 429; they are held to a looser bound, so that a
+	// collapse (seen before waiters were re-queued at each change) fails.
+	for _, tc := range []struct {
+		name     string
+		burst    int
+		latency  time.Duration
+		maxRatio float64
+	}{
+		{"burst 40, 5 ms", 40, 5 * time.Millisecond, 1.15},
+		{"burst 40, 150 ms", 40, 150 * time.Millisecond, 1.15},
+		{"burst 10, 50 ms", 10, 50 * time.Millisecond, 1.35},
+		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 1.35},
+		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 1.35},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const rows, serverRate = 3000, 40
+				server := rate.NewLimiter(serverRate, tc.burst)
+				l := New(200, 1)
+				var next, requests, throttled atomic.Int64
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range 64 {
+					wg.Go(func() {
+						for next.Add(1) <= rows {
+							for {
+								l.Wait(context.Background())
+								sent := time.Now()
+								requests.Add(1)
+								time.Sleep(tc.latency / 2)
+								ok := server.Allow()
+								time.Sleep(tc.latency / 2)
+								if ok {
+									l.Accepted()
+									break
+								}
+								throttled.Add(1)
+								l.Throttled(time.Second, sent)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				ideal := time.Duration(rows/serverRate) * time.Second
+				share := float64(throttled.Load()) / float64(requests.Load())
+				t.Logf("%v for 3000 rows (%.2fx the ideal %v), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
+					elapsed.Round(time.Millisecond), elapsed.Seconds()/ideal.Seconds(), ideal, requests.Load(), throttled.Load(), 100*share, l.Limit())
+				if ratio := elapsed.Seconds() / ideal.Seconds(); ratio > tc.maxRatio || share >= 0.05 {
+					t.Errorf("%.2fx the ideal, %.1f%% 429s: want within %.2fx and under 5%%", ratio, 100*share, tc.maxRatio)
+				}
+			})
+		})
+	}
 }

@@ -34,7 +34,7 @@ const (
 
 // Header is the results file's header, in order. Readers find columns by
 // name, so columns may be added at the end.
-var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at"}
+var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at", "retryable"}
 
 // Record is one line of the results file. The csv tags serve gocsv in
 // reports and exports; the hot paths use encoding/csv directly.
@@ -50,6 +50,10 @@ type Record struct {
 	Email      string `csv:"email"`       // the normalised email, for dedupe on resume
 	RowHash    string `csv:"row_hash"`    // hash of the row's input values
 	At         string `csv:"at"`          // RFC 3339 UTC with milliseconds
+	// Retryable, on failed rows, says whether --retry-failed may help:
+	// "yes" when retries ran out on a passing condition (429, 5xx,
+	// network), "no" when RevCent refused the row itself.
+	Retryable string `csv:"retryable"`
 }
 
 // TimeFormat is the format of Record.At.
@@ -70,6 +74,9 @@ type Writer struct {
 // ErrExists means the results file exists and --resume was not given.
 var ErrExists = errors.New("results file exists")
 
+// ErrLocked means another run holds the results file.
+var ErrLocked = errors.New("results file is in use by another run (an overlapping cron job?): wait for it to finish")
+
 // Create creates a new results file and writes its header. It fails with
 // ErrExists when the file is already there: an earlier run's journal is
 // never overwritten.
@@ -80,6 +87,10 @@ func Create(path string) (*Writer, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := lock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	w := newWriter(f)
 	w.cw.Write(Header)
@@ -118,6 +129,7 @@ func (w *Writer) Write(r *Record) error {
 	f[8] = r.Email
 	f[9] = r.RowHash
 	f[10] = r.At
+	f[11] = r.Retryable
 	if err := w.cw.Write(f); err != nil {
 		w.err = err
 	}
@@ -199,6 +211,10 @@ func Resume(path string) (*Writer, *Index, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := lock(f); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	torn, err := repairTail(f)
 	if err != nil {

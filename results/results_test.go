@@ -99,8 +99,8 @@ func TestLoadRejectsForeignFiles(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"not-results.csv": "First Name,Email\nAda,a@b.co\n",
-		"bad-status.csv":  strings.Join(Header, ",") + "\n1,2,done,,,,,1,,,\n",
-		"bad-row.csv":     strings.Join(Header, ",") + "\nx,2,created,,,,,1,,,\n",
+		"bad-status.csv":  strings.Join(Header, ",") + "\n1,2,done,,,,,1,,,,\n",
+		"bad-row.csv":     strings.Join(Header, ",") + "\nx,2,created,,,,,1,,,,\n",
 		"short.csv":       strings.Join(Header, ",") + "\n1,2,created\n",
 		"empty.csv":       "",
 	} {
@@ -123,4 +123,21 @@ func TestWriteErrorSticks(t *testing.T) {
 	if err := w.Write(&Record{Row: 2, Status: Pending}); err == nil {
 		t.Error("Write after a failed Flush succeeded: a lost record must stop the run")
 	}
+}
+
+func TestLockKeepsOutASecondRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resume(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second run while the first holds the file: %v, want ErrLocked", err)
+	}
+	w.Close()
+	w2, _, err := Resume(path)
+	if err != nil {
+		t.Fatalf("after the first run closed: %v", err)
+	}
+	w2.Close()
 }
