@@ -26,6 +26,14 @@ type Config struct {
 	Results     string // the results file
 	Resume      bool   // continue the run recorded in Results
 	RetryFailed bool   // with Resume: send rows whose last status is failed again
+	// Force resumes even when rows differ from those the results file
+	// recorded (rows are matched by their number).
+	Force bool
+	// BreakAfter aborts the run when this many consecutive rows fail with
+	// the same error and none succeeds between (0: never).
+	BreakAfter int
+	// MaxErrors aborts the run after this many failed rows (0: never).
+	MaxErrors int
 
 	Client      *revcent.Client
 	Limiter     *ratelimit.Limiter
@@ -64,13 +72,15 @@ type Summary struct {
 	Duplicate  int64
 	Invalid    int64
 	Failed     int64
-	Skipped    int64 // done in an earlier run (--resume)
-	Reconciled int64 // created rows found by search after an unknown outcome
-	InDoubt    int64 // rows whose outcome is still unknown (pending in the journal)
-	Unsent     int64 // rows read but not finished when the run stopped
-	Requests   int64 // create requests sent
-	Retries    int64 // create requests beyond the first per row
-	Throttled  int64 // 429 answers
+	Skipped    int64   // done in an earlier run (--resume)
+	Reconciled int64   // created rows found by search after an unknown outcome
+	InDoubt    int64   // rows whose outcome is still unknown (pending in the journal)
+	Unsent     int64   // rows read but not finished when the run stopped
+	Requests   int64   // create requests sent
+	Retries    int64   // create requests beyond the first per row
+	Throttled  int64   // 429 answers
+	Retried    int64   // failed rows of earlier runs sent again (--retry-failed)
+	FinalRate  float64 // the adapted rate at the end, requests/s; 0 for none
 	Workers    int
 	Elapsed    time.Duration
 	Results    string
@@ -158,6 +168,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if ix != nil && ix.Torn {
 		cfg.Log.Warn("results file ended in a partial line (the last run was killed mid-write); dropped it", "results", cfg.Results)
 	}
+	if ix != nil && cfg.RetryFailed {
+		cfg.Log.Info("retrying failed rows", "rows", ix.Counts[results.Failed])
+		sum.Retried = int64(ix.Counts[results.Failed])
+	}
 
 	total := int64(-1)
 	if n, err := source.Count(cfg.Path, in.Format, cfg.Source.Encoding); err == nil && n >= 0 {
@@ -189,6 +203,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.InDoubt = r.c.inDoubt.Load()
 	sum.Unsent = sum.Rows - sum.Created - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
 	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
+	sum.FinalRate = cfg.Limiter.Limit()
 	sum.Elapsed = time.Since(start)
 	if err == nil && ctx.Err() != nil {
 		err = ErrInterrupted

@@ -305,13 +305,18 @@ func TestResumeSkipsReconcilesAndRetries(t *testing.T) {
 
 func TestRetriesAfter429And503(t *testing.T) {
 	e := newEnv(t, sandbox.Options{})
-	content, ps := crmCSV(t, 60)
+	content, ps := crmCSV(t, 200)
 	in := e.file("c.csv", content)
-	// Each row's first request is answered 429 (Retry-After: 0, "now"),
-	// its second 503 before the sandbox sees it (in doubt, not created: the
-	// search finds nothing, so it is resent), its third goes through.
+	// Every 20th row's first request is answered 429 (Retry-After: 0,
+	// "now"); every 7th row's first (or, if also a 20th, second) request
+	// 503 before the sandbox sees it: in doubt, not created, so the search
+	// finds nothing and it is resent.
 	var mu sync.Mutex
 	tries := map[string]int{}
+	row := map[string]int{}
+	for i, p := range ps {
+		row[strings.ToLower(p.Email)] = i + 1
+	}
 	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		var body struct {
 			Customer struct{ Email string } `json:"customer"`
@@ -321,14 +326,14 @@ func TestRetriesAfter429And503(t *testing.T) {
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		mu.Lock()
 		tries[body.Customer.Email]++
-		try := tries[body.Customer.Email]
+		try, rn := tries[body.Customer.Email], row[body.Customer.Email]
 		mu.Unlock()
-		switch try {
-		case 1:
+		if rn%20 == 0 && try == 1 {
 			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(429)
 			return true
-		case 2:
+		}
+		if rn%7 == 0 && try == 1+btoi(rn%20 == 0) {
 			w.WriteHeader(503)
 			return true
 		}
@@ -336,15 +341,23 @@ func TestRetriesAfter429And503(t *testing.T) {
 	})
 	cfg := e.config(in)
 	sum, err := Run(context.Background(), cfg)
-	if err != nil || sum.Created != 60 || !sum.OK() || sum.Throttled != 60 || sum.Retries != 120 || sum.Requests != 180 {
+	// 10 rows get a 429, 28 a 503, 1 (row 140) both.
+	if err != nil || sum.Created != 200 || !sum.OK() || sum.Throttled != 10 || sum.Retries != 38 || sum.Requests != 238 {
 		t.Fatalf("%+v %v", sum, err)
 	}
 	checkExactlyOnce(t, e, ps, cfg.Results, false)
-	for row, r := range last(readResults(t, cfg.Results)) {
-		if r.Attempts != 3 {
-			t.Errorf("row %d: %d attempts recorded, want 3", row, r.Attempts)
+	for n, r := range last(readResults(t, cfg.Results)) {
+		if want := 1 + btoi(n%20 == 0) + btoi(n%7 == 0); r.Attempts != want {
+			t.Errorf("row %d: %d attempts recorded, want %d", n, r.Attempts, want)
 		}
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestLostAnswersAreReconciled(t *testing.T) {
@@ -528,5 +541,112 @@ func TestDuplicateOfFinishedRow(t *testing.T) {
 	lasts := last(readResults(t, cfg.Results))
 	if d := lasts[202]; d.Status != results.Duplicate || d.CustomerID == "" || d.CustomerID != lasts[1].CustomerID {
 		t.Errorf("duplicate row: %+v, first row: %+v", d, lasts[1])
+	}
+}
+
+func TestCircuitBreaker(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Campaigns: []string{"Other"}})
+	content, _ := crmCSV(t, 300)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	cfg.Concurrency, cfg.BreakAfter = 4, 10
+	sum, err := Run(context.Background(), cfg)
+	var ae *AbortError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "the same error on 10 consecutive rows") || !strings.Contains(err.Error(), "campaign_not_found") {
+		t.Fatalf("err %v, want an abort naming the error", err)
+	}
+	if p := e.posts.Load(); p > 10+int64(cfg.Concurrency)+2 {
+		t.Errorf("%d requests sent; the breaker should stop near 10", p)
+	}
+	for _, r := range last(readResults(t, cfg.Results)) {
+		if r.Status == results.Failed && r.Retryable != "no" {
+			t.Errorf("row %d: a refused row says retryable %q", r.Row, r.Retryable)
+		}
+	}
+	_ = sum
+	// A success between failures resets the streak.
+	e2 := newEnv(t, sandbox.Options{})
+	var b strings.Builder
+	b.WriteString("First Name,Last Name,Email,Campaign\n")
+	for i := range 60 {
+		camp := "Nope"
+		if i%5 == 4 {
+			camp = "Spring Promo"
+		}
+		fmt.Fprintf(&b, "A,B,p%d@example.com,%s\n", i, camp)
+	}
+	cfg2 := e2.config(e2.file("mixed.csv", b.String()))
+	cfg2.Campaign, cfg2.Concurrency, cfg2.BreakAfter = "", 1, 5
+	sum2, err := Run(context.Background(), cfg2)
+	if err != nil || sum2.Failed != 48 || sum2.Created != 12 {
+		t.Errorf("4 failures then a success, repeated: %+v %v; the breaker must not trip", sum2, err)
+	}
+	cfg3 := e2.config(e2.file("mixed2.csv", strings.ReplaceAll(b.String(), "@example", "@other")))
+	cfg3.Campaign, cfg3.Concurrency, cfg3.MaxErrors = "", 1, 20
+	if _, err := Run(context.Background(), cfg3); err == nil || !strings.Contains(err.Error(), "20 rows failed (--max-errors 20)") {
+		t.Errorf("--max-errors: %v", err)
+	}
+}
+
+func TestGaveUpIsRetryable(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, _ := crmCSV(t, 3)
+	in := e.file("c.csv", content)
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(429)
+		return true
+	})
+	cfg := e.config(in)
+	cfg.MaxAttempts = 2
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Failed != 3 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	for _, r := range last(readResults(t, cfg.Results)) {
+		if r.Status != results.Failed || r.Retryable != "yes" || r.Attempts != 2 || !strings.Contains(r.Message, "gave up after 2 attempts") {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+func TestResumeRefusesAChangedInput(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 50)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	// Rows 30-50 are refused the first time, so a resume has work to do.
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		for _, p := range ps[29:] {
+			if bytes.Contains(b, []byte(strings.ToLower(p.Email))) {
+				w.WriteHeader(400)
+				w.Write([]byte(`{"code":0,"error_code":"later","message":"later"}`))
+				return true
+			}
+		}
+		return false
+	})
+	if sum, err := Run(context.Background(), cfg); err != nil || sum.Failed != 21 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	e.setFault(nil)
+	// Someone edits row 40 (line 41) before the rerun.
+	edited := strings.Replace(content, ps[39].Last+","+ps[39].Company, "Changed,"+ps[39].Company, 1)
+	os.WriteFile(in, []byte(edited), 0o644)
+	cfg.Resume, cfg.RetryFailed = true, true
+	sum, err := Run(context.Background(), cfg)
+	var ae *AbortError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "c.csv line 41 (row 40) differs") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("err %v, want a refusal naming line 41", err)
+	}
+	if sum.Created > 10 || e.sb.Created() > 39 {
+		t.Errorf("sent rows past the changed one: %+v, sandbox %d", sum, e.sb.Created())
+	}
+	cfg.Force = true
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || !sum.OK() || e.sb.Created() != 50 {
+		t.Errorf("--force: %+v %v, sandbox %d", sum, err, e.sb.Created())
 	}
 }

@@ -36,7 +36,10 @@ func (r *run) run(ctx context.Context, total int64) error {
 	g.Go(func() error {
 		defer producers.Done()
 		defer close(r.jobs)
-		return r.read(stop)
+		if err := r.read(stop); !errors.Is(err, errWriterGone) {
+			return err
+		}
+		return nil // the writer returns the cause
 	})
 	for range r.cfg.Concurrency {
 		g.Go(func() error {
@@ -94,6 +97,13 @@ func (r *run) read(ctx context.Context) error {
 		if r.ix != nil {
 			var ok bool
 			if prev, ok = r.ix.Last(row.Record); ok {
+				if h := rowHash(row.Values); prev.RowHash != "" && h != prev.RowHash && !r.cfg.Force {
+					// Rows before this one matched, so what was done
+					// with them stands; from here the journal would
+					// describe other rows.
+					return &AbortError{fmt.Errorf("%s line %d (row %d) differs from the row recorded in %s: the input changed since that run. "+
+						"Put the original input back, or pass --force to match rows by their number anyway", r.in.Name, row.Line, row.Record, r.cfg.Results)}
+				}
 				switch prev.Status {
 				case results.Created, results.Invalid, results.Duplicate:
 					r.c.skipped.Add(1)
@@ -161,6 +171,9 @@ func (r *run) work(ctx context.Context) error {
 			return nil
 		}
 		if err := r.process(ctx, &j, ack); err != nil {
+			if errors.Is(err, errWriterGone) {
+				return nil // the writer returns the cause
+			}
 			return err
 		}
 	}
@@ -203,8 +216,13 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 			if err := r.send(msg{kind: mPending, rec: p, ack: ack}); err != nil {
 				return err
 			}
-			if err := <-ack; err != nil {
-				return err
+			select {
+			case err := <-ack:
+				if err != nil {
+					return errWriterGone // the writer reports why
+				}
+			case <-r.writerDone:
+				return errWriterGone
 			}
 			pendingWritten = true
 		}
@@ -213,21 +231,32 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 		if attempt > 1 {
 			r.c.retries.Add(1)
 		}
+		sent := time.Now()
 		id, err := r.cfg.Client.CreateCustomer(reqCtx, &j.req)
+		var e *revcent.Error
+		if err != nil && !errors.As(err, &e) {
+			e = &revcent.Error{Class: revcent.InDoubt, Message: err.Error(), Err: err}
+		}
+		switch {
+		case e != nil && e.HTTPStatus == 429:
+			pause := ratelimit.DefaultPause
+			if e.HasRetryAfter {
+				pause = e.RetryAfter
+			}
+			r.cfg.Limiter.Throttled(pause, sent)
+		case err == nil || e.HTTPStatus != 0:
+			r.cfg.Limiter.Accepted()
+		}
 		if err == nil {
 			rec.Status, rec.CustomerID, rec.HTTPStatus = results.Created, id, 200
 			return r.send(msg{kind: mRecord, rec: rec})
-		}
-		var e *revcent.Error
-		if !errors.As(err, &e) {
-			e = &revcent.Error{Class: revcent.InDoubt, Message: err.Error(), Err: err}
 		}
 		rec.HTTPStatus, rec.ErrorCode, rec.Message = e.HTTPStatus, e.Code, e.Error()
 		switch e.Class {
 		case revcent.Fatal:
 			return &AbortError{fmt.Errorf("RevCent refused the request (%v): check the API key and --base-url; rerun with --resume", e)}
 		case revcent.Final:
-			rec.Status = results.Failed
+			rec.Status, rec.Retryable = results.Failed, "no"
 			return r.send(msg{kind: mRecord, rec: rec})
 		case revcent.InDoubt:
 			// Written, no trustworthy answer: look before resending.
@@ -241,17 +270,9 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 				rec.Message = fmt.Sprintf("reconciled: found by email after %v", e)
 				return r.send(msg{kind: mRecord, rec: rec})
 			}
-		case revcent.Retryable:
-			if e.HTTPStatus == 429 {
-				pause := ratelimit.DefaultPause
-				if e.HasRetryAfter {
-					pause = e.RetryAfter
-				}
-				r.cfg.Limiter.Throttled(pause)
-			}
 		}
 		if attempt >= r.cfg.MaxAttempts {
-			rec.Status = results.Failed
+			rec.Status, rec.Retryable = results.Failed, "yes"
 			rec.Message = fmt.Sprintf("gave up after %d attempts: %v", attempt, e)
 			return r.send(msg{kind: mRecord, rec: rec})
 		}
@@ -327,6 +348,30 @@ func (r *run) write() error {
 	finished := map[int]outcome{}
 	var acks []chan error
 	dirty := false
+	// The circuit breaker: the same error on many consecutive rows, none
+	// created between, is a problem of the run (an unknown campaign, a
+	// wrong base URL), not of the rows.
+	var streakKey string
+	var streak int
+	breaker := func(rec *results.Record) error {
+		switch rec.Status {
+		case results.Created:
+			streak = 0
+		case results.Failed:
+			key := fmt.Sprintf("HTTP %d %s", rec.HTTPStatus, rec.ErrorCode)
+			if key != streakKey {
+				streakKey, streak = key, 0
+			}
+			streak++
+			if n := r.cfg.BreakAfter; n > 0 && streak >= n {
+				return &AbortError{fmt.Errorf("stopped: the same error on %d consecutive rows (%s); fix its cause, then rerun with --resume --retry-failed", streak, rec.Message)}
+			}
+			if n := r.cfg.MaxErrors; n > 0 && r.c.failed.Load() >= int64(n) {
+				return &AbortError{fmt.Errorf("stopped: %d rows failed (--max-errors %d); the last: %s", r.c.failed.Load(), n, rec.Message)}
+			}
+		}
+		return nil
+	}
 	writeDup := func(d results.Record, first int, o outcome) error {
 		switch o.status {
 		case results.Created:
@@ -359,6 +404,9 @@ func (r *run) write() error {
 			return err
 		}
 		r.count(m.rec.Status)
+		if err := breaker(&m.rec); err != nil {
+			return errBreak{err}
+		}
 		if m.rec.Status != results.Created && m.rec.Status != results.Failed {
 			return nil // invalid and duplicate rows are never anyone's first row
 		}
@@ -375,6 +423,12 @@ func (r *run) write() error {
 	fail := func(err error) error {
 		for _, a := range acks {
 			a <- err
+		}
+		var b errBreak
+		if errors.As(err, &b) {
+			// The record was written; flush it before stopping.
+			r.w.Flush()
+			return b.err
 		}
 		return &AbortError{fmt.Errorf("results file %s: %w: stopped sending, since no outcome could be recorded", r.w.Name(), err)}
 	}
@@ -419,6 +473,11 @@ func (r *run) write() error {
 		}
 	}
 }
+
+// errBreak carries the circuit breaker's abort out of the writer.
+type errBreak struct{ err error }
+
+func (e errBreak) Error() string { return e.err.Error() }
 
 func (r *run) count(s results.Status) {
 	switch s {

@@ -95,6 +95,9 @@ func (b *Bar) Update(s Snapshot) {
 		b.init(s)
 	}
 	desc := fmt.Sprintf("created %d  failed %d  invalid %d", s.Created, s.Failed, s.Invalid)
+	if s.Limit > 0 {
+		desc += fmt.Sprintf("  rate %.0f/s", s.Limit)
+	}
 	if !b.rows {
 		desc = fmt.Sprintf("%d rows  ", s.Done) + desc
 	}
@@ -144,7 +147,7 @@ func (l *Lines) Update(s Snapshot) {
 		attrs = append(attrs, "input_percent", math.Round(1000*float64(s.Bytes)/float64(s.BytesTotal))/10)
 	}
 	attrs = append(attrs, "created", s.Created, "duplicate", s.Duplicate, "invalid", s.Invalid, "failed", s.Failed,
-		"rows_per_s", math.Round(rate))
+		"rows_per_s", math.Round(rate), "rate_limit", math.Round(s.Limit*10)/10)
 	if s.Total >= 0 && rate > 0 {
 		attrs = append(attrs, "eta", (time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second))).Round(time.Second).String())
 	}

@@ -148,14 +148,15 @@ func (f *inputFlags) input(path string, stdin io.Reader) (importer.Input, error)
 // importFlags are the flags of import, parsed into one struct.
 type importFlags struct {
 	inputFlags
-	results                                 string
-	resume, retryFailed, useSandbox, dryRun bool
-	rate                                    float64
-	burst, maxAttempts                      int
-	concurrency                             string
-	timeout                                 time.Duration
-	baseURL, apiKeyFile                     string
-	progress                                string
+	results                                        string
+	resume, retryFailed, useSandbox, dryRun, force bool
+	breakAfter, maxErrors                          int
+	rate                                           float64
+	burst, maxAttempts                             int
+	concurrency                                    string
+	timeout                                        time.Duration
+	baseURL, apiKeyFile                            string
+	progress                                       string
 }
 
 func importCommand(ctx context.Context, io stdio, getenv func(string) string, code *int) *cobra.Command {
@@ -179,10 +180,13 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.results, "results", "", "results file (default INPUT.results.csv beside the input; required when INPUT is -)")
 	fl.BoolVar(&f.resume, "resume", false, "continue the run recorded in the results file: skip done rows, reconcile rows in doubt")
 	fl.BoolVar(&f.retryFailed, "retry-failed", false, "with --resume: send rows whose last status is failed again")
+	fl.BoolVar(&f.force, "force", false, "with --resume: go on even if rows differ from those the results file recorded")
 	fl.Float64Var(&f.rate, "rate", 10, "requests per second (0 = unlimited)")
 	fl.IntVar(&f.burst, "burst", 1, "requests allowed at once above the rate")
 	fl.StringVar(&f.concurrency, "concurrency", "auto", "requests in flight: a number, or auto (enough for --rate at up to 500 ms a request)")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 5, "requests per row before it is failed")
+	fl.IntVar(&f.breakAfter, "circuit-breaker", 20, "stop when this many consecutive rows fail with the same error (0 = never)")
+	fl.IntVar(&f.maxErrors, "max-errors", 0, "stop after this many failed rows (0 = never)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per request")
 	fl.StringVar(&f.baseURL, "base-url", "", "API root (env REVCENT_BASE_URL; default "+revcent.DefaultBaseURL+")")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding the API key (else env REVCENT_API_KEY)")
@@ -232,8 +236,11 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0) {
 		return usageError{fmt.Errorf("--rate %v: want requests per second, 0 for unlimited", f.rate)}
 	}
-	if f.maxAttempts < 1 || f.burst < 1 || f.timeout <= 0 {
-		return usageError{errors.New("--max-attempts and --burst must be at least 1, --timeout positive")}
+	if f.maxAttempts < 1 || f.burst < 1 || f.timeout <= 0 || f.breakAfter < 0 || f.maxErrors < 0 {
+		return usageError{errors.New("--max-attempts and --burst must be at least 1, --timeout positive, --circuit-breaker and --max-errors 0 or more")}
+	}
+	if f.force && !f.resume {
+		return usageError{errors.New("--force goes with --resume")}
 	}
 	workers, err := concurrency(f.concurrency, f.rate)
 	if err != nil {
@@ -277,7 +284,8 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	defer client.Close()
 
 	cfg := importer.Config{
-		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed,
+		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
+		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
 		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, MaxAttempts: f.maxAttempts,
 		Log: log,
 	}
@@ -353,6 +361,13 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+func rateText(r float64) string {
+	if r == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%.1f/s", r)
+}
+
 func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 	rate := float64(s.Created+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "\n%s -> %s\n", input, s.Results)
@@ -373,8 +388,11 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 	if s.Unsent > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (read but not sent before the run stopped)\n", "not sent", s.Unsent)
 	}
+	if s.Retried > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (failed rows of earlier runs sent again)\n", "retried", s.Retried)
+	}
 	if s.Throttled > 0 || s.Retries > 0 {
-		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d)\n", "retries", s.Retries, s.Throttled)
+		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d; rate at the end: %s)\n", "retries", s.Retries, s.Throttled, rateText(s.FinalRate))
 	}
 	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
 	rerun := strings.Join(append([]string{"revcent-import"}, os.Args[1:]...), " ")

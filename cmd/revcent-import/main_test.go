@@ -333,17 +333,28 @@ func TestSIGINTThenResume(t *testing.T) {
 }
 
 // TestREADMEShowsRealHelp keeps the README's usage section equal to the
-// commands' real --help output.
+// commands' real --help output; -update rewrites the section.
 func TestREADMEShowsRealHelp(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	const start, end = "<!-- usage:start", "<!-- usage:end -->"
+	i, j := bytes.Index(readme, []byte(start)), bytes.Index(readme, []byte(end))
+	if i < 0 || j < i {
+		t.Fatal("README.md lacks the usage markers")
+	}
+	var section strings.Builder
+	section.WriteString(start + " (kept equal to the real --help by TestREADMEShowsRealHelp; go test ./cmd/... -update rewrites it) -->\n")
 	for _, c := range []string{"import", "validate", "mapping", "sandbox"} {
 		_, out, _ := runCLI(t, nil, c, "--help")
-		block := "```text\n$ revcent-import " + c + " --help\n" + out + "```"
-		if !strings.Contains(string(readme), block) {
-			t.Errorf("README.md does not show the current `%s --help`: paste it between the usage markers", c)
-		}
+		fmt.Fprintf(&section, "```text\n$ revcent-import %s --help\n%s```\n\n", c, out)
+	}
+	if *update {
+		readme = append(append(append([]byte{}, readme[:i]...), section.String()...), readme[j:]...)
+		os.WriteFile("../../README.md", readme, 0o644)
+	}
+	if got := string(readme[i:j]); got != section.String() {
+		t.Errorf("README.md does not show the current --help output: run go test ./cmd/revcent-import -run README -update")
 	}
 }
