@@ -198,7 +198,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 		case id != "":
 			r.c.reconciled.Add(1)
 			rec.Status, rec.CustomerID, rec.Message = results.Created, id, "reconciled: found by email after an earlier run stopped mid-request"
-			return r.send(msg{kind: mRecord, rec: rec})
+			return r.finish(rec)
 		}
 	}
 
@@ -249,7 +249,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 		}
 		if err == nil {
 			rec.Status, rec.CustomerID, rec.HTTPStatus = results.Created, id, 200
-			return r.send(msg{kind: mRecord, rec: rec})
+			return r.finish(rec)
 		}
 		rec.HTTPStatus, rec.ErrorCode, rec.Message = e.HTTPStatus, e.Code, e.Error()
 		switch e.Class {
@@ -257,7 +257,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 			return &AbortError{fmt.Errorf("RevCent refused the request (%v): check the API key and --base-url; rerun with --resume", e)}
 		case revcent.Final:
 			rec.Status, rec.Retryable = results.Failed, "no"
-			return r.send(msg{kind: mRecord, rec: rec})
+			return r.finish(rec)
 		case revcent.InDoubt:
 			// Written, no trustworthy answer: look before resending.
 			id, serr := r.cfg.Client.FindCustomer(reqCtx, j.email, j.req.InternalCustomerID)
@@ -268,13 +268,13 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 				r.c.reconciled.Add(1)
 				rec.Status, rec.CustomerID = results.Created, id
 				rec.Message = fmt.Sprintf("reconciled: found by email after %v", e)
-				return r.send(msg{kind: mRecord, rec: rec})
+				return r.finish(rec)
 			}
 		}
 		if attempt >= r.cfg.MaxAttempts {
 			rec.Status, rec.Retryable = results.Failed, "yes"
 			rec.Message = fmt.Sprintf("gave up after %d attempts: %v", attempt, e)
-			return r.send(msg{kind: mRecord, rec: rec})
+			return r.finish(rec)
 		}
 		if ctx.Err() != nil {
 			return r.leave(pendingWritten)
@@ -283,6 +283,17 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 			return r.leave(pendingWritten)
 		}
 	}
+}
+
+// finish hands a sent row's outcome to the writer. If the writer has
+// stopped, the outcome is lost but the row's pending line is on disk: it
+// counts as in doubt, and --resume reconciles it.
+func (r *run) finish(rec results.Record) error {
+	err := r.send(msg{kind: mRecord, rec: rec})
+	if errors.Is(err, errWriterGone) {
+		r.c.inDoubt.Add(1)
+	}
+	return err
 }
 
 // leave abandons a row because the run is stopping. Its journal stays as

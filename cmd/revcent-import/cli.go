@@ -361,6 +361,27 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// shellJoin quotes args for a POSIX shell, so that a printed command can
+// be pasted back.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		safe := a != ""
+		for _, c := range a {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-./:=@%+,", c)) {
+				safe = false
+				break
+			}
+		}
+		if safe {
+			out[i] = a
+		} else {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 func rateText(r float64) string {
 	if r == 0 {
 		return "unlimited"
@@ -395,7 +416,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d; rate at the end: %s)\n", "retries", s.Retries, s.Throttled, rateText(s.FinalRate))
 	}
 	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
-	rerun := strings.Join(append([]string{"revcent-import"}, os.Args[1:]...), " ")
+	rerun := shellJoin(append([]string{"revcent-import"}, os.Args[1:]...))
 	if !strings.Contains(rerun, "--resume") {
 		rerun += " --resume"
 	}

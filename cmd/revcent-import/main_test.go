@@ -358,3 +358,11 @@ func TestREADMEShowsRealHelp(t *testing.T) {
 		t.Errorf("README.md does not show the current --help output: run go test ./cmd/revcent-import -run README -update")
 	}
 }
+
+func TestShellJoin(t *testing.T) {
+	got := shellJoin([]string{"revcent-import", "import", "my list.csv", "--campaign", "Spring Promo", "--x=it's", ""})
+	want := `revcent-import import 'my list.csv' --campaign 'Spring Promo' '--x=it'\''s' ''`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
