@@ -41,6 +41,10 @@ type Config struct {
 	MaxAttempts int           // requests per row before it is failed; at least 1
 	RetryBase   time.Duration // first backoff step; 250ms when 0
 	RetryMax    time.Duration // backoff cap; 30s when 0
+	// Settle is how long to wait after a request timed out before
+	// searching for its customer: the server may still be creating it.
+	// 2s when 0.
+	Settle time.Duration
 
 	Progress Progress     // nil: none
 	Log      *slog.Logger // nil: discard
@@ -140,6 +144,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 2 * time.Second
 	}
 	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
 

@@ -650,3 +650,67 @@ func TestResumeRefusesAChangedInput(t *testing.T) {
 		t.Errorf("--force: %+v %v, sandbox %d", sum, err, e.sb.Created())
 	}
 }
+
+// lateCreation makes e's server create each customer only after the
+// client has given up on its first request for it.
+func lateCreation(e *env) func(w http.ResponseWriter, r *http.Request, n int64) bool {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		mu.Lock()
+		first := !seen[string(b)]
+		seen[string(b)] = true
+		mu.Unlock()
+		if !first {
+			return false
+		}
+		<-r.Context().Done() // the client times out
+		time.Sleep(100 * time.Millisecond)
+		e.sb.ServeHTTP(httptest.NewRecorder(), r) // ... and the server still creates
+		return true
+	}
+}
+
+// TestTimeoutThenCreated: the server finishes creating a customer after
+// the client gave up. With a settle time the search finds it; without
+// one, the row fails (retryable), and --retry-failed searches before
+// resending. Either way no customer is created twice.
+func TestTimeoutThenCreated(t *testing.T) {
+	content, ps := crmCSV(t, 6)
+	client := func(e *env) *revcent.Client {
+		c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 200 * time.Millisecond, MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+
+	e := newEnv(t, sandbox.Options{})
+	e.setFault(lateCreation(e))
+	cfg := e.config(e.file("c.csv", content))
+	cfg.Client, cfg.Settle = client(e), 400*time.Millisecond
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 6 || sum.Reconciled != 6 || e.sb.Created() != 6 {
+		t.Fatalf("with a settle time: %+v %v, sandbox %d", sum, err, e.sb.Created())
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+
+	e2 := newEnv(t, sandbox.Options{})
+	e2.setFault(lateCreation(e2))
+	cfg = e2.config(e2.file("c.csv", content))
+	cfg.Client, cfg.Settle, cfg.MaxAttempts = client(e2), time.Nanosecond, 1
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || sum.Failed != 6 {
+		t.Fatalf("without settling: %+v %v", sum, err)
+	}
+	time.Sleep(200 * time.Millisecond) // the late creations land
+	cfg.Resume, cfg.RetryFailed = true, true
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || sum.Reconciled != 6 || !sum.OK() {
+		t.Fatalf("--retry-failed: %+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e2, ps, cfg.Results, false)
+}

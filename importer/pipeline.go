@@ -120,8 +120,12 @@ func (r *run) read(ctx context.Context) error {
 		v.rec.Attempts = prev.Attempts
 		switch {
 		case v.send:
+			// A pending row may have been created by the run that wrote
+			// it; so may a failed one whose retries ran out (its last
+			// answer may have been in doubt). Search before sending.
+			inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Retryable)
 			j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
-				attempts: prev.Attempts, inDoubt: prev.Status == results.Pending}
+				attempts: prev.Attempts, inDoubt: inDoubt}
 			select {
 			case r.jobs <- j:
 			case <-ctx.Done():
@@ -197,7 +201,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 			return r.unknown(rec, fmt.Sprintf("could not search for the row's email to reconcile it: %v", err))
 		case id != "":
 			r.c.reconciled.Add(1)
-			rec.Status, rec.CustomerID, rec.Message = results.Created, id, "reconciled: found by email after an earlier run stopped mid-request"
+			rec.Status, rec.CustomerID, rec.Message = results.Created, id, "reconciled: found by email; an earlier run's request for this row had an unknown outcome"
 			return r.finish(rec)
 		}
 	}
@@ -259,7 +263,13 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 			rec.Status, rec.Retryable = results.Failed, "no"
 			return r.finish(rec)
 		case revcent.InDoubt:
-			// Written, no trustworthy answer: look before resending.
+			// Written, no trustworthy answer: look before resending. A
+			// request that timed out may still be running on the server:
+			// give it time to finish first. A signal meanwhile leaves the
+			// row pending, for --resume to reconcile.
+			if e.Code == "timeout" && !r.sleep(ctx, r.cfg.Settle) {
+				return r.leave(true)
+			}
 			id, serr := r.cfg.Client.FindCustomer(reqCtx, j.email, j.req.InternalCustomerID)
 			if serr != nil {
 				return r.unknown(rec, fmt.Sprintf("%v; then the search to reconcile it failed: %v", e, serr))

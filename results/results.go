@@ -179,6 +179,7 @@ type Entry struct {
 	Email      string
 	RowHash    string
 	Attempts   int
+	Retryable  bool // a failed row whose retries ran out: it may have been in doubt
 }
 
 // Index is the journal read back: the last line of every row.
@@ -316,6 +317,7 @@ func load(r io.Reader, name string) (*Index, error) {
 		}
 	}
 	iRow, iStatus, iID, iEmail, iHash, iAtt := col["row"], col["status"], col["customer_id"], col["email"], col["row_hash"], col["attempts"]
+	iRetry, hasRetry := col["retryable"]
 	ix := &Index{rows: map[int]Entry{}, Counts: map[Status]int{}}
 	for {
 		rec, err := cr.Read()
@@ -346,7 +348,7 @@ func load(r io.Reader, name string) (*Index, error) {
 		// Clone: the fields share one string per line, which would
 		// otherwise stay alive whole for every row.
 		ix.rows[row] = Entry{Status: st, CustomerID: strings.Clone(rec[iID]), Email: strings.Clone(rec[iEmail]),
-			RowHash: strings.Clone(rec[iHash]), Attempts: att}
+			RowHash: strings.Clone(rec[iHash]), Attempts: att, Retryable: hasRetry && rec[iRetry] == "yes"}
 		ix.Counts[st]++
 	}
 	return ix, nil

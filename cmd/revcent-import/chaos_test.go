@@ -209,3 +209,51 @@ func TestServerRateLimit(t *testing.T) {
 		t.Errorf("%.3fx the ideal time, want within 1.15x", ratio)
 	}
 }
+
+// TestSignalsWithSlowRequests: with every request taking 5 s, the first
+// SIGINT exits 4 within --timeout (requests in flight end at their
+// deadline); a second SIGINT exits 4 at once. Either way the results file
+// opens for --resume.
+func TestSignalsWithSlowRequests(t *testing.T) {
+	base := startSandbox(t, "--latency", "5s")
+	for _, tc := range []struct {
+		name    string
+		signals int
+		within  time.Duration
+	}{
+		{"one signal waits for requests in flight, up to --timeout", 1, 2500 * time.Millisecond},
+		{"a second signal quits at once", 2, 700 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, _ := crm(t, 50, 82)
+			cmd := exec.Command(binary, "import", in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
+				"--concurrency", "4", "--timeout", "1500ms", "--max-attempts", "1", "--progress", "none")
+			cmd.Env = append(os.Environ(), sandboxEnv...)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // four requests in flight
+			start := time.Now()
+			cmd.Process.Signal(syscall.SIGINT)
+			if tc.signals == 2 {
+				time.Sleep(100 * time.Millisecond)
+				cmd.Process.Signal(syscall.SIGINT)
+			}
+			cmd.Wait()
+			took := time.Since(start)
+			if c := cmd.ProcessState.ExitCode(); c != exitInterrupted || took > tc.within {
+				t.Errorf("exit %d after %v; want 4 within %v\n%s", c, took, tc.within, out.String())
+			}
+			w, ix, err := results.Resume(in + ".results.csv")
+			if err != nil {
+				t.Fatalf("results file after the signal: %v", err)
+			}
+			w.Close()
+			if ix.Counts[results.Pending] == 0 {
+				t.Errorf("no pending rows recorded for the requests in flight: %v", ix.Counts)
+			}
+		})
+	}
+}
