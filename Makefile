@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/revcent-import
 PKGS     := ./...
 
-.PHONY: build test race fuzz demo lint sample clean accept-429
+.PHONY: build test race fuzz demo lint sample clean accept-429 bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/revcent-import
@@ -36,6 +36,14 @@ demo: build
 # sandbox allowing 40 requests/s while the importer asks for 200/s.
 accept-429:
 	REVCENT_RATE_ROWS=3000 $(GO) test -count=1 -run '^TestServerRateLimit$$' -v -timeout 10m ./cmd/revcent-import
+
+# Go micro-benchmarks, then the driver: importer against a minimal poster,
+# rate fidelity, latency hiding, CPU per row, peak RSS, resume start-up.
+# It prints markdown for BENCHMARKS.md (about 3 minutes).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./mapping
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./importer
+	$(GO) run ./internal/benchdriver -bin $(BIN)
 
 sample:
 	$(GO) run ./internal/fake/samplegen -dir sample_data

@@ -136,8 +136,10 @@ func (p *preparer) prepare(row source.Row) verdict {
 	return v
 }
 
-// rowHash identifies a row's content, so that a resume against a changed
-// input can be detected.
+// RowHash is the hash recorded in the results file for a row with these
+// values, so that a resume against a changed input can be detected.
+func RowHash(values []string) string { return rowHash(values) }
+
 func rowHash(values []string) string {
 	h := fnv.New64a()
 	for _, v := range values {

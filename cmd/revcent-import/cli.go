@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -157,6 +158,7 @@ type importFlags struct {
 	timeout                                        time.Duration
 	baseURL, apiKeyFile                            string
 	progress                                       string
+	cpuProfile                                     string
 }
 
 func importCommand(ctx context.Context, io stdio, getenv func(string) string, code *int) *cobra.Command {
@@ -192,6 +194,8 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding the API key (else env REVCENT_API_KEY)")
 	fl.StringVar(&f.progress, "progress", "auto", "auto, bar, log or none")
 	fl.BoolVar(&f.useSandbox, "sandbox", false, "import into an in-process sandbox instead of RevCent (no key needed)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
+	fl.MarkHidden("cpuprofile")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
 	return cmd
 }
@@ -294,6 +298,16 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		cfg.Progress = importer.NewBar(io.err)
 	case f.progress == "auto" || f.progress == "log":
 		cfg.Progress = importer.NewLines(log, 10*time.Second)
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return usageError{err}
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return usageError{err}
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	sum, err := importer.Run(ctx, cfg)
 	var ce *importer.ConfigError
@@ -437,6 +451,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	var addr, keyFile, dup string
 	var campaigns []string
 	var faults sandbox.Faults
+	var discard, arrivals bool
 	cmd := &cobra.Command{
 		Use:   "sandbox [flags]",
 		Short: "Run a RevCent-compatible server on loopback for trials and tests",
@@ -447,7 +462,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 			if faults.Unavailable < 0 || faults.Unavailable > 1 || faults.LostAnswers < 0 || faults.LostAnswers > 1 {
 				return usageError{errors.New("--unavailable and --lost-answers are shares from 0 to 1")}
 			}
-			opts := sandbox.Options{Campaigns: campaigns, Faults: faults}
+			opts := sandbox.Options{Campaigns: campaigns, Faults: faults, Discard: discard, RecordArrivals: arrivals}
 			switch dup {
 			case "create":
 			case "existing":
@@ -490,6 +505,8 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.Float64Var(&faults.Unavailable, "unavailable", 0, "share (0-1) of create requests answered 503, nothing created")
 	fl.Float64Var(&faults.LostAnswers, "lost-answers", 0, "share (0-1) of create requests that create the customer, then drop the connection")
 	fl.Uint64Var(&faults.Seed, "seed", 0, "seed for the random faults (0 = random)")
+	fl.BoolVar(&discard, "discard", false, "keep no customers, only count them (benchmarks)")
+	fl.BoolVar(&arrivals, "record-arrivals", false, "record each create request's arrival time (benchmarks)")
 	return cmd
 }
 

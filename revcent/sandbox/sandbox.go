@@ -53,6 +53,12 @@ type Options struct {
 	Duplicate DuplicateMode
 	Now       func() time.Time // clock for api_call_unix and created dates; time.Now when nil
 	Faults    Faults
+	// Discard keeps no customers, only counts (benchmarks: memory stays
+	// flat; search and get find nothing).
+	Discard bool
+	// RecordArrivals keeps the arrival time of every create request, for
+	// measuring a client's rate (GET /_sandbox/customers returns them).
+	RecordArrivals bool
 }
 
 // Faults are the troubles the sandbox injects into create requests, to
@@ -99,6 +105,9 @@ type Server struct {
 	created  atomic.Int64
 	rejected atomic.Int64
 	mux      *http.ServeMux
+
+	arrivalMu sync.Mutex
+	arrivals  []int64
 
 	faultMu   sync.Mutex
 	rnd       *mrand.Rand
@@ -244,6 +253,12 @@ func (s *Server) delay(r *http.Request) {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	if s.opts.RecordArrivals {
+		now := time.Now().UnixNano()
+		s.arrivalMu.Lock()
+		s.arrivals = append(s.arrivals, now)
+		s.arrivalMu.Unlock()
+	}
 	f := s.opts.Faults
 	s.delay(r)
 	if s.bucket != nil && !s.bucket.Allow() {
@@ -321,6 +336,10 @@ func (s *Server) store(req revcent.CreateCustomerRequest) *Customer {
 		card.CardCode = ""
 		req.Payment = &revcent.Payment{CreditCard: &card}
 	}
+	if s.opts.Discard {
+		s.created.Add(1)
+		return &Customer{ID: newID()}
+	}
 	email := strings.ToLower(req.Customer.Email)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -382,11 +401,15 @@ type Dump struct {
 	Rejected  int64       `json:"rejected"` // error answers, faults included
 	Faults    FaultCounts `json:"faults"`
 	Customers []Customer  `json:"customers"`
+	Arrivals  []int64     `json:"arrivals,omitempty"` // unix nanoseconds of each create request, with RecordArrivals
 }
 
 func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
+	s.arrivalMu.Lock()
+	arrivals := append([]int64(nil), s.arrivals...)
+	s.arrivalMu.Unlock()
 	writeJSON(w, http.StatusOK, Dump{Requests: s.Requests() - 1, Created: s.Created(), Rejected: s.Rejected(),
-		Faults: s.FaultCounts(), Customers: s.Customers()})
+		Faults: s.FaultCounts(), Customers: s.Customers(), Arrivals: arrivals})
 }
 
 func (c *Customer) summary() revcent.Customer {

@@ -207,3 +207,15 @@ func TestFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestDiscardAndArrivals(t *testing.T) {
+	s := New(Options{Discard: true, RecordArrivals: true})
+	for range 3 {
+		if status, r := post(t, s, DefaultAPIKey, valid); status != 200 || len(r.CustomerID) != 20 {
+			t.Fatalf("%d %+v", status, r)
+		}
+	}
+	if s.Created() != 3 || len(s.Customers()) != 0 || len(s.arrivals) != 3 || s.arrivals[2] < s.arrivals[0] {
+		t.Errorf("created %d, kept %d, arrivals %v", s.Created(), len(s.Customers()), s.arrivals)
+	}
+}

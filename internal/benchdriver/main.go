@@ -1,0 +1,330 @@
+// Command benchdriver is make bench: it measures the importer as a user
+// runs it (a process against a sandbox process on loopback) and prints
+// markdown tables for BENCHMARKS.md. Every ratio compares figures taken in
+// the same run, on a shared and noisy machine.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/revcent-import/revcent-import/importer"
+	"github.com/revcent-import/revcent-import/internal/fake"
+	"github.com/revcent-import/revcent-import/results"
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+)
+
+var (
+	bin    = flag.String("bin", "bin/revcent-import", "the importer binary")
+	rounds = flag.Int("rounds", 5, "importer/poster pairs for the throughput ratio")
+	rows   = flag.Int("rows", 50000, "rows per throughput run")
+	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
+	dir    string
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "poster" {
+		w, _ := strconv.Atoi(os.Args[5])
+		if err := poster(os.Args[2], os.Args[3], os.Args[4], w); err != nil {
+			fmt.Fprintln(os.Stderr, "poster:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	flag.Parse()
+	var err error
+	if dir, err = os.MkdirTemp("", "revcent-bench"); err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	scale := 1
+	if *quick {
+		scale, *rows, *rounds = 10, 5000, 2
+	}
+	fmt.Printf("# make bench, %s\n\nMachine: %d cores, %s/%s, %s. Importer and sandbox are separate processes on loopback.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	throughput()
+	fidelity(scale)
+	latencyHiding(scale)
+	cpuAtRate(scale)
+	memory(scale)
+	resumeStartup(scale)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "benchdriver:", err)
+	os.Exit(1)
+}
+
+// csvFile writes an n-row CRM export once and returns its path.
+func csvFile(n int) string {
+	p := filepath.Join(dir, fmt.Sprintf("customers-%d.csv", n))
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		fail(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	if err := fake.WriteCSV(w, fake.Prospects(n, 100)); err != nil {
+		fail(err)
+	}
+	w.Flush()
+	f.Close()
+	return p
+}
+
+type server struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startSandbox(args ...string) *server {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(*bin, append([]string{"sandbox", "--addr", addr}, args...)...)
+	cmd.Env = append(os.Environ(), "REVCENT_API_KEY=")
+	if err := cmd.Start(); err != nil {
+		fail(err)
+	}
+	s := &server{cmd: cmd, url: "http://" + addr + "/v2"}
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return s
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fail(fmt.Errorf("sandbox did not start"))
+	return nil
+}
+
+func (s *server) stop() { s.cmd.Process.Signal(syscall.SIGTERM); s.cmd.Wait() }
+
+func (s *server) dump() sandbox.Dump {
+	req, _ := http.NewRequest("GET", strings.TrimSuffix(s.url, "/v2")+"/_sandbox/customers", nil)
+	req.Header.Set("x-api-key", sandbox.DefaultAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fail(err)
+	}
+	defer resp.Body.Close()
+	var d sandbox.Dump
+	json.NewDecoder(resp.Body).Decode(&d)
+	return d
+}
+
+// usage is what one child process cost.
+type usage struct {
+	wall, cpu time.Duration
+	maxRSS    int64 // bytes
+	out       string
+}
+
+// runChild runs a command and measures it. Peak RSS comes from sampling
+// the child's own VmHWM: rusage's ru_maxrss would include this driver's
+// high-water mark, since os/exec starts children with vfork.
+func runChild(name string, args ...string) usage {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "REVCENT_API_KEY="+sandbox.DefaultAPIKey)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		fail(err)
+	}
+	done := make(chan struct{})
+	peak := make(chan int64)
+	go func() {
+		var hwm int64
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		for {
+			if b, err := os.ReadFile(status); err == nil {
+				if m := hwmRE.FindSubmatch(b); m != nil {
+					kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+					hwm = max(hwm, kb*1024)
+				}
+			}
+			select {
+			case <-done:
+				peak <- hwm
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
+	wall := time.Since(start)
+	close(done)
+	hwm := <-peak
+	if err != nil && cmd.ProcessState.ExitCode() > 1 {
+		fail(fmt.Errorf("%s %v: %v\n%s", name, args, err, out.String()))
+	}
+	return usage{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: hwm, out: out.String()}
+}
+
+var hwmRE = regexp.MustCompile(`VmHWM:\s+(\d+) kB`)
+
+func importRun(input, url string, extra ...string) usage {
+	res := filepath.Join(dir, fmt.Sprintf("r-%d.csv", rand.Int()))
+	defer os.Remove(res)
+	args := append([]string{"import", input, "--base-url", url, "--campaign", "Spring Promo", "--progress", "none", "--results", res}, extra...)
+	return runChild(*bin, args...)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func throughput() {
+	in := csvFile(*rows)
+	srv := startSandbox("--discard")
+	defer srv.stop()
+	self, _ := os.Executable()
+	importRun(in, srv.url, "--rate", "0", "--concurrency", "32") // warm up both sides
+	var ratios, impRate, posRate, impCPU, posCPU []float64
+	for i := range *rounds {
+		run := func(which string) usage {
+			if which == "importer" {
+				return importRun(in, srv.url, "--rate", "0", "--concurrency", "32")
+			}
+			return runChild(self, "poster", in, srv.url, sandbox.DefaultAPIKey, "32")
+		}
+		order := []string{"importer", "poster"}
+		if i%2 == 1 {
+			order = []string{"poster", "importer"}
+		}
+		got := map[string]usage{}
+		for _, w := range order {
+			got[w] = run(w)
+		}
+		ir, pr := float64(*rows)/got["importer"].wall.Seconds(), float64(*rows)/got["poster"].wall.Seconds()
+		ratios = append(ratios, ir/pr)
+		impRate, posRate = append(impRate, ir), append(posRate, pr)
+		impCPU = append(impCPU, float64(got["importer"].cpu.Microseconds())/float64(*rows))
+		posCPU = append(posCPU, float64(got["poster"].cpu.Microseconds())/float64(*rows))
+	}
+	fmt.Printf("## 1. Throughput: importer against a minimal Go poster\n\n")
+	fmt.Printf("%d rows a run, `--rate 0`, 32 workers each, into one `sandbox --discard` process; %d alternated pairs.\n\n", *rows, *rounds)
+	fmt.Printf("| pair | importer rows/s | poster rows/s | ratio | importer CPU µs/row | poster CPU µs/row |\n| --- | --- | --- | --- | --- | --- |\n")
+	for i := range ratios {
+		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f | %.1f |\n", i+1, impRate[i], posRate[i], ratios[i], impCPU[i], posCPU[i])
+	}
+	fmt.Printf("| **median** | %.0f | %.0f | **%.3f** | %.1f | %.1f |\n\n", median(impRate), median(posRate), median(ratios), median(impCPU), median(posCPU))
+}
+
+// window returns the achieved rate over the arrivals and the most
+// arrivals in any 1-second window.
+func window(arr []int64) (float64, int) {
+	slices.Sort(arr)
+	if len(arr) < 2 {
+		return 0, len(arr)
+	}
+	achieved := float64(len(arr)-1) / (float64(arr[len(arr)-1]-arr[0]) / 1e9)
+	busiest, j := 0, 0
+	for i := range arr {
+		for arr[i]-arr[j] >= int64(time.Second) {
+			j++
+		}
+		busiest = max(busiest, i-j+1)
+	}
+	return achieved, busiest
+}
+
+func fidelity(scale int) {
+	fmt.Printf("## 2. Rate fidelity\n\nSandbox with 50 ms latency; default `--concurrency auto`, `--burst 1`. Rates from the server's arrival times.\n\n")
+	fmt.Printf("| --rate | rows | achieved/s | achieved/target | busiest 1 s window | limit (rate + burst) |\n| --- | --- | --- | --- | --- | --- |\n")
+	for _, tc := range []struct{ rate, rows int }{{100, 1500 / scale}, {1000, 10000 / scale}} {
+		srv := startSandbox("--discard", "--record-arrivals", "--latency", "50ms")
+		importRun(csvFile(tc.rows), srv.url, "--rate", strconv.Itoa(tc.rate))
+		achieved, busiest := window(srv.dump().Arrivals)
+		srv.stop()
+		fmt.Printf("| %d | %d | %.1f | %.3f | %d | %d |\n", tc.rate, tc.rows, achieved, achieved/float64(tc.rate), busiest, tc.rate+1)
+	}
+	fmt.Println()
+}
+
+var workersRE = regexp.MustCompile(`rows/s, (\d+) workers`)
+
+func latencyHiding(scale int) {
+	n := 4000 / scale
+	srv := startSandbox("--discard", "--record-arrivals", "--latency", "200ms", "--jitter", "100ms")
+	u := importRun(csvFile(n), srv.url, "--rate", "200")
+	achieved, _ := window(srv.dump().Arrivals)
+	srv.stop()
+	workers := "?"
+	if m := workersRE.FindStringSubmatch(u.out); m != nil {
+		workers = m[1]
+	}
+	fmt.Printf("## 3. Latency hiding\n\n200-300 ms a request, `--rate 200`, default concurrency, %d rows.\n\n", n)
+	fmt.Printf("| achieved/s | achieved/target | workers at the end |\n| --- | --- | --- |\n| %.1f | %.3f | %s |\n\n", achieved, achieved/200, workers)
+}
+
+func cpuAtRate(scale int) {
+	n := 20000 / scale
+	srv := startSandbox("--discard")
+	u := importRun(csvFile(n), srv.url, "--rate", "2000")
+	srv.stop()
+	fmt.Printf("## 4. CPU per row at `--rate 2000`\n\n%d rows: %v wall, %v user+sys: **%.1f µs/row**.\n\n", n, u.wall.Round(time.Millisecond), u.cpu.Round(time.Millisecond), float64(u.cpu.Microseconds())/float64(n))
+}
+
+func memory(scale int) {
+	n := 200000 / scale
+	srv := startSandbox("--discard")
+	u := importRun(csvFile(n), srv.url, "--rate", "0")
+	srv.stop()
+	m := 1000000 / scale
+	v := runChild(*bin, "validate", csvFile(m), "--campaign", "Spring Promo")
+	fmt.Printf("## 5. Peak RSS\n\n| run | rows | wall | peak RSS |\n| --- | --- | --- | --- |\n")
+	fmt.Printf("| import (`--rate 0`) into a sandbox process | %d | %v | %.1f MiB |\n", n, u.wall.Round(time.Millisecond), float64(u.maxRSS)/(1<<20))
+	fmt.Printf("| validate | %d | %v | %.1f MiB |\n\n", m, v.wall.Round(time.Millisecond), float64(v.maxRSS)/(1<<20))
+}
+
+// resumeStartup writes a results file saying every row of an m-row input
+// was created, then times a --resume run that has nothing left to do.
+func resumeStartup(scale int) {
+	m := 1000000 / scale
+	in := csvFile(m)
+	res := filepath.Join(dir, "resume.results.csv")
+	w, err := results.Create(res)
+	if err != nil {
+		fail(err)
+	}
+	ps := fake.Prospects(m, 100)
+	for i, p := range ps {
+		w.Write(&results.Record{Row: i + 1, Line: i + 2, Status: results.Created, CustomerID: fmt.Sprintf("%020d", i),
+			HTTPStatus: 200, Attempts: 1, Email: strings.ToLower(p.Email), RowHash: importer.RowHash(p.Record()), At: "2026-11-26T00:00:00.000Z"})
+	}
+	if err := w.Close(); err != nil {
+		fail(err)
+	}
+	srv := startSandbox("--discard")
+	u := runChild(*bin, "import", in, "--base-url", srv.url, "--campaign", "Spring Promo", "--progress", "none", "--results", res, "--resume")
+	d := srv.dump()
+	srv.stop()
+	if !strings.Contains(u.out, fmt.Sprintf("skipped %8d", m)) && !strings.Contains(u.out, "skipped") || d.Requests != 0 {
+		fail(fmt.Errorf("resume did not skip every row (%d requests):\n%s", d.Requests, u.out))
+	}
+	fmt.Printf("## 6. Resume start-up\n\nA results file recording all %d rows as created; `import --resume` reads it, reads the input, skips every row, sends nothing.\n\n", m)
+	fmt.Printf("| rows | wall | per 1M rows | peak RSS |\n| --- | --- | --- | --- |\n| %d | %v | %.2f s | %.1f MiB |\n\n",
+		m, u.wall.Round(time.Millisecond), u.wall.Seconds()*1e6/float64(m), float64(u.maxRSS)/(1<<20))
+}
