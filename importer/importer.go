@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -37,10 +38,13 @@ type Config struct {
 
 	Client      *revcent.Client
 	Limiter     *ratelimit.Limiter
-	Concurrency int           // workers; at least 1
-	MaxAttempts int           // requests per row before it is failed; at least 1
-	RetryBase   time.Duration // first backoff step; 250ms when 0
-	RetryMax    time.Duration // backoff cap; 30s when 0
+	Concurrency int // workers; at least 1, unless AutoConcurrency
+	// AutoConcurrency sizes the worker pool to the rate and the observed
+	// latency (Little's law), within 4-512, adjusting every second.
+	AutoConcurrency bool
+	MaxAttempts     int           // requests per row before it is failed; at least 1
+	RetryBase       time.Duration // first backoff step; 250ms when 0
+	RetryMax        time.Duration // backoff cap; 30s when 0
 	// Settle is how long to wait after a request timed out before
 	// searching for its customer: the server may still be creating it.
 	// 2s when 0.
@@ -137,6 +141,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AutoConcurrency {
+		cfg.Concurrency = autoMax
+	}
 	cfg.Concurrency = max(cfg.Concurrency, 1)
 	cfg.MaxAttempts = max(cfg.MaxAttempts, 1)
 	if cfg.RetryBase <= 0 {
@@ -156,10 +163,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer src.Close()
 
+	prep := newPreparer(mapper)
 	var w *results.Writer
 	var ix *results.Index
 	if cfg.Resume {
-		w, ix, err = results.Resume(cfg.Results)
+		// Emails of rows created by earlier runs of this journal count as
+		// seen: a later row with one of them is a duplicate.
+		w, ix, err = results.Resume(cfg.Results, func(row int, email string) { prep.remember(email, row) })
 		if errors.Is(err, fs.ErrNotExist) {
 			w, err = results.Create(cfg.Results) // --resume on a first run starts one
 		}
@@ -180,26 +190,22 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.Retried = int64(ix.Counts[results.Failed])
 	}
 
-	total := int64(-1)
-	if n, err := source.Count(cfg.Path, in.Format, cfg.Source.Encoding); err == nil && n >= 0 {
-		total = int64(n)
-	}
-	r := &run{cfg: cfg, src: src, in: in, prep: newPreparer(mapper), w: w, ix: ix,
-		inbox: make(chan msg, cfg.Concurrency*4), jobs: make(chan job, cfg.Concurrency*2),
+	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix,
+		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
 		writerDone: make(chan struct{})}
-	if ix != nil {
-		// Emails of rows created by earlier runs of this journal count as
-		// seen: a later row with one of them is a duplicate.
-		ix.Each(func(row int, e results.Entry) {
-			if e.Status == results.Created && e.Email != "" {
-				r.prep.remember(e.Email, row)
-			}
-		})
-	}
-	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results, "rows", total,
+
+	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
 		"workers", cfg.Concurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
 
-	err = r.run(ctx, total)
+	r.total.Store(-1)
+	if cfg.AutoConcurrency {
+		rate := cfg.Limiter.Limit()
+		if rate == 0 {
+			rate = math.Inf(1)
+		}
+		r.gate = newGate(workersFor(rate, autoGuessLatency))
+	}
+	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
 	}
@@ -211,6 +217,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Unsent = sum.Rows - sum.Created - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
 	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
 	sum.FinalRate = cfg.Limiter.Limit()
+	if r.gate != nil {
+		sum.Workers = r.gate.size()
+	}
 	sum.Elapsed = time.Since(start)
 	if err == nil && ctx.Err() != nil {
 		err = ErrInterrupted
@@ -232,4 +241,7 @@ type run struct {
 	inbox      chan msg
 	jobs       chan job
 	writerDone chan struct{}
+	total      atomic.Int64 // rows in the input, once counted; -1 until then or when unknown
+	gate       *gate        // with AutoConcurrency: how many workers may send at once
+	lat        latencies
 }

@@ -280,7 +280,7 @@ func TestResumeSkipsReconcilesAndRetries(t *testing.T) {
 
 	// Simulate a run killed after writing pending for row 20 (already
 	// created on the server) and row 21 (never sent): append lines.
-	w, _, err := results.Resume(cfg.Results)
+	w, _, err := results.Resume(cfg.Results, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

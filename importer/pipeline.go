@@ -14,6 +14,7 @@ import (
 	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent"
+	"github.com/revcent-import/revcent-import/source"
 )
 
 // syncEvery is how often the writer fsyncs the results file. Every record
@@ -26,8 +27,18 @@ const syncEvery = time.Second
 // the workers, the goroutine that closes the writer's inbox once all
 // producers are done, the writer and the progress reporter. When it
 // returns, nothing is left running.
-func (r *run) run(ctx context.Context, total int64) error {
+func (r *run) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
+	// The row total is for progress only: count it on the side (the
+	// second core is idle while the reader starts) instead of before.
+	if r.cfg.Progress != nil {
+		g.Go(func() error {
+			if n, err := source.Count(r.cfg.Path, r.in.Format, r.cfg.Source.Encoding); err == nil && n >= 0 {
+				r.total.Store(int64(n))
+			}
+			return nil
+		})
+	}
 	// stop ends reading and sending: a signal (ctx) or a fatal error (gctx).
 	stop := gctx
 
@@ -61,7 +72,13 @@ func (r *run) run(ctx context.Context, total int64) error {
 	})
 	if p := r.cfg.Progress; p != nil {
 		g.Go(func() error {
-			r.report(p, total)
+			r.report(p)
+			return nil
+		})
+	}
+	if r.gate != nil {
+		g.Go(func() error {
+			r.autoSize(r.writerDone)
 			return nil
 		})
 	}
@@ -97,7 +114,7 @@ func (r *run) read(ctx context.Context) error {
 		if r.ix != nil {
 			var ok bool
 			if prev, ok = r.ix.Last(row.Record); ok {
-				if h := rowHash(row.Values); prev.RowHash != "" && h != prev.RowHash && !r.cfg.Force {
+				if h := rowHash(row.Values); prev.RowHash != 0 && h != prev.RowHash && !r.cfg.Force {
 					// Rows before this one matched, so what was done
 					// with them stands; from here the journal would
 					// describe other rows.
@@ -133,9 +150,9 @@ func (r *run) read(ctx context.Context) error {
 			}
 			continue
 		case v.rec.Status == results.Duplicate:
-			if e, ok := r.earlier(v.dupOf); ok {
+			if id, ok := r.earlier(v.dupOf); ok {
 				// Created by an earlier run: its id is known now.
-				v.rec.CustomerID = e.CustomerID
+				v.rec.CustomerID = id
 				v.rec.Message += ", created earlier"
 				err = r.send(msg{kind: mRecord, rec: v.rec})
 			} else {
@@ -151,13 +168,20 @@ func (r *run) read(ctx context.Context) error {
 	return nil
 }
 
-// earlier returns the journal entry of row when an earlier run created it.
-func (r *run) earlier(row int) (results.Entry, bool) {
+// earlier returns the customer id of row when an earlier run created it.
+func (r *run) earlier(row int) (string, bool) {
 	if r.ix == nil {
-		return results.Entry{}, false
+		return "", false
 	}
-	e, ok := r.ix.Last(row)
-	return e, ok && e.Status == results.Created
+	if e, ok := r.ix.Last(row); !ok || e.Status != results.Created {
+		return "", false
+	}
+	id, err := r.ix.CustomerID(row)
+	if err != nil {
+		r.cfg.Log.Warn("could not read back a created row's customer_id", "row", row, "error", err)
+		return "", false
+	}
+	return id, true
 }
 
 // work sends jobs until the jobs channel closes or ctx ends.
@@ -174,7 +198,16 @@ func (r *run) work(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		if err := r.process(ctx, &j, ack); err != nil {
+		if r.gate != nil {
+			if err := r.gate.acquire(ctx); err != nil {
+				return nil // stopping: the job was never started
+			}
+		}
+		err := r.process(ctx, &j, ack)
+		if r.gate != nil {
+			r.gate.release()
+		}
+		if err != nil {
 			if errors.Is(err, errWriterGone) {
 				return nil // the writer returns the cause
 			}
@@ -237,6 +270,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 		}
 		sent := time.Now()
 		id, err := r.cfg.Client.CreateCustomer(reqCtx, &j.req)
+		r.lat.add(time.Since(sent))
 		var e *revcent.Error
 		if err != nil && !errors.As(err, &e) {
 			e = &revcent.Error{Class: revcent.InDoubt, Message: err.Error(), Err: err}

@@ -2,14 +2,16 @@ package importer
 
 import (
 	"errors"
+
 	"fmt"
-	"hash/fnv"
 	"hash/maphash"
 	"io"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/results"
@@ -108,7 +110,7 @@ func (p *preparer) remember(email string, row int) {
 // prepare decides a row: invalid (never sent), duplicate of an earlier
 // row, or a request to send.
 func (p *preparer) prepare(row source.Row) verdict {
-	v := verdict{rec: results.Record{Row: row.Record, Line: row.Line, RowHash: rowHash(row.Values)}}
+	v := verdict{rec: results.Record{Row: row.Record, Line: row.Line, RowHash: strconv.FormatUint(rowHash(row.Values), 16)}}
 	if row.Err != nil {
 		v.rec.Status, v.rec.ErrorCode, v.rec.Message = results.Invalid, "unreadable_row", fmt.Sprintf("line %d: %v", row.Line, row.Err)
 		return v
@@ -126,7 +128,9 @@ func (p *preparer) prepare(row source.Row) verdict {
 		return v
 	}
 	h := maphash.String(p.seed, v.rec.Email)
-	if first, dup := p.seen.get(h); dup {
+	// A row is never a duplicate of itself (its own earlier created line,
+	// seen in the journal).
+	if first, dup := p.seen.get(h); dup && first != row.Record {
 		v.rec.Status, v.rec.ErrorCode, v.dupOf = results.Duplicate, "duplicate_email", first
 		v.rec.Message = fmt.Sprintf("same email as row %d", first)
 		return v
@@ -136,15 +140,19 @@ func (p *preparer) prepare(row source.Row) verdict {
 	return v
 }
 
-// RowHash is the hash recorded in the results file for a row with these
-// values, so that a resume against a changed input can be detected.
-func RowHash(values []string) string { return rowHash(values) }
+// RowHash is the hash recorded (in hex) in the results file for a row with
+// these values, so that a resume against a changed input can be detected:
+// 64-bit xxHash over the values, each followed by 0x1f. It is stable across
+// runs and machines, and costs about a tenth of FNV's time per byte.
+func RowHash(values []string) uint64 { return rowHash(values) }
 
-func rowHash(values []string) string {
-	h := fnv.New64a()
+var unitSep = []byte{0x1f}
+
+func rowHash(values []string) uint64 {
+	d := xxhash.New()
 	for _, v := range values {
-		h.Write([]byte(v))
-		h.Write([]byte{0x1f})
+		d.WriteString(v)
+		d.Write(unitSep)
 	}
-	return strconv.FormatUint(h.Sum64(), 16)
+	return d.Sum64()
 }

@@ -36,10 +36,10 @@ type Progress interface {
 const progressEvery = 200 * time.Millisecond
 
 // report feeds p until the writer has finished.
-func (r *run) report(p Progress, total int64) {
+func (r *run) report(p Progress) {
 	start := time.Now()
 	snap := func() Snapshot {
-		s := Snapshot{Total: total, Created: r.c.created.Load(), Duplicate: r.c.duplicate.Load(), Invalid: r.c.invalid.Load(),
+		s := Snapshot{Total: r.total.Load(), Created: r.c.created.Load(), Duplicate: r.c.duplicate.Load(), Invalid: r.c.invalid.Load(),
 			Failed: r.c.failed.Load(), Skipped: r.c.skipped.Load(), Bytes: r.src.BytesRead(), BytesTotal: r.in.Size,
 			Limit: r.cfg.Limiter.Limit(), Elapsed: time.Since(start)}
 		s.Done = s.Created + s.Duplicate + s.Invalid + s.Failed + s.Skipped

@@ -80,6 +80,12 @@ func limit(r float64) rate.Limit {
 // Wait blocks until a request may start: when the bucket has a token and
 // no pause holds. It returns ctx's error if ctx ends first.
 func (l *Limiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	free := l.lim.Limit() == rate.Inf && !time.Now().Before(l.until)
+	l.mu.Unlock()
+	if free {
+		return ctx.Err() // no limit and no pause: nothing to wait for
+	}
 	for {
 		if err := l.waitPause(ctx); err != nil {
 			return err

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gocarina/gocsv"
@@ -172,43 +171,98 @@ func (w *Writer) Close() error {
 // Name returns the file's path.
 func (w *Writer) Name() string { return w.f.Name() }
 
-// Entry is what the journal says about one row: its last line.
+// Entry is what the journal says about one row: its last line. The
+// customer id is not kept in memory: see Index.CustomerID.
 type Entry struct {
-	Status     Status
-	CustomerID string
-	Email      string
-	RowHash    string
-	Attempts   int
-	Retryable  bool // a failed row whose retries ran out: it may have been in doubt
+	Status    Status
+	RowHash   uint64 // the row_hash column; 0 when absent
+	Attempts  int
+	Retryable bool // a failed row whose retries ran out: it may have been in doubt
+}
+
+// entry is an Entry packed into 24 bytes, kept for every row: a million
+// rows cost 24 MB.
+type entry struct {
+	off      int64 // where the row's last line starts in the file
+	hash     uint64
+	attempts uint16
+	status   uint8 // index into statuses; 0: no line for this row
+	retry    bool
+}
+
+var statuses = []Status{"", Pending, Created, Duplicate, Invalid, Failed}
+
+func statusCode(s string) uint8 {
+	for i, st := range statuses[1:] {
+		if string(st) == s {
+			return uint8(i + 1)
+		}
+	}
+	return 0
 }
 
 // Index is the journal read back: the last line of every row.
 type Index struct {
-	rows   map[int]Entry
+	path   string
+	rows   []entry // by row number - 1
+	n      int
 	Counts map[Status]int // rows by last status
 	Torn   bool           // the file ended in a partial line, which was dropped
 }
 
 // Last returns the last entry for row.
 func (ix *Index) Last(row int) (Entry, bool) {
-	e, ok := ix.rows[row]
-	return e, ok
+	if row < 1 || row > len(ix.rows) || ix.rows[row-1].status == 0 {
+		return Entry{}, false
+	}
+	e := ix.rows[row-1]
+	return Entry{Status: statuses[e.status], RowHash: e.hash, Attempts: int(e.attempts), Retryable: e.retry}, true
+}
+
+// CustomerID reads the customer_id of row's last line back from the file.
+// It is for the rare row that needs it (a duplicate of a row created in an
+// earlier run); keeping every id in memory would cost 20+ bytes a row.
+func (ix *Index) CustomerID(row int) (string, error) {
+	if row < 1 || row > len(ix.rows) || ix.rows[row-1].status == 0 {
+		return "", fmt.Errorf("%s: no line for row %d", ix.path, row)
+	}
+	f, err := os.Open(ix.path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	head, err := csv.NewReader(bufio.NewReader(f)).Read()
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(ix.rows[row-1].off, io.SeekStart); err != nil {
+		return "", err
+	}
+	rec, err := csv.NewReader(bufio.NewReader(f)).Read()
+	if err != nil {
+		return "", fmt.Errorf("%s: row %d: %w", ix.path, row, err)
+	}
+	for i, h := range head {
+		if h == "customer_id" && i < len(rec) {
+			return rec[i], nil
+		}
+	}
+	return "", fmt.Errorf("%s: no customer_id column", ix.path)
 }
 
 // Len returns the number of rows the journal mentions.
-func (ix *Index) Len() int { return len(ix.rows) }
+func (ix *Index) Len() int { return ix.n }
 
-// Each calls fn for every row the journal mentions, in no order.
-func (ix *Index) Each(fn func(row int, e Entry)) {
-	for r, e := range ix.rows {
-		fn(r, e)
-	}
-}
+// MaxRow returns the highest row number the journal mentions.
+func (ix *Index) MaxRow() int { return len(ix.rows) }
 
 // Resume opens an existing results file to continue a run: it drops a
 // partial last line left by a process killed mid-write, reads the journal
-// into an Index, and returns a Writer appending after it.
-func Resume(path string) (*Writer, *Index, error) {
+// into an Index, and returns a Writer appending after it. created, when
+// not nil, is called for each row whose last line is created, with its
+// email (valid during the call only), so that the caller can index emails
+// without the Index keeping them.
+func Resume(path string, created func(row int, email string)) (*Writer, *Index, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, err
@@ -226,7 +280,12 @@ func Resume(path string) (*Writer, *Index, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	ix, err := load(bufio.NewReaderSize(f, 256<<10), path)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	ix, err := load(bufio.NewReaderSize(f, 256<<10), st.Size(), path, created)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
@@ -261,7 +320,7 @@ func Load(path string) (*Index, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return load(bufio.NewReaderSize(f, 256<<10), path)
+	return load(bufio.NewReaderSize(f, 256<<10), 0, path, nil)
 }
 
 // repairTail truncates f after its last newline, dropping a partial line.
@@ -299,7 +358,7 @@ func repairTail(f *os.File) (bool, error) {
 
 // load reads records with encoding/csv (several times faster than gocsv on
 // a million-line journal) and keeps the last line of each row.
-func load(r io.Reader, name string) (*Index, error) {
+func load(r io.Reader, size int64, name string, created func(row int, email string)) (*Index, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
@@ -316,9 +375,15 @@ func load(r io.Reader, name string) (*Index, error) {
 			return nil, fmt.Errorf("%s: not a results file: no %q column in the header", name, need)
 		}
 	}
-	iRow, iStatus, iID, iEmail, iHash, iAtt := col["row"], col["status"], col["customer_id"], col["email"], col["row_hash"], col["attempts"]
+	iRow, iStatus, iEmail, iHash, iAtt := col["row"], col["status"], col["email"], col["row_hash"], col["attempts"]
 	iRetry, hasRetry := col["retryable"]
-	ix := &Index{rows: map[int]Entry{}, Counts: map[Status]int{}}
+	ix := &Index{path: name, Counts: map[Status]int{}}
+	if size > 0 {
+		// About 150 bytes a line: size the index once rather than by
+		// doubling, which would hold two copies at the end.
+		ix.rows = make([]entry, 0, size/120)
+	}
+	off := cr.InputOffset()
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -327,29 +392,38 @@ func load(r io.Reader, name string) (*Index, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		start := off
+		off = cr.InputOffset()
 		line, _ := cr.FieldPos(0)
 		if len(rec) < len(head) {
 			return nil, fmt.Errorf("%s line %d: %d fields, the header has %d: the file was edited or damaged", name, line, len(rec), len(head))
 		}
 		row, err := strconv.Atoi(rec[iRow])
-		if err != nil || row < 1 {
+		if err != nil || row < 1 || row > 1<<31 {
 			return nil, fmt.Errorf("%s line %d: row %q is not a row number", name, line, rec[iRow])
 		}
-		st := Status(rec[iStatus])
-		switch st {
-		case Pending, Created, Duplicate, Invalid, Failed:
-		default:
+		st := statusCode(rec[iStatus])
+		if st == 0 {
 			return nil, fmt.Errorf("%s line %d: unknown status %q", name, line, rec[iStatus])
 		}
 		att, _ := strconv.Atoi(rec[iAtt])
-		if prev, ok := ix.rows[row]; ok {
-			ix.Counts[prev.Status]--
+		hash, _ := strconv.ParseUint(rec[iHash], 16, 64)
+		for len(ix.rows) < row {
+			ix.rows = append(ix.rows, entry{})
 		}
-		// Clone: the fields share one string per line, which would
-		// otherwise stay alive whole for every row.
-		ix.rows[row] = Entry{Status: st, CustomerID: strings.Clone(rec[iID]), Email: strings.Clone(rec[iEmail]),
-			RowHash: strings.Clone(rec[iHash]), Attempts: att, Retryable: hasRetry && rec[iRetry] == "yes"}
-		ix.Counts[st]++
+		e := &ix.rows[row-1]
+		if e.status != 0 {
+			ix.Counts[statuses[e.status]]--
+		} else {
+			ix.n++
+		}
+		*e = entry{off: start, hash: hash, attempts: uint16(min(att, 1<<16-1)), status: st,
+			retry: hasRetry && rec[iRetry] == "yes"}
+		ix.Counts[statuses[st]]++
+		// created is final for a row: no later line supersedes it.
+		if created != nil && statuses[st] == Created && rec[iEmail] != "" {
+			created(row, rec[iEmail])
+		}
 	}
 	return ix, nil
 }

@@ -15,9 +15,9 @@ func TestWriteResumeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := []Record{
-		{Row: 1, Line: 2, Status: Pending, Attempts: 1, Email: "a@b.co", RowHash: "h1"},
+		{Row: 1, Line: 2, Status: Pending, Attempts: 1, Email: "a@b.co", RowHash: "a1"},
 		{Row: 2, Line: 3, Status: Invalid, Message: `line 3, column "Email": "x, ""y""" is not an email address`, RowHash: "h2"},
-		{Row: 1, Line: 2, Status: Created, CustomerID: "abcdefghij0123456789", HTTPStatus: 200, Attempts: 1, Email: "a@b.co", RowHash: "h1"},
+		{Row: 1, Line: 2, Status: Created, CustomerID: "abcdefghij0123456789", HTTPStatus: 200, Attempts: 1, Email: "a@b.co", RowHash: "a1"},
 		{Row: 3, Line: 4, Status: Pending, Attempts: 1, Email: "c@d.co", RowHash: "h3"},
 		{Row: 4, Line: 6, Status: Failed, ErrorCode: "invalid_request", Message: "multi\nline", HTTPStatus: 400, Attempts: 1, RowHash: "h4"},
 	}
@@ -43,9 +43,13 @@ func TestWriteResumeRoundTrip(t *testing.T) {
 		t.Errorf("Create over an existing file: %v, want ErrExists", err)
 	}
 
-	w, ix, err := Resume(path)
+	emails := map[int]string{}
+	w, ix, err := Resume(path, func(row int, email string) { emails[row] = email })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(emails) != 1 || emails[1] != "a@b.co" {
+		t.Errorf("created rows' emails: %v, want row 1 only", emails)
 	}
 	want := map[int]Status{1: Created, 2: Invalid, 3: Pending, 4: Failed}
 	for row, st := range want {
@@ -53,8 +57,14 @@ func TestWriteResumeRoundTrip(t *testing.T) {
 			t.Errorf("row %d: %+v, want %s", row, e, st)
 		}
 	}
-	if e, _ := ix.Last(1); e.CustomerID != "abcdefghij0123456789" || e.Email != "a@b.co" || e.RowHash != "h1" || e.Attempts != 1 {
+	if e, _ := ix.Last(1); e.RowHash != 0xa1 || e.Attempts != 1 {
 		t.Errorf("row 1 entry %+v", e)
+	}
+	if id, err := ix.CustomerID(1); err != nil || id != "abcdefghij0123456789" {
+		t.Errorf("CustomerID(1) = %q, %v", id, err)
+	}
+	if _, err := ix.CustomerID(9); err == nil {
+		t.Error("CustomerID of a row with no line succeeded")
 	}
 	if ix.Len() != 4 || ix.Counts[Created] != 1 || ix.Counts[Pending] != 1 || ix.Torn {
 		t.Errorf("Len %d counts %v torn %v", ix.Len(), ix.Counts, ix.Torn)
@@ -77,7 +87,7 @@ func TestResumeRepairsTornLine(t *testing.T) {
 	f.WriteString("2,3,crea")
 	f.Close()
 
-	w, ix, err := Resume(path)
+	w, ix, err := Resume(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +116,7 @@ func TestLoadRejectsForeignFiles(t *testing.T) {
 	} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(content), 0o644)
-		if _, _, err := Resume(p); err == nil || !strings.Contains(err.Error(), name) {
+		if _, _, err := Resume(p, nil); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: %v, want an error naming the file", name, err)
 		}
 	}
@@ -131,11 +141,11 @@ func TestLockKeepsOutASecondRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Resume(path); !errors.Is(err, ErrLocked) {
+	if _, _, err := Resume(path, nil); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second run while the first holds the file: %v, want ErrLocked", err)
 	}
 	w.Close()
-	w2, _, err := Resume(path)
+	w2, _, err := Resume(path, nil)
 	if err != nil {
 		t.Fatalf("after the first run closed: %v", err)
 	}

@@ -246,7 +246,7 @@ func TestSignalsWithSlowRequests(t *testing.T) {
 			if c := cmd.ProcessState.ExitCode(); c != exitInterrupted || took > tc.within {
 				t.Errorf("exit %d after %v; want 4 within %v\n%s", c, took, tc.within, out.String())
 			}
-			w, ix, err := results.Resume(in + ".results.csv")
+			w, ix, err := results.Resume(in+".results.csv", nil)
 			if err != nil {
 				t.Fatalf("results file after the signal: %v", err)
 			}

@@ -185,7 +185,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.BoolVar(&f.force, "force", false, "with --resume: go on even if rows differ from those the results file recorded")
 	fl.Float64Var(&f.rate, "rate", 10, "requests per second (0 = unlimited)")
 	fl.IntVar(&f.burst, "burst", 1, "requests allowed at once above the rate")
-	fl.StringVar(&f.concurrency, "concurrency", "auto", "requests in flight: a number, or auto (enough for --rate at up to 500 ms a request)")
+	fl.StringVar(&f.concurrency, "concurrency", "auto", "requests in flight: a number, or auto (enough for the rate at the observed latency, 4-512; 32 without a rate)")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 5, "requests per row before it is failed")
 	fl.IntVar(&f.breakAfter, "circuit-breaker", 20, "stop when this many consecutive rows fail with the same error (0 = never)")
 	fl.IntVar(&f.maxErrors, "max-errors", 0, "stop after this many failed rows (0 = never)")
@@ -281,7 +281,11 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 			return usageError{err}
 		}
 	}
-	client, err := revcent.NewClient(revcent.Config{BaseURL: baseURL, APIKey: key, Timeout: f.timeout, MaxConns: workers, UserAgent: "revcent-import/" + version()})
+	conns := workers
+	if workers == 0 {
+		conns = importer.AutoMaxWorkers
+	}
+	client, err := revcent.NewClient(revcent.Config{BaseURL: baseURL, APIKey: key, Timeout: f.timeout, MaxConns: conns, UserAgent: "revcent-import/" + version()})
 	if err != nil {
 		return usageError{err}
 	}
@@ -290,8 +294,9 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	cfg := importer.Config{
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
-		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, MaxAttempts: f.maxAttempts,
-		Log: log,
+		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, AutoConcurrency: workers == 0,
+		MaxAttempts: f.maxAttempts,
+		Log:         log,
 	}
 	switch {
 	case bar:
@@ -324,14 +329,10 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	return nil
 }
 
-// concurrency reads --concurrency. auto keeps enough requests in flight to
-// hold the rate at up to 500 ms a request (Little's law), within 4-64.
+// concurrency reads --concurrency: a number, or 0 for auto.
 func concurrency(s string, rate float64) (int, error) {
 	if s == "auto" || s == "" {
-		if rate == 0 {
-			return 32, nil
-		}
-		return min(64, max(4, int(math.Ceil(rate*0.5)))), nil
+		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 1024 {

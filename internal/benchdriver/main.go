@@ -312,7 +312,7 @@ func resumeStartup(scale int) {
 	ps := fake.Prospects(m, 100)
 	for i, p := range ps {
 		w.Write(&results.Record{Row: i + 1, Line: i + 2, Status: results.Created, CustomerID: fmt.Sprintf("%020d", i),
-			HTTPStatus: 200, Attempts: 1, Email: strings.ToLower(p.Email), RowHash: importer.RowHash(p.Record()), At: "2026-11-26T00:00:00.000Z"})
+			HTTPStatus: 200, Attempts: 1, Email: strings.ToLower(p.Email), RowHash: strconv.FormatUint(importer.RowHash(p.Record()), 16), At: "2026-11-26T00:00:00.000Z"})
 	}
 	if err := w.Close(); err != nil {
 		fail(err)

@@ -1,0 +1,170 @@
+package importer
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// gate admits at most limit workers at once; the limit may change while
+// workers wait. It is safe for concurrent use.
+type gate struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	limit  int
+	active int
+}
+
+func newGate(limit int) *gate {
+	g := &gate{limit: limit}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// acquire waits for a place; it fails when ctx ends first.
+func (g *gate) acquire(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.cond.Broadcast()
+		g.mu.Unlock()
+	})
+	defer stop()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.active >= g.limit {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		g.cond.Wait()
+	}
+	g.active++
+	return nil
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.active--
+	g.mu.Unlock()
+	g.cond.Signal()
+}
+
+func (g *gate) set(n int) {
+	g.mu.Lock()
+	g.limit = n
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+func (g *gate) size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit
+}
+
+// latencies accumulates request durations between samples.
+type latencies struct {
+	sum, n atomic.Int64
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.sum.Add(int64(d))
+	l.n.Add(1)
+}
+
+// take returns the mean since the last take, and whether there was any.
+func (l *latencies) take() (time.Duration, bool) {
+	n := l.n.Swap(0)
+	s := l.sum.Swap(0)
+	if n == 0 {
+		return 0, false
+	}
+	return time.Duration(s / n), true
+}
+
+// AutoMaxWorkers is the most workers --concurrency auto uses; the HTTP
+// transport needs as many connections.
+const AutoMaxWorkers = autoMax
+
+// Bounds of --concurrency auto.
+const (
+	autoMin          = 4
+	autoMax          = 512
+	autoUnlimited    = 32                     // with no rate: more only contend on 2 cores
+	autoGuessLatency = 250 * time.Millisecond // before any request has been timed
+	ceilingFor       = 30 * time.Second       // how long a useless size caps growth
+)
+
+// workersFor is Little's law with headroom: enough requests in flight to
+// hold rate at latency, within autoMin-autoMax.
+func workersFor(rate float64, latency time.Duration) int {
+	if rate <= 0 || math.IsInf(rate, 1) {
+		return autoUnlimited
+	}
+	n := int(math.Ceil(rate*latency.Seconds()*1.25)) + 2
+	return min(autoMax, max(autoMin, n))
+}
+
+// autoSize resizes the gate every second to what the current rate needs at
+// the latency observed over the last second (an average weighted toward
+// the recent). It grows at most twofold a second, and stops growing when
+// the last growth did not raise throughput: a server that slows down as
+// more requests arrive would otherwise be answered with ever more workers.
+// It returns when done closes.
+func (r *run) autoSize(done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var ewma time.Duration
+	var lastRate float64
+	grew := false
+	prev := 0    // the size before the last growth
+	ceiling := 0 // a size that more workers did not beat; 0: none
+	var ceilingAt time.Time
+	last := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		n := r.lat.n.Load()
+		mean, ok := r.lat.take()
+		now := time.Now()
+		achieved := float64(n) / now.Sub(last).Seconds()
+		last = now
+		if !ok {
+			continue
+		}
+		if ewma == 0 {
+			ewma = mean
+		} else {
+			ewma = (ewma*2 + mean) / 3
+		}
+		rate := r.cfg.Limiter.Limit()
+		if rate == 0 {
+			rate = math.Inf(1)
+		}
+		cur := r.gate.size()
+		want := workersFor(rate, ewma)
+		if ceiling > 0 && now.Sub(ceilingAt) < ceilingFor {
+			want = min(want, ceiling)
+		}
+		switch {
+		case grew && achieved < lastRate*1.05:
+			// The last growth did not raise throughput: the server, not
+			// the worker count, is the limit. Go back, and stay there
+			// for a while.
+			want, ceiling, ceilingAt, grew = prev, prev, now, false
+		case want > cur:
+			prev, want, grew = cur, min(want, 2*cur), true
+		default:
+			grew = false
+		}
+		lastRate = achieved
+		if want != cur {
+			r.gate.set(want)
+			r.cfg.Log.Debug("concurrency", "workers", want, "latency", ewma.Round(time.Millisecond), "rate", rate, "achieved", math.Round(achieved))
+		}
+	}
+}

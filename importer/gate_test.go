@@ -1,0 +1,139 @@
+package importer
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/revcent-import/revcent-import/ratelimit"
+	"github.com/revcent-import/revcent-import/revcent"
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+)
+
+func TestWorkersFor(t *testing.T) {
+	for _, tc := range []struct {
+		rate    float64
+		latency time.Duration
+		want    int
+	}{
+		{200, 250 * time.Millisecond, 65}, // 200 × 0.25 × 1.25 + 2
+		{100, 50 * time.Millisecond, 9},
+		{10, 10 * time.Millisecond, autoMin},
+		{5000, time.Second, autoMax},
+		{math.Inf(1), time.Second, autoUnlimited},
+	} {
+		if got := workersFor(tc.rate, tc.latency); got != tc.want {
+			t.Errorf("workersFor(%v, %v) = %d, want %d", tc.rate, tc.latency, got, tc.want)
+		}
+	}
+}
+
+func TestGateFollowsItsLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(2)
+		var active, peak atomic.Int32
+		var wg sync.WaitGroup
+		work := func() {
+			defer wg.Done()
+			if err := g.acquire(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			n := active.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(time.Second)
+			active.Add(-1)
+			g.release()
+		}
+		wg.Add(6)
+		for range 6 {
+			go work()
+		}
+		synctest.Wait()
+		if active.Load() != 2 {
+			t.Errorf("%d active under a limit of 2", active.Load())
+		}
+		g.set(4)
+		synctest.Wait()
+		if active.Load() != 4 {
+			t.Errorf("%d active after raising the limit to 4", active.Load())
+		}
+		wg.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		g.set(0)
+		errc := make(chan error)
+		go func() { errc <- g.acquire(ctx) }()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; err != context.Canceled {
+			t.Errorf("acquire after cancel: %v", err)
+		}
+	})
+}
+
+func TestAutoConcurrencyFollowsLatency(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		time.Sleep(100 * time.Millisecond)
+		return false
+	})
+	content, ps := crmCSV(t, 500)
+	cfg := e.config(e.file("c.csv", content))
+	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 5 * time.Second, MaxConns: AutoMaxWorkers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg.Client, cfg.Limiter, cfg.AutoConcurrency = c, ratelimit.New(200, 1), true
+	start := time.Now()
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 500 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+	// Little's law: 200/s × 0.1 s × 1.25 + 2 = 27, from a first guess of 65.
+	if sum.Workers < 20 || sum.Workers > 40 {
+		t.Errorf("auto concurrency ended at %d workers, want about 27", sum.Workers)
+	}
+	t.Logf("500 rows at 200/s with 100 ms latency: %v, %d workers at the end", time.Since(start).Round(time.Millisecond), sum.Workers)
+}
+
+// TestAutoConcurrencyHoldsWhenMoreDoesNotHelp: a server that serves four
+// requests at a time makes latency grow with the workers; growing must
+// stop instead of running to the maximum.
+func TestAutoConcurrencyHoldsWhenMoreDoesNotHelp(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	slots := make(chan struct{}, 4)
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		slots <- struct{}{}
+		time.Sleep(20 * time.Millisecond)
+		<-slots
+		return false
+	})
+	content, _ := crmCSV(t, 1200)
+	cfg := e.config(e.file("c.csv", content))
+	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 5 * time.Second, MaxConns: AutoMaxWorkers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Asked for 400/s, the server can do 200/s. The first guess is 127
+	// workers; latency then reads about 0.6 s, which asks for 318.
+	cfg.Client, cfg.Limiter, cfg.AutoConcurrency = c, ratelimit.New(400, 1), true
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 1200 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	// Unchecked, it grows to the maximum, 512; checked, the doubling from
+	// 127 that did not help is undone.
+	if sum.Workers > 2*workersFor(400, autoGuessLatency) {
+		t.Errorf("%d workers for a server that serves 4 at a time: growth did not stop when it stopped helping", sum.Workers)
+	}
+	t.Logf("%d workers at the end, %v", sum.Workers, sum.Elapsed.Round(time.Millisecond))
+}
