@@ -194,9 +194,6 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
 		writerDone: make(chan struct{})}
 
-	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
-		"workers", cfg.Concurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
-
 	r.total.Store(-1)
 	if cfg.AutoConcurrency {
 		rate := cfg.Limiter.Limit()
@@ -205,6 +202,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		r.gate = newGate(workersFor(rate, autoGuessLatency))
 	}
+	workers := cfg.Concurrency
+	if r.gate != nil {
+		workers = r.gate.size()
+	}
+	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
+		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
 	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}

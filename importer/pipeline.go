@@ -277,6 +277,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 		}
 		switch {
 		case e != nil && e.HTTPStatus == 429:
+			rec.Throttled++
 			pause := ratelimit.DefaultPause
 			if e.HasRetryAfter {
 				pause = e.RetryAfter

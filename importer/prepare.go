@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent"
@@ -140,19 +138,4 @@ func (p *preparer) prepare(row source.Row) verdict {
 	return v
 }
 
-// RowHash is the hash recorded (in hex) in the results file for a row with
-// these values, so that a resume against a changed input can be detected:
-// 64-bit xxHash over the values, each followed by 0x1f. It is stable across
-// runs and machines, and costs about a tenth of FNV's time per byte.
-func RowHash(values []string) uint64 { return rowHash(values) }
-
-var unitSep = []byte{0x1f}
-
-func rowHash(values []string) uint64 {
-	d := xxhash.New()
-	for _, v := range values {
-		d.WriteString(v)
-		d.Write(unitSep)
-	}
-	return d.Sum64()
-}
+func rowHash(values []string) uint64 { return results.RowHash(values) }

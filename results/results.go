@@ -33,7 +33,7 @@ const (
 
 // Header is the results file's header, in order. Readers find columns by
 // name, so columns may be added at the end.
-var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at", "retryable"}
+var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at", "retryable", "throttled"}
 
 // Record is one line of the results file. The csv tags serve gocsv in
 // reports and exports; the hot paths use encoding/csv directly.
@@ -53,6 +53,7 @@ type Record struct {
 	// "yes" when retries ran out on a passing condition (429, 5xx,
 	// network), "no" when RevCent refused the row itself.
 	Retryable string `csv:"retryable"`
+	Throttled int    `csv:"throttled"` // 429 answers the row got, on its outcome line
 }
 
 // TimeFormat is the format of Record.At.
@@ -129,6 +130,10 @@ func (w *Writer) Write(r *Record) error {
 	f[9] = r.RowHash
 	f[10] = r.At
 	f[11] = r.Retryable
+	f[12] = ""
+	if r.Throttled != 0 {
+		f[12] = strconv.Itoa(r.Throttled)
+	}
 	if err := w.cw.Write(f); err != nil {
 		w.err = err
 	}
@@ -206,6 +211,8 @@ type Index struct {
 	path   string
 	rows   []entry // by row number - 1
 	n      int
+	lines  int
+	keep   int64 // bytes of complete lines, for readers after Load
 	Counts map[Status]int // rows by last status
 	Torn   bool           // the file ended in a partial line, which was dropped
 }
@@ -313,47 +320,63 @@ func ReadRecords(path string) ([]Record, error) {
 	return recs, nil
 }
 
-// Load reads a results file into an Index without changing it.
+// Load reads a results file into an Index without changing it or locking
+// it: a partial last line (a run killed mid-write, or one still writing)
+// is left out.
 func Load(path string) (*Index, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return load(bufio.NewReaderSize(f, 256<<10), 0, path, nil)
+	keep, _, err := completeLines(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ix, err := load(bufio.NewReaderSize(io.LimitReader(f, keep), 256<<10), keep, path, nil)
+	if ix != nil {
+		ix.keep = keep
+	}
+	return ix, err
 }
 
 // repairTail truncates f after its last newline, dropping a partial line.
 // Records are written whole and flushed one batch at a time, so only the
 // last line can be partial, and only when the process died mid-write.
 func repairTail(f *os.File) (bool, error) {
-	st, err := f.Stat()
-	if err != nil {
+	keep, size, err := completeLines(f)
+	if err != nil || keep == size {
 		return false, err
 	}
-	size := st.Size()
+	return true, f.Truncate(keep)
+}
+
+// completeLines returns how many bytes of f end with its last newline, and
+// f's size: a reader that ignores the rest never sees a partial last line.
+func completeLines(f *os.File) (keep, size int64, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	size = st.Size()
 	if size == 0 {
-		return false, errors.New("empty results file: delete it, or run without --resume")
+		return 0, 0, errors.New("empty results file: delete it, or run without --resume")
 	}
 	buf := make([]byte, 64<<10)
 	for end := size; end > 0; {
 		start := max(0, end-int64(len(buf)))
 		n, err := f.ReadAt(buf[:end-start], start)
 		if err != nil && err != io.EOF {
-			return false, err
+			return 0, 0, err
 		}
 		for i := n - 1; i >= 0; i-- {
 			if buf[i] == '\n' {
-				keep := start + int64(i) + 1
-				if keep == size {
-					return false, nil
-				}
-				return true, f.Truncate(keep)
+				return start + int64(i) + 1, size, nil
 			}
 		}
 		end = start
 	}
-	return false, errors.New("no complete line: not a results file")
+	return 0, size, errors.New("no complete line: not a results file")
 }
 
 // load reads records with encoding/csv (several times faster than gocsv on

@@ -109,8 +109,8 @@ func TestLoadRejectsForeignFiles(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"not-results.csv": "First Name,Email\nAda,a@b.co\n",
-		"bad-status.csv":  strings.Join(Header, ",") + "\n1,2,done,,,,,1,,,,\n",
-		"bad-row.csv":     strings.Join(Header, ",") + "\nx,2,created,,,,,1,,,,\n",
+		"bad-status.csv":  strings.Join(Header, ",") + "\n1,2,done,,,,,1,,,,,\n",
+		"bad-row.csv":     strings.Join(Header, ",") + "\nx,2,created,,,,,1,,,,,\n",
 		"short.csv":       strings.Join(Header, ",") + "\n1,2,created\n",
 		"empty.csv":       "",
 	} {

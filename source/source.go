@@ -94,9 +94,10 @@ type Reader interface {
 
 // Input describes an opened input for progress reporting.
 type Input struct {
-	Name   string // the path, or "stdin"
-	Size   int64  // bytes of the file, -1 when unknown (stdin)
-	Format Format
+	Name      string // the path, or "stdin"
+	Size      int64  // bytes of the file, -1 when unknown (stdin)
+	Format    Format
+	Delimiter rune // the CSV delimiter used (given or detected); 0 for JSONL
 }
 
 // Open opens path ("-" for stdin) with opts.
@@ -150,7 +151,11 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 		if delim == 0 && in.Format == TSV {
 			delim = '\t'
 		}
-		rd, err = newCSV(r, in.Name, delim, counted, enc)
+		var c *csvReader
+		c, err = newCSV(r, in.Name, delim, counted, enc)
+		if err == nil {
+			rd, in.Delimiter = c, c.comma
+		}
 	case JSONL:
 		rd, err = newJSONL(r, in.Name, counted, enc)
 	default:

@@ -67,7 +67,7 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(importCommand(ctx, io, getenv, &code), validateCommand(ctx, io, &code), mappingCommand(io),
-		sandboxCommand(ctx, io, getenv))
+		reportCommand(io), sandboxCommand(ctx, io, getenv))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -438,13 +438,16 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "\nstopped: %v\nto continue: %s\n", err, rerun)
-	case s.Failed > 0:
-		if !strings.Contains(rerun, "--retry-failed") {
-			rerun += " --retry-failed"
+	case s.Failed > 0 || s.Invalid > 0:
+		fmt.Fprintf(w, "\ninvalid rows were not sent; every problem row is explained in %s\n", s.Results)
+		fmt.Fprintf(w, "to export them with their columns, to fix and import: %s\n",
+			shellJoin([]string{"revcent-import", "report", s.Results, "--input", input, "--errors-csv", input + ".errors.csv"}))
+		if s.Failed > 0 {
+			if !strings.Contains(rerun, "--retry-failed") {
+				rerun += " --retry-failed"
+			}
+			fmt.Fprintf(w, "to send the failed rows again: %s\n", rerun)
 		}
-		fmt.Fprintf(w, "\nfailed and invalid rows are explained in %s\nto send the failed rows again: %s\n", s.Results, rerun)
-	case s.Invalid > 0:
-		fmt.Fprintf(w, "\ninvalid rows were not sent; each is explained in %s: fix those rows and import them as a new file\n", s.Results)
 	}
 }
 

@@ -346,7 +346,7 @@ func TestREADMEShowsRealHelp(t *testing.T) {
 	}
 	var section strings.Builder
 	section.WriteString(start + " (kept equal to the real --help by TestREADMEShowsRealHelp; go test ./cmd/... -update rewrites it) -->\n")
-	for _, c := range []string{"import", "validate", "mapping", "sandbox"} {
+	for _, c := range []string{"import", "validate", "mapping", "report", "sandbox"} {
 		_, out, _ := runCLI(t, nil, c, "--help")
 		fmt.Fprintf(&section, "```text\n$ revcent-import %s --help\n%s```\n\n", c, out)
 	}

@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/revcent-import/revcent-import/importer"
 	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
@@ -312,7 +311,7 @@ func resumeStartup(scale int) {
 	ps := fake.Prospects(m, 100)
 	for i, p := range ps {
 		w.Write(&results.Record{Row: i + 1, Line: i + 2, Status: results.Created, CustomerID: fmt.Sprintf("%020d", i),
-			HTTPStatus: 200, Attempts: 1, Email: strings.ToLower(p.Email), RowHash: strconv.FormatUint(importer.RowHash(p.Record()), 16), At: "2026-11-26T00:00:00.000Z"})
+			HTTPStatus: 200, Attempts: 1, Email: strings.ToLower(p.Email), RowHash: strconv.FormatUint(results.RowHash(p.Record()), 16), At: "2026-11-26T00:00:00.000Z"})
 	}
 	if err := w.Close(); err != nil {
 		fail(err)

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/revcent-import/revcent-import/results"
+	"github.com/revcent-import/revcent-import/source"
+)
+
+func reportCommand(io stdio) *cobra.Command {
+	var input, errorsCSV, successCSV, format string
+	var in inputFlags
+	cmd := &cobra.Command{
+		Use:   "report RESULTS [flags]",
+		Short: "Summarise a results file; export the failed rows to fix, and the created ones",
+		Long: `report reads a results file (also one still being written, or left by a
+killed run): rows by status, the errors by code with an example, retries and
+429s, rows still in doubt. With --input, it exports the invalid and failed
+rows with their original columns plus import_row, import_line and
+import_error (fix the cells, then import that file as it is), and the
+created rows with their customer ids.`,
+		Example: `  revcent-import report prospects.csv.results.csv
+  revcent-import report prospects.csv.results.csv --input prospects.csv --errors-csv fix-me.csv
+  revcent-import import fix-me.csv --campaign "Spring Promo"          # after fixing the cells
+  revcent-import report prospects.csv.results.csv --input prospects.csv --success-csv created.csv
+  revcent-import report prospects.csv.results.csv --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return usageError{fmt.Errorf("--format %q: want text or json", format)}
+			}
+			if (errorsCSV != "" || successCSV != "") && input == "" {
+				return usageError{errors.New("--errors-csv and --success-csv need --input, the file that was imported")}
+			}
+			opts, err := in.source()
+			if err != nil {
+				return usageError{err}
+			}
+			rep, err := results.Summarize(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			out := bufio.NewWriter(io.out)
+			defer out.Flush()
+			var counts results.ExportCounts
+			if input != "" {
+				files := map[string]*os.File{}
+				create := func(path string) (*bufio.Writer, error) {
+					if path == "" {
+						return nil, nil
+					}
+					f, err := os.Create(path)
+					if err != nil {
+						return nil, err
+					}
+					files[path] = f
+					return bufio.NewWriter(f), nil
+				}
+				ew, err := create(errorsCSV)
+				if err != nil {
+					return usageError{err}
+				}
+				sw, err := create(successCSV)
+				if err != nil {
+					return usageError{err}
+				}
+				open := func() (source.Reader, source.Input, error) { return source.Open(input, io.in, opts) }
+				counts, err = results.Export(args[0], open, writerOrNil(ew), writerOrNil(sw))
+				for _, w := range []*bufio.Writer{ew, sw} {
+					if w != nil {
+						w.Flush()
+					}
+				}
+				for path, f := range files {
+					if cerr := f.Close(); err == nil && cerr != nil {
+						err = cerr
+					}
+					if err != nil {
+						os.Remove(path)
+					}
+				}
+				if err != nil {
+					return usageError{err}
+				}
+			}
+			if format == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					*results.Report
+					ErrorsExported  *int `json:"errors_exported,omitempty"`
+					CreatedExported *int `json:"created_exported,omitempty"`
+				}{rep, optional(errorsCSV, counts.Errors), optional(successCSV, counts.Created)})
+			}
+			rep.Print(out)
+			if errorsCSV != "" {
+				fmt.Fprintf(out, "\n%d invalid and failed rows written to %s: fix the cells, then import that file (a new results file goes beside it)\n", counts.Errors, errorsCSV)
+			}
+			if successCSV != "" {
+				fmt.Fprintf(out, "%d created rows written to %s with their customer ids\n", counts.Created, successCSV)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.StringVar(&input, "input", "", "the input that was imported, to export rows with their original columns")
+	fl.StringVar(&errorsCSV, "errors-csv", "", "write the invalid and failed rows here (needs --input)")
+	fl.StringVar(&successCSV, "success-csv", "", "write the created rows here, with their customer ids (needs --input)")
+	fl.StringVar(&format, "format", "text", "text or json")
+	// The input's format comes from its name; its dialect may be given.
+	fl.StringVar(&in.delimiter, "delimiter", "", "the input's CSV field delimiter (default: detected)")
+	fl.StringVar(&in.encoding, "encoding", "", "the input's encoding (default: UTF-8, and Windows-1252 for text that is not)")
+	return cmd
+}
+
+func optional(path string, n int) *int {
+	if path == "" {
+		return nil
+	}
+	return &n
+}
+
+// writerOrNil keeps a nil *bufio.Writer from becoming a non-nil io.Writer.
+func writerOrNil(w *bufio.Writer) interface{ Write([]byte) (int, error) } {
+	if w == nil {
+		return nil
+	}
+	return w
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+)
+
+// TestErrorsCSVRoundTrip is issue 6's case: report --errors-csv of a messy
+// import gives exactly the invalid and failed rows in the input's own
+// columns and dialect plus the error; fixed and imported again, it creates
+// exactly those rows.
+func TestErrorsCSVRoundTrip(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("First Name;Last Name;Email;Country;Campaign\n")
+	bad := map[int]string{4: "no last name", 9: "bad email", 13: "unknown country", 17: "unknown campaign", 18: "unknown campaign"}
+	for i := 1; i <= 20; i++ {
+		last, email, country, campaign := fmt.Sprintf("L%d", i), fmt.Sprintf("p%d@example.com", i), "de", "Spring Promo"
+		switch bad[i] {
+		case "no last name":
+			last = ""
+		case "bad email":
+			email = "p9-at-example.com"
+		case "unknown country":
+			country = "Narnia"
+		case "unknown campaign":
+			campaign = "Old Promo" // RevCent answers 404: failed
+		}
+		fmt.Fprintf(&b, "F%d;%s;%s;%s;%s\n", i, last, email, country, campaign)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "list.csv")
+	os.WriteFile(in, []byte(b.String()), 0o644)
+	base := startSandbox(t)
+
+	code, out, stderr := importProcess(t, sandboxEnv, in, "--base-url", base, "--rate", "0")
+	if code != exitRowsFailed {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "report "+in+".results.csv --input "+in+" --errors-csv") {
+		t.Errorf("the summary does not show the report command:\n%s", out)
+	}
+	fix := filepath.Join(dir, "fix.csv")
+	code, out, stderr = runCLI(t, nil, "report", in+".results.csv", "--input", in, "--errors-csv", fix)
+	if code != 0 || !strings.Contains(out, "5 invalid and failed rows written") {
+		t.Fatalf("report: %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{`created +15\n`, `invalid +3\n`, `failed +2\n`, `2  failed campaign_not_found HTTP 404  e\.g\. line 1[89]`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	f, _ := os.Open(fix)
+	r := csv.NewReader(f)
+	r.Comma = ';'
+	recs, err := r.ReadAll()
+	f.Close()
+	if err != nil || len(recs) != 6 {
+		t.Fatalf("fix.csv: %v, %d records", err, len(recs))
+	}
+	if got := strings.Join(recs[0], ";"); got != "First Name;Last Name;Email;Country;Campaign;import_row;import_line;import_error" {
+		t.Errorf("header %q", got)
+	}
+	for _, rec := range recs[1:] {
+		row := 0
+		fmt.Sscan(rec[5], &row)
+		if bad[row] == "" || rec[0] != fmt.Sprintf("F%d", row) || rec[7] == "" {
+			t.Errorf("exported %q: not one of the bad rows, or without its error", rec)
+		}
+	}
+	// The operator fixes the cells, and imports the file as it is.
+	for _, rec := range recs[1:] {
+		rec[1], rec[2], rec[3], rec[4] = "Fixed", strings.Replace(rec[2], "-at-", "@", 1), "fr", "Spring Promo"
+		if rec[1] == "" {
+			rec[1] = "Fixed"
+		}
+	}
+	f, _ = os.Create(fix)
+	w := csv.NewWriter(f)
+	w.Comma = ';'
+	w.WriteAll(recs)
+	f.Close()
+	code, out, stderr = importProcess(t, sandboxEnv, fix, "--base-url", base, "--rate", "0")
+	if code != 0 || !regexp.MustCompile(`created +5\n`).MatchString(out) {
+		t.Fatalf("re-import: exit %d\n%s\n%s", code, out, stderr)
+	}
+	d := dump(t, base, sandbox.DefaultAPIKey)
+	seen := map[string]int{}
+	for _, c := range d.Customers {
+		seen[c.Request.Customer.Email]++
+	}
+	if d.Created != 20 || len(seen) != 20 {
+		t.Errorf("created %d customers, %d emails; want all 20 rows once", d.Created, len(seen))
+	}
+	for email, n := range seen {
+		if n != 1 {
+			t.Errorf("%s created %d times", email, n)
+		}
+	}
+
+	// Created rows, and the JSON form.
+	okCSV := filepath.Join(dir, "created.csv")
+	code, out, _ = runCLI(t, nil, "report", in+".results.csv", "--input", in, "--success-csv", okCSV, "--format", "json")
+	var rep struct {
+		Rows            int            `json:"rows"`
+		ByStatus        map[string]int `json:"by_status"`
+		CreatedExported *int           `json:"created_exported"`
+		Errors          []struct {
+			Code string `json:"error_code"`
+			Rows int    `json:"rows"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep.Rows != 20 || rep.ByStatus["created"] != 15 ||
+		rep.CreatedExported == nil || *rep.CreatedExported != 15 || len(rep.Errors) == 0 {
+		t.Errorf("json report: %v %+v\n%s", err, rep, out)
+	}
+	data, _ := os.ReadFile(okCSV)
+	if lines := strings.Count(string(data), "\n"); lines != 16 || !strings.Contains(string(data), "import_customer_id") {
+		t.Errorf("created.csv has %d lines:\n%s", lines, data)
+	}
+	// An input that is not the one imported is refused.
+	os.WriteFile(in, []byte(strings.Replace(b.String(), "F4;", "X4;", 1)), 0o644)
+	if code, _, stderr := runCLI(t, nil, "report", in+".results.csv", "--input", in, "--errors-csv", fix); code != exitUsage || !strings.Contains(stderr, "differs from the row recorded") {
+		t.Errorf("changed input: %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,149 @@
+package results
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/revcent-import/revcent-import/source"
+)
+
+// RowHash is the row_hash of a row with these values (written in hex): a
+// 64-bit xxHash over the values, each followed by 0x1f. It is stable across
+// runs and machines, so a resume or an export can tell that the input's
+// row is the one the journal describes.
+func RowHash(values []string) uint64 {
+	d := xxhash.New()
+	for _, v := range values {
+		d.WriteString(v)
+		d.Write(unitSep)
+	}
+	return d.Sum64()
+}
+
+var unitSep = []byte{0x1f}
+
+// The columns an export adds after the input's own. Prefixed so as not to
+// meet an input column, and left unmapped when the file is imported again.
+const (
+	ColRow        = "import_row"
+	ColLine       = "import_line"
+	ColError      = "import_error"
+	ColCustomerID = "import_customer_id"
+)
+
+// ExportCounts says how many rows each export received.
+type ExportCounts struct {
+	Errors  int
+	Created int
+}
+
+// Export writes rows of the input that the results file describes: to
+// errs the rows whose last status is invalid or failed, to created those
+// created (either may be nil). Each gets the input's own columns, in its
+// own dialect (CSV delimiter; JSONL becomes CSV with dotted column names),
+// then import_row, import_line and import_error or import_customer_id, so
+// that the error file can be fixed and imported as it is. open opens the
+// input; it is called twice for JSONL, whose columns are known only once
+// read to the end. A row whose content differs from the one the journal
+// recorded stops the export: the input is not the one that was imported.
+func Export(resultsPath string, open func() (source.Reader, source.Input, error), errs, created io.Writer) (ExportCounts, error) {
+	var n ExportCounts
+	type want struct {
+		status Status
+		msg    string
+		id     string
+		hash   string
+	}
+	rows := map[int]want{}
+	if _, err := Outcomes(resultsPath, func(o Outcome) error {
+		switch {
+		case errs != nil && (o.Status == Invalid || o.Status == Failed):
+			rows[o.Row] = want{status: o.Status, msg: o.Message, hash: o.RowHash}
+		case created != nil && o.Status == Created:
+			rows[o.Row] = want{status: o.Status, id: o.CustomerID, hash: o.RowHash}
+		}
+		return nil
+	}); err != nil {
+		return n, err
+	}
+	src, info, err := open()
+	if err != nil {
+		return n, err
+	}
+	if info.Format == source.JSONL {
+		// Learn every column first: later objects may add keys.
+		for {
+			if _, err := src.Next(); err != nil {
+				break
+			}
+		}
+		cols := src.Columns()
+		src.Close()
+		if src, info, err = open(); err != nil {
+			return n, err
+		}
+		for _, c := range cols {
+			src.Index(c)
+		}
+	}
+	defer src.Close()
+	delim := info.Delimiter
+	if delim == 0 {
+		delim = ','
+	}
+	cols := src.Columns()
+	newWriter := func(w io.Writer, extra ...string) *csv.Writer {
+		if w == nil {
+			return nil
+		}
+		cw := csv.NewWriter(w)
+		cw.Comma = delim
+		cw.Write(append(append([]string{}, cols...), extra...))
+		return cw
+	}
+	ew := newWriter(errs, ColRow, ColLine, ColError)
+	cw := newWriter(created, ColRow, ColLine, ColCustomerID)
+	out := make([]string, len(cols)+3)
+	for {
+		row, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", info.Name, err)
+		}
+		w, ok := rows[row.Record]
+		if !ok {
+			continue
+		}
+		if row.Err == nil && w.hash != "" && w.hash != strconv.FormatUint(RowHash(row.Values), 16) {
+			return n, fmt.Errorf("%s line %d (row %d) differs from the row recorded in %s: is this the input that was imported?",
+				info.Name, row.Line, row.Record, resultsPath)
+		}
+		clear(out)
+		copy(out, row.Values)
+		out[len(cols)], out[len(cols)+1] = strconv.Itoa(row.Record), strconv.Itoa(row.Line)
+		if w.status == Created {
+			out[len(cols)+2] = w.id
+			cw.Write(out)
+			n.Created++
+		} else {
+			out[len(cols)+2] = w.msg
+			ew.Write(out)
+			n.Errors++
+		}
+	}
+	for _, w := range []*csv.Writer{ew, cw} {
+		if w != nil {
+			w.Flush()
+			if err := w.Error(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
