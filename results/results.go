@@ -212,7 +212,7 @@ type Index struct {
 	rows   []entry // by row number - 1
 	n      int
 	lines  int
-	keep   int64 // bytes of complete lines, for readers after Load
+	keep   int64          // bytes of complete lines, for readers after Load
 	Counts map[Status]int // rows by last status
 	Torn   bool           // the file ended in a partial line, which was dropped
 }
