@@ -23,6 +23,10 @@ import (
 // per record it would cap the run at a few thousand rows a second.
 const syncEvery = time.Second
 
+// flushEvery is the longest an outcome line waits in the writer's buffer
+// before it is handed to the OS; pending lines never wait.
+const flushEvery = 100 * time.Millisecond
+
 // run wires the pipeline. One errgroup owns every goroutine: the reader,
 // the workers, the goroutine that closes the writer's inbox once all
 // producers are done, the writer and the progress reporter. When it
@@ -488,11 +492,14 @@ func (r *run) write() error {
 		}
 		return &AbortError{fmt.Errorf("results file %s: %w: stopped sending, since no outcome could be recorded", r.w.Name(), err)}
 	}
+	flushTick := time.NewTicker(flushEvery)
+	defer flushTick.Stop()
+	unflushed := false
 	for {
 		select {
 		case m, ok := <-r.inbox:
 			if !ok {
-				return nil // Close syncs
+				return nil // Close flushes and syncs
 			}
 			if err := handle(m); err != nil {
 				return fail(err)
@@ -511,14 +518,29 @@ func (r *run) write() error {
 					break drain
 				}
 			}
+			unflushed, dirty = true, true
+			if len(acks) == 0 {
+				// Only outcomes: they can wait for the next pending line or
+				// tick. One lost to a kill leaves its row pending, which
+				// --resume reconciles; a pending line lost would not be
+				// safe, so those are flushed before their ack.
+				continue
+			}
 			if err := r.w.Flush(); err != nil {
 				return fail(err)
 			}
+			unflushed = false
 			for _, a := range acks {
 				a <- nil
 			}
 			acks = acks[:0]
-			dirty = true
+		case <-flushTick.C:
+			if unflushed {
+				if err := r.w.Flush(); err != nil {
+					return fail(err)
+				}
+				unflushed = false
+			}
 		case <-tick.C:
 			if dirty {
 				if err := r.w.Sync(); err != nil {
