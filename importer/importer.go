@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer src.Close()
 
-	prep := newPreparer(mapper)
+	prep := newPreparer(mapper, in.EstimatedRows)
 	var w *results.Writer
 	var ix *results.Index
 	if cfg.Resume {

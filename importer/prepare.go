@@ -96,8 +96,10 @@ type preparer struct {
 	seed maphash.Seed
 }
 
-func newPreparer(m *mapping.Mapper) *preparer {
-	return &preparer{mapper: m, seed: maphash.MakeSeed()}
+func newPreparer(m *mapping.Mapper, estimatedRows int) *preparer {
+	p := &preparer{mapper: m, seed: maphash.MakeSeed()}
+	p.seen.reserve(estimatedRows)
+	return p
 }
 
 // remember records that row, created earlier, holds email.

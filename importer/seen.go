@@ -60,5 +60,20 @@ func (s *seenSet) grow() {
 	}
 }
 
+// reserve sizes the table for n hashes at once, so that it need not
+// double (holding old and new tables together) as it fills.
+func (s *seenSet) reserve(n int) {
+	if n <= 0 || s.n > 0 {
+		return
+	}
+	size := seenMinSlots
+	for size*3 < n*4 {
+		size *= 2
+	}
+	if size > len(s.keys) {
+		s.keys, s.rows = make([]uint64, size), make([]uint32, size)
+	}
+}
+
 // len returns the number of hashes stored.
 func (s *seenSet) len() int { return s.n }

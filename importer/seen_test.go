@@ -74,3 +74,22 @@ func BenchmarkSeenSet(b *testing.B) {
 		}
 	})
 }
+
+func TestSeenSetReserve(t *testing.T) {
+	var s seenSet
+	s.reserve(1000)
+	size := len(s.keys)
+	if size != 2048 {
+		t.Fatalf("reserve(1000): %d slots, want 2048 (1000 at most 3/4 full)", size)
+	}
+	for i := range 1000 {
+		s.put(uint64(i)*0x9e3779b97f4a7c15+1, i+1)
+	}
+	if len(s.keys) != size || s.len() != 1000 {
+		t.Errorf("the table grew (%d slots) or lost hashes (%d)", len(s.keys), s.len())
+	}
+	last := uint64(999)
+	if row, ok := s.get(last*0x9e3779b97f4a7c15 + 1); !ok || row != 1000 {
+		t.Errorf("get after reserve: %d %v", row, ok)
+	}
+}

@@ -68,7 +68,7 @@ func Validate(ctx context.Context, cfg ValidateConfig) (Report, error) {
 	}
 	defer src.Close()
 	rep := Report{Input: in.Name}
-	prep := newPreparer(mapper)
+	prep := newPreparer(mapper, in.EstimatedRows)
 	reasons := map[string]*Reason{}
 	count := func(key string, line int) {
 		r := reasons[key]

@@ -98,6 +98,9 @@ type Input struct {
 	Size      int64  // bytes of the file, -1 when unknown (stdin)
 	Format    Format
 	Delimiter rune // the CSV delimiter used (given or detected); 0 for JSONL
+	// EstimatedRows guesses the row count from the file's size and the
+	// length of its first lines, for sizing indexes; 0 when unknown.
+	EstimatedRows int
 }
 
 // Open opens path ("-" for stdin) with opts.
@@ -138,6 +141,13 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 	var auto bool
 	if r, auto, err = decode(r, opts.Encoding); err != nil {
 		return fail(err)
+	}
+	if br, ok := r.(*bufio.Reader); ok && in.Size > 0 && !strings.HasSuffix(strings.ToLower(path), ".gz") {
+		if head, _ := br.Peek(64 << 10); len(head) > 0 {
+			if lines := bytes.Count(head, []byte{'\n'}); lines > 1 {
+				in.EstimatedRows = int(in.Size / int64(len(head)/lines))
+			}
+		}
 	}
 	enc := &autoDecoder{auto: auto, warnf: opts.Warn}
 	in.Format = opts.Format
