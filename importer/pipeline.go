@@ -386,13 +386,6 @@ func (r *run) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// outcome is what the writer remembers of a row it sent, for duplicates
-// of it that are read later.
-type outcome struct {
-	status results.Status
-	id     string
-}
-
 // write owns the results file. It takes every message waiting in its
 // inbox, writes them, flushes once (one write to the OS for the batch),
 // then releases the workers waiting for their pending lines. A duplicate
@@ -402,10 +395,11 @@ func (r *run) write() error {
 	tick := time.NewTicker(syncEvery)
 	defer tick.Stop()
 	waiting := map[int][]results.Record{} // first row -> its duplicates
-	// finished holds the outcome of every row this run sent: about 50
-	// bytes a row, so that a duplicate read at any later point gets its
-	// first row's customer_id.
-	finished := map[int]outcome{}
+	// finished says, for every row this run sent and finished, where its
+	// created line starts in the file (offset+1), or -1 if it failed: 8
+	// bytes a row. A duplicate read later reads its first row's
+	// customer_id back from there.
+	var finished []int64
 	var acks []chan error
 	dirty := false
 	// The circuit breaker: the same error on many consecutive rows, none
@@ -432,13 +426,16 @@ func (r *run) write() error {
 		}
 		return nil
 	}
-	writeDup := func(d results.Record, first int, o outcome) error {
-		switch o.status {
-		case results.Created:
-			d.CustomerID = o.id
+	writeDup := func(d results.Record, first int, at int64) error {
+		if at > 0 {
+			id, err := r.w.CustomerID(at - 1)
+			if err != nil {
+				return err
+			}
+			d.CustomerID = id
 			d.Message = fmt.Sprintf("same email as row %d", first)
-		default:
-			d.Message = fmt.Sprintf("same email as row %d, which %s: fix or retry that row", first, o.status)
+		} else {
+			d.Message = fmt.Sprintf("same email as row %d, which failed: fix or retry that row", first)
 		}
 		if err := r.w.Write(&d); err != nil {
 			return err
@@ -454,12 +451,13 @@ func (r *run) write() error {
 		case mUnknown:
 			return nil
 		case mDupOf:
-			if o, ok := finished[m.dupOf]; ok {
-				return writeDup(m.rec, m.dupOf, o)
+			if m.dupOf <= len(finished) && finished[m.dupOf-1] != 0 {
+				return writeDup(m.rec, m.dupOf, finished[m.dupOf-1])
 			}
 			waiting[m.dupOf] = append(waiting[m.dupOf], m.rec)
 			return nil
 		}
+		at := r.w.Offset() + 1
 		if err := r.w.Write(&m.rec); err != nil {
 			return err
 		}
@@ -470,10 +468,15 @@ func (r *run) write() error {
 		if m.rec.Status != results.Created && m.rec.Status != results.Failed {
 			return nil // invalid and duplicate rows are never anyone's first row
 		}
-		o := outcome{m.rec.Status, m.rec.CustomerID}
-		finished[m.rec.Row] = o
+		if m.rec.Status == results.Failed {
+			at = -1
+		}
+		for len(finished) < m.rec.Row {
+			finished = append(finished, 0)
+		}
+		finished[m.rec.Row-1] = at
 		for _, d := range waiting[m.rec.Row] {
-			if err := writeDup(d, m.rec.Row, o); err != nil {
+			if err := writeDup(d, m.rec.Row, at); err != nil {
 				return err
 			}
 		}

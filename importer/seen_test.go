@@ -79,8 +79,8 @@ func TestSeenSetReserve(t *testing.T) {
 	var s seenSet
 	s.reserve(1000)
 	size := len(s.keys)
-	if size != 2048 {
-		t.Fatalf("reserve(1000): %d slots, want 2048 (1000 at most 3/4 full)", size)
+	if size != 1251 {
+		t.Fatalf("reserve(1000): %d slots, want 1251 (1000 at most 4/5 full)", size)
 	}
 	for i := range 1000 {
 		s.put(uint64(i)*0x9e3779b97f4a7c15+1, i+1)

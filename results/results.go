@@ -69,6 +69,7 @@ type Writer struct {
 	cw     *csv.Writer
 	fields []string
 	err    error
+	off    int64 // file offset of the next record; Flush moves nothing, Write moves it
 }
 
 // ErrExists means the results file exists and --resume was not given.
@@ -81,7 +82,7 @@ var ErrLocked = errors.New("results file is in use by another run (an overlappin
 // ErrExists when the file is already there: an earlier run's journal is
 // never overwritten.
 func Create(path string) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrExists)
 	}
@@ -102,8 +103,45 @@ func Create(path string) (*Writer, error) {
 }
 
 func newWriter(f *os.File) *Writer {
-	bw := bufio.NewWriterSize(f, 64<<10)
-	return &Writer{f: f, bw: bw, cw: csv.NewWriter(bw), fields: make([]string, len(Header))}
+	w := &Writer{f: f, fields: make([]string, len(Header))}
+	if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+		w.off = off
+	}
+	w.bw = bufio.NewWriterSize(countingWriter{f, &w.off}, 64<<10)
+	w.cw = csv.NewWriter(w.bw)
+	return w
+}
+
+// countingWriter advances *off by what reaches the file.
+type countingWriter struct {
+	w   io.Writer
+	off *int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	*c.off += int64(n)
+	return n, err
+}
+
+// Offset returns the file offset at which the next record will start.
+func (w *Writer) Offset() int64 {
+	w.cw.Flush() // into bw only: no syscall
+	return w.off + int64(w.bw.Buffered())
+}
+
+// CustomerID reads back the customer_id of the record written at off
+// (from Offset), flushing first. It serves the rare row that needs an
+// earlier row's id, so that no id is kept in memory per row.
+func (w *Writer) CustomerID(off int64) (string, error) {
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	rec, err := csv.NewReader(io.NewSectionReader(w.f, off, 1<<16)).Read()
+	if err != nil {
+		return "", fmt.Errorf("%s at byte %d: %w", w.f.Name(), off, err)
+	}
+	return rec[3], nil // Header[3] is customer_id
 }
 
 // Write buffers one record.
