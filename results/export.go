@@ -59,7 +59,7 @@ func Export(resultsPath string, open func() (source.Reader, source.Input, error)
 		hash   string
 	}
 	rows := map[int]want{}
-	if _, err := Outcomes(resultsPath, func(o Outcome) error {
+	if _, err := Outcomes(resultsPath, func(o Record) error {
 		switch {
 		case errs != nil && (o.Status == Invalid || o.Status == Failed):
 			rows[o.Row] = want{status: o.Status, msg: o.Message, hash: o.RowHash}

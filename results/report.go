@@ -36,15 +36,10 @@ type ErrorCount struct {
 	ExampleLine int    `json:"example_line"` // the input line of the example row
 }
 
-// Outcome is a row's last line, as exports need it.
-type Outcome struct {
-	Record
-}
-
 // Outcomes reads a results file and calls fn with the last line of every
 // row, in file order of those lines. It makes two passes: the first finds
 // each row's last line, the second reads them.
-func Outcomes(path string, fn func(Outcome) error) (*Index, error) {
+func Outcomes(path string, fn func(Record) error) (*Index, error) {
 	ix, err := Load(path)
 	if err != nil {
 		return nil, err
@@ -89,10 +84,10 @@ func Outcomes(path string, fn func(Outcome) error) (*Index, error) {
 			continue // not the row's last line
 		}
 		num := func(s string) int { n, _ := strconv.Atoi(s); return n }
-		o := Outcome{Record{Row: row, Line: num(get(rec, "line")), Status: Status(get(rec, "status")), CustomerID: get(rec, "customer_id"),
+		o := Record{Row: row, Line: num(get(rec, "line")), Status: Status(get(rec, "status")), CustomerID: get(rec, "customer_id"),
 			ErrorCode: get(rec, "error_code"), Message: get(rec, "message"), HTTPStatus: num(get(rec, "http_status")),
 			Attempts: num(get(rec, "attempts")), Email: get(rec, "email"), RowHash: get(rec, "row_hash"), At: get(rec, "at"),
-			Retryable: get(rec, "retryable"), Throttled: num(get(rec, "throttled"))}}
+			Retryable: get(rec, "retryable"), Throttled: num(get(rec, "throttled"))}
 		if err := fn(o); err != nil {
 			return nil, err
 		}
@@ -105,7 +100,7 @@ func Outcomes(path string, fn func(Outcome) error) (*Index, error) {
 func Summarize(path string) (*Report, error) {
 	rep := &Report{Results: path, ByStatus: map[Status]int{}}
 	errs := map[string]*ErrorCount{}
-	ix, err := Outcomes(path, func(o Outcome) error {
+	ix, err := Outcomes(path, func(o Record) error {
 		rep.Retries += max(o.Attempts-1, 0)
 		rep.Throttled += o.Throttled
 		if o.Status != Invalid && o.Status != Failed {

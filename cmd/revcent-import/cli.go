@@ -246,7 +246,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.force && !f.resume {
 		return usageError{errors.New("--force goes with --resume")}
 	}
-	workers, err := concurrency(f.concurrency, f.rate)
+	workers, err := concurrency(f.concurrency)
 	if err != nil {
 		return usageError{err}
 	}
@@ -330,7 +330,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 }
 
 // concurrency reads --concurrency: a number, or 0 for auto.
-func concurrency(s string, rate float64) (int, error) {
+func concurrency(s string) (int, error) {
 	if s == "auto" || s == "" {
 		return 0, nil
 	}
