@@ -85,11 +85,7 @@ func TestAutoConcurrencyFollowsLatency(t *testing.T) {
 	})
 	content, ps := crmCSV(t, 500)
 	cfg := e.config(e.file("c.csv", content))
-	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 5 * time.Second, MaxConns: AutoMaxWorkers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := autoClient(t, e)
 	cfg.Client, cfg.Limiter, cfg.AutoConcurrency = c, ratelimit.New(200, 1), true
 	start := time.Now()
 	sum, err := Run(context.Background(), cfg)
@@ -118,11 +114,7 @@ func TestAutoConcurrencyHoldsWhenMoreDoesNotHelp(t *testing.T) {
 	})
 	content, _ := crmCSV(t, 1200)
 	cfg := e.config(e.file("c.csv", content))
-	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 5 * time.Second, MaxConns: AutoMaxWorkers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := autoClient(t, e)
 	// Asked for 400/s, the server can do 200/s. The first guess is 127
 	// workers; latency then reads about 0.6 s, which asks for 318.
 	cfg.Client, cfg.Limiter, cfg.AutoConcurrency = c, ratelimit.New(400, 1), true
@@ -136,4 +128,16 @@ func TestAutoConcurrencyHoldsWhenMoreDoesNotHelp(t *testing.T) {
 		t.Errorf("%d workers for a server that serves 4 at a time: growth did not stop when it stopped helping", sum.Workers)
 	}
 	t.Logf("%d workers at the end, %v", sum.Workers, sum.Elapsed.Round(time.Millisecond))
+}
+
+// autoClient is a client with as many connections as auto concurrency may
+// use, as the CLI builds it.
+func autoClient(t *testing.T, e *env) *revcent.Client {
+	t.Helper()
+	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 5 * time.Second, MaxConns: AutoMaxWorkers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
