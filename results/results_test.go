@@ -1,9 +1,14 @@
 package results
 
 import (
+	"bytes"
+	"encoding/csv"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -35,7 +40,7 @@ func TestWriteResumeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back) != len(recs) || back[1].Message != recs[1].Message || back[4].Message != "multi\nline" || back[2].HTTPStatus != 200 || back[0].At == "" {
+	if len(back) != len(recs) || back[1].Message != recs[1].Message || back[4].Message != "multi / line" || back[2].HTTPStatus != 200 || back[0].At == "" {
 		t.Errorf("read back %+v", back)
 	}
 
@@ -150,4 +155,82 @@ func TestLockKeepsOutASecondRun(t *testing.T) {
 		t.Fatalf("after the first run closed: %v", err)
 	}
 	w2.Close()
+}
+
+// TestParallelLoadMatchesSequential writes a journal past parallelFrom
+// whose rows have lines on both sides of the split, and checks the
+// two-core load against one pass; then a journal with a raw line break in
+// a message (as written before lines were kept single), which must fall
+// back to one pass and still be right.
+func TestParallelLoadMatchesSequential(t *testing.T) {
+	for _, oldStyle := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "big.csv")
+		w, _ := Create(path)
+		const rows = 40000
+		emails := 0
+		for i := 1; i <= rows; i++ {
+			w.Write(&Record{Row: i, Line: i + 1, Status: Pending, Attempts: 1, Email: fmt.Sprintf("p%d@example.com", i), RowHash: "ab", Message: strings.Repeat("x", 60)})
+		}
+		for i := rows; i >= 1; i-- { // outcomes in reverse: many rows span the split
+			st := Created
+			if i%7 == 0 {
+				st = Failed
+			}
+			w.Write(&Record{Row: i, Line: i + 1, Status: st, CustomerID: fmt.Sprintf("%020d", i), Attempts: 2, Email: fmt.Sprintf("p%d@example.com", i), RowHash: "cd", Retryable: "yes"})
+			if st == Created {
+				emails++
+			}
+		}
+		w.Close()
+		if oldStyle {
+			// A quoted line break in the middle of the file.
+			b, _ := os.ReadFile(path)
+			mid := bytes.IndexByte(b[len(b)/2:], '\n') + len(b)/2 + 1
+			line := `20001,20002,failed,,x,"multi` + "\n" + `line",400,1,,ef,2026-11-26T00:00:00.000Z,no,` + "\n"
+			b = append(b[:mid], append([]byte(line), b[mid:]...)...)
+			os.WriteFile(path, b, 0o644)
+		}
+		if st, _ := os.Stat(path); st.Size() < parallelFrom {
+			t.Fatalf("journal of %d bytes, want more than %d", st.Size(), parallelFrom)
+		}
+		f, _ := os.Open(path)
+		st, _ := f.Stat()
+		got := map[int]string{}
+		par, err := loadFile(f, st.Size(), path, func(row int, email string) { got[row] = email })
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := &Index{path: path}
+		cr := csv.NewReader(f)
+		f.Seek(0, io.SeekStart)
+		head, _ := cr.Read()
+		l, _ := newLoader(head, path, nil)
+		f.Seek(0, io.SeekStart)
+		headEnd := int64(len(strings.Join(head, ",")) + 1)
+		if err := l.parse(io.NewSectionReader(f, headEnd, st.Size()-headEnd), headEnd, seq, 0); err != nil {
+			t.Fatal(err)
+		}
+		seq.count()
+		f.Close()
+		if !reflect.DeepEqual(par.rows, seq.rows) || !reflect.DeepEqual(par.Counts, seq.Counts) || par.n != seq.n {
+			t.Fatalf("old style %v: the parallel load differs from one pass (counts %v vs %v)", oldStyle, par.Counts, seq.Counts)
+		}
+		if par.Counts[Created] != emails || len(got) != emails {
+			t.Errorf("old style %v: %d created, %d emails reported; want %d", oldStyle, par.Counts[Created], len(got), emails)
+		}
+		if id, err := par.CustomerID(12345); err != nil || id != fmt.Sprintf("%020d", 12345) {
+			t.Errorf("CustomerID after the parallel load: %q %v", id, err)
+		}
+	}
+}
+
+func TestWriterKeepsOneRecordPerLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, _ := Create(path)
+	w.Write(&Record{Row: 1, Status: Failed, Message: "RevCent said:\r\nno\nreally", ErrorCode: "a\nb"})
+	w.Close()
+	b, _ := os.ReadFile(path)
+	if strings.Count(string(b), "\n") != 2 || !strings.Contains(string(b), "RevCent said: / no / really") {
+		t.Errorf("journal:\n%s", b)
+	}
 }
