@@ -441,7 +441,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 	case s.Failed > 0 || s.Invalid > 0:
 		fmt.Fprintf(w, "\ninvalid rows were not sent; every problem row is explained in %s\n", s.Results)
 		fmt.Fprintf(w, "to export them with their columns, to fix and import: %s\n",
-			shellJoin([]string{"revcent-import", "report", s.Results, "--input", input, "--errors-csv", input + ".errors.csv"}))
+			shellJoin([]string{"revcent-import", "report", s.Results, "--input", input, "--errors-csv", strings.TrimSuffix(s.Results, ".results.csv") + ".errors.csv"}))
 		if s.Failed > 0 {
 			if !strings.Contains(rerun, "--retry-failed") {
 				rerun += " --retry-failed"
