@@ -120,7 +120,6 @@ const (
 	mRecord  msgKind = iota // write rec
 	mPending                // write rec, then ack once it reached the OS
 	mDupOf                  // rec is a duplicate of row dupOf: write it once that row ends
-	mUnknown                // the row's outcome stays unknown; nothing to write
 )
 
 type msg struct {

@@ -35,12 +35,22 @@ type env struct {
 	// fault, when set, may answer a create request instead of the sandbox;
 	// it returns true when it did.
 	fault func(w http.ResponseWriter, r *http.Request, n int64) bool
-	mu    sync.Mutex
+	// getFault, when set, may answer a search or get request instead.
+	getFault func(w http.ResponseWriter, r *http.Request) bool
+	mu       sync.Mutex
 }
 
 func newEnv(t *testing.T, opts sandbox.Options) *env {
 	e := &env{t: t, sb: sandbox.New(opts), dir: t.TempDir()}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			e.mu.Lock()
+			f := e.getFault
+			e.mu.Unlock()
+			if f != nil && f(w, r) {
+				return
+			}
+		}
 		if r.Method == http.MethodPost {
 			n := e.posts.Add(1)
 			e.mu.Lock()
@@ -713,4 +723,42 @@ func TestTimeoutThenCreated(t *testing.T) {
 		t.Fatalf("--retry-failed: %+v %v", sum, err)
 	}
 	checkExactlyOnce(t, e2, ps, cfg.Results, false)
+}
+
+// TestSearchFailureLeavesRowsPending: an in-doubt answer whose search then
+// fails leaves the row pending (never failed, which --retry-failed would
+// resend blindly); --resume later reconciles and finishes it, once each.
+func TestSearchFailureLeavesRowsPending(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 10)
+	in := e.file("c.csv", content)
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		w.WriteHeader(503) // every create: in doubt, and not created
+		return true
+	})
+	e.mu.Lock()
+	e.getFault = func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(500) // and every search fails
+		return true
+	}
+	e.mu.Unlock()
+	cfg := e.config(in)
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.InDoubt != 10 || sum.Failed != 0 || sum.OK() {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	for n, r := range last(readResults(t, cfg.Results)) {
+		if r.Status != results.Pending {
+			t.Errorf("row %d ends %s, want pending", n, r.Status)
+		}
+	}
+	e.setFault(nil)
+	e.mu.Lock()
+	e.getFault = nil
+	e.mu.Unlock()
+	cfg.Resume = true
+	if sum, err := Run(context.Background(), cfg); err != nil || sum.Created != 10 || !sum.OK() {
+		t.Fatalf("resume: %+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
 }

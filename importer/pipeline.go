@@ -43,15 +43,13 @@ func (r *run) run(ctx context.Context) error {
 			return nil
 		})
 	}
-	// stop ends reading and sending: a signal (ctx) or a fatal error (gctx).
-	stop := gctx
-
 	var producers sync.WaitGroup
 	producers.Add(1 + r.cfg.Concurrency)
 	g.Go(func() error {
 		defer producers.Done()
 		defer close(r.jobs)
-		if err := r.read(stop); !errors.Is(err, errWriterGone) {
+		// gctx ends reading and sending: a signal or a fatal error.
+		if err := r.read(gctx); !errors.Is(err, errWriterGone) {
 			return err
 		}
 		return nil // the writer returns the cause
@@ -59,7 +57,7 @@ func (r *run) run(ctx context.Context) error {
 	for range r.cfg.Concurrency {
 		g.Go(func() error {
 			defer producers.Done()
-			return r.work(stop)
+			return r.work(gctx)
 		})
 	}
 	g.Go(func() error {
@@ -114,11 +112,12 @@ func (r *run) read(ctx context.Context) error {
 			return &AbortError{fmt.Errorf("%s: %w", r.in.Name, err)}
 		}
 		r.c.rows.Add(1)
+		hash := rowHash(row.Values)
 		var prev results.Entry
 		if r.ix != nil {
 			var ok bool
 			if prev, ok = r.ix.Last(row.Record); ok {
-				if h := rowHash(row.Values); prev.RowHash != 0 && h != prev.RowHash && !r.cfg.Force {
+				if prev.RowHash != 0 && hash != prev.RowHash && !r.cfg.Force {
 					// Rows before this one matched, so what was done
 					// with them stands; from here the journal would
 					// describe other rows.
@@ -137,7 +136,7 @@ func (r *run) read(ctx context.Context) error {
 				}
 			}
 		}
-		v := r.prep.prepare(row)
+		v := r.prep.prepare(row, hash)
 		v.rec.Attempts = prev.Attempts
 		switch {
 		case v.send:
@@ -237,9 +236,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 		case err != nil:
 			return r.unknown(rec, fmt.Sprintf("could not search for the row's email to reconcile it: %v", err))
 		case id != "":
-			r.c.reconciled.Add(1)
-			rec.Status, rec.CustomerID, rec.Message = results.Created, id, "reconciled: found by email; an earlier run's request for this row had an unknown outcome"
-			return r.finish(rec)
+			return r.adopt(rec, id, "reconciled: found by email; an earlier run's request for this row had an unknown outcome")
 		}
 	}
 
@@ -314,10 +311,7 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 				return r.unknown(rec, fmt.Sprintf("%v; then the search to reconcile it failed: %v", e, serr))
 			}
 			if id != "" {
-				r.c.reconciled.Add(1)
-				rec.Status, rec.CustomerID = results.Created, id
-				rec.Message = fmt.Sprintf("reconciled: found by email after %v", e)
-				return r.finish(rec)
+				return r.adopt(rec, id, fmt.Sprintf("reconciled: found by email after %v", e))
 			}
 		}
 		if attempt >= r.cfg.MaxAttempts {
@@ -345,6 +339,13 @@ func (r *run) finish(rec results.Record) error {
 	return err
 }
 
+// adopt records that the search found the row's customer: created.
+func (r *run) adopt(rec results.Record, id, why string) error {
+	r.c.reconciled.Add(1)
+	rec.Status, rec.CustomerID, rec.Message = results.Created, id, why
+	return r.finish(rec)
+}
+
 // leave abandons a row because the run is stopping. Its journal stays as
 // it is: no line when it was never sent, or pending, which --resume
 // reconciles.
@@ -358,9 +359,8 @@ func (r *run) leave(pending bool) error {
 // unknown records nothing more for a row whose outcome could not be
 // established: its last line stays pending, and --resume reconciles it.
 func (r *run) unknown(rec results.Record, why string) error {
-	r.c.inDoubt.Add(1)
 	r.cfg.Log.Warn("outcome unknown; left pending for --resume", "row", rec.Row, "line", rec.Line, "reason", why)
-	return r.send(msg{kind: mUnknown, rec: rec})
+	return r.leave(true)
 }
 
 // backoff is exponential with full jitter, capped; a Retry-After wins.
@@ -448,8 +448,6 @@ func (r *run) write() error {
 		case mPending:
 			acks = append(acks, m.ack)
 			return r.w.Write(&m.rec)
-		case mUnknown:
-			return nil
 		case mDupOf:
 			if m.dupOf <= len(finished) && finished[m.dupOf-1] != 0 {
 				return writeDup(m.rec, m.dupOf, finished[m.dupOf-1])

@@ -107,10 +107,10 @@ func (p *preparer) remember(email string, row int) {
 	p.seen.put(maphash.String(p.seed, email), row)
 }
 
-// prepare decides a row: invalid (never sent), duplicate of an earlier
-// row, or a request to send.
-func (p *preparer) prepare(row source.Row) verdict {
-	v := verdict{rec: results.Record{Row: row.Record, Line: row.Line, RowHash: strconv.FormatUint(rowHash(row.Values), 16)}}
+// prepare decides a row whose values hash to hash: invalid (never sent),
+// duplicate of an earlier row, or a request to send.
+func (p *preparer) prepare(row source.Row, hash uint64) verdict {
+	v := verdict{rec: results.Record{Row: row.Record, Line: row.Line, RowHash: strconv.FormatUint(hash, 16)}}
 	if row.Err != nil {
 		v.rec.Status, v.rec.ErrorCode, v.rec.Message = results.Invalid, "unreadable_row", fmt.Sprintf("line %d: %v", row.Line, row.Err)
 		return v

@@ -7,7 +7,6 @@
 package mapping
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/revcent-import/revcent-import/revcent"
@@ -74,18 +73,6 @@ var targets = func() map[string]target {
 	}
 	return t
 }()
-
-// Targets returns every target path a mapping may name, sorted, with
-// metadata.<name> standing for any metadata entry.
-func Targets() []string {
-	out := make([]string, 0, len(targets)+1)
-	for k := range targets {
-		out = append(out, k)
-	}
-	out = append(out, "metadata.<name>")
-	sort.Strings(out)
-	return out
-}
 
 func card(r *revcent.CreateCustomerRequest) *revcent.CreditCard {
 	if r.Payment == nil {

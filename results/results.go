@@ -313,9 +313,6 @@ func (ix *Index) CustomerID(row int) (string, error) {
 // Len returns the number of rows the journal mentions.
 func (ix *Index) Len() int { return ix.n }
 
-// MaxRow returns the highest row number the journal mentions.
-func (ix *Index) MaxRow() int { return len(ix.rows) }
-
 // Resume opens an existing results file to continue a run: it drops a
 // partial last line left by a process killed mid-write, reads the journal
 // into an Index, and returns a Writer appending after it. created, when
