@@ -66,7 +66,7 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(importCommand(ctx, io, getenv, &code), validateCommand(ctx, io, &code), mappingCommand(io),
+	root.AddCommand(importCommand(ctx, io, getenv, &code, args), validateCommand(ctx, io, &code), mappingCommand(io),
 		reportCommand(io), sandboxCommand(ctx, io, getenv))
 
 	err := root.ExecuteContext(ctx)
@@ -161,7 +161,9 @@ type importFlags struct {
 	cpuProfile                                     string
 }
 
-func importCommand(ctx context.Context, io stdio, getenv func(string) string, code *int) *cobra.Command {
+// importCommand is the import command. cmdline is the command line run was
+// given, repeated in the summary's rerun command.
+func importCommand(ctx context.Context, io stdio, getenv func(string) string, code *int, cmdline []string) *cobra.Command {
 	var f importFlags
 	cmd := &cobra.Command{
 		Use:   "import INPUT [flags]",
@@ -173,7 +175,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
   revcent-import import sample_data/prospects.csv --sandbox --campaign "Spring Promo"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImport(ctx, args[0], f, io, getenv, code)
+			return runImport(ctx, args[0], f, io, getenv, code, cmdline)
 		},
 	}
 	fl := cmd.Flags()
@@ -220,7 +222,7 @@ func (f *inputFlags) source() (source.Options, error) {
 	return o, nil
 }
 
-func runImport(ctx context.Context, input string, f importFlags, io stdio, getenv func(string) string, code *int) error {
+func runImport(ctx context.Context, input string, f importFlags, io stdio, getenv func(string) string, code *int, cmdline []string) error {
 	in, err := f.input(input, io.in)
 	if err != nil {
 		return usageError{err}
@@ -319,7 +321,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if errors.As(err, &ce) {
 		return err
 	}
-	printSummary(io.out, input, sum, err)
+	printSummary(io.out, input, sum, err, cmdline)
 	if err != nil {
 		return err
 	}
@@ -404,7 +406,7 @@ func rateText(r float64) string {
 	return fmt.Sprintf("%.1f/s", r)
 }
 
-func printSummary(w io.Writer, input string, s importer.Summary, err error) {
+func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdline []string) {
 	rate := float64(s.Created+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "\n%s -> %s\n", input, s.Results)
 	row := func(name string, n int64) { fmt.Fprintf(w, "  %-11s %8d\n", name, n) }
@@ -431,7 +433,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error) {
 		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d; rate at the end: %s)\n", "retries", s.Retries, s.Throttled, rateText(s.FinalRate))
 	}
 	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
-	rerun := shellJoin(append([]string{"revcent-import"}, os.Args[1:]...))
+	rerun := shellJoin(append([]string{"revcent-import"}, cmdline...))
 	if !strings.Contains(rerun, "--resume") {
 		rerun += " --resume"
 	}

@@ -366,3 +366,19 @@ func TestShellJoin(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestRerunCommandIsTheCommandRun: the summary's rerun command repeats the
+// arguments this run was given (not the process's), quoted for a shell.
+func TestRerunCommandIsTheCommandRun(t *testing.T) {
+	in := write(t, "my list.csv", "First Name,Last Name,Email,Campaign\nA,B,a@example.com,Spring Promo\nC,D,c@example.com,Old Promo\n")
+	res := filepath.Join(t.TempDir(), "r.csv")
+	args := []string{"import", in, "--sandbox", "--rate", "0", "--progress", "none", "--results", res}
+	code, out, stderr := runCLI(t, nil, args...)
+	if code != exitRowsFailed {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	want := "to send the failed rows again: " + shellJoin(append(append([]string{"revcent-import"}, args...), "--resume", "--retry-failed"))
+	if !strings.Contains(out, want+"\n") {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}
