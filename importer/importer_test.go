@@ -762,3 +762,34 @@ func TestSearchFailureLeavesRowsPending(t *testing.T) {
 	}
 	checkExactlyOnce(t, e, ps, cfg.Results, false)
 }
+
+// TestDuplicateOfRowCreatedEarlier: a row appended to the input after a
+// finished run, with the email of a row that run created, is a duplicate
+// carrying that row's customer_id, read back from the journal, and costs
+// no request.
+func TestDuplicateOfRowCreatedEarlier(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 5)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	if sum, err := Run(context.Background(), cfg); err != nil || sum.Created != 5 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	first := last(readResults(t, cfg.Results))[3]
+	p := ps[2]
+	p.Index, p.CustomerID = 6, "NEW"
+	p.Email = strings.ToUpper(p.Email)
+	f, _ := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(strings.Join(p.Record(), ",") + "\n")
+	f.Close()
+	posts := e.posts.Load()
+	cfg.Resume = true
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Duplicate != 1 || sum.Skipped != 5 || e.posts.Load() != posts {
+		t.Fatalf("%+v %v, %d new requests", sum, err, e.posts.Load()-posts)
+	}
+	d := last(readResults(t, cfg.Results))[6]
+	if d.Status != results.Duplicate || d.CustomerID != first.CustomerID || !strings.Contains(d.Message, "same email as row 3, created earlier") {
+		t.Errorf("row 6: %+v, want a duplicate of row 3 (%s)", d, first.CustomerID)
+	}
+}
