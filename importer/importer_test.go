@@ -72,6 +72,12 @@ func (e *env) setFault(f func(w http.ResponseWriter, r *http.Request, n int64) b
 	e.mu.Unlock()
 }
 
+func (e *env) setGetFault(f func(w http.ResponseWriter, r *http.Request) bool) {
+	e.mu.Lock()
+	e.getFault = f
+	e.mu.Unlock()
+}
+
 func (e *env) file(name, content string) string {
 	p := filepath.Join(e.dir, name)
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -736,12 +742,10 @@ func TestSearchFailureLeavesRowsPending(t *testing.T) {
 		w.WriteHeader(503) // every create: in doubt, and not created
 		return true
 	})
-	e.mu.Lock()
-	e.getFault = func(w http.ResponseWriter, r *http.Request) bool {
+	e.setGetFault(func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(500) // and every search fails
 		return true
-	}
-	e.mu.Unlock()
+	})
 	cfg := e.config(in)
 	sum, err := Run(context.Background(), cfg)
 	if err != nil || sum.InDoubt != 10 || sum.Failed != 0 || sum.OK() {
@@ -753,9 +757,7 @@ func TestSearchFailureLeavesRowsPending(t *testing.T) {
 		}
 	}
 	e.setFault(nil)
-	e.mu.Lock()
-	e.getFault = nil
-	e.mu.Unlock()
+	e.setGetFault(nil)
 	cfg.Resume = true
 	if sum, err := Run(context.Background(), cfg); err != nil || sum.Created != 10 || !sum.OK() {
 		t.Fatalf("resume: %+v %v", sum, err)
