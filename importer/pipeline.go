@@ -264,6 +264,9 @@ func (r *run) process(ctx context.Context, j *job, ack chan error) error {
 			}
 			pendingWritten = true
 		}
+		if err := r.cfg.Limiter.Start(ctx); err != nil {
+			return r.leave(pendingWritten)
+		}
 		rec.Attempts++
 		r.c.requests.Add(1)
 		if attempt > 1 {

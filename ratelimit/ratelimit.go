@@ -9,6 +9,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -54,6 +55,62 @@ type Limiter struct {
 	step       float64   // the next probe's factor: doubles its increase while probes succeed
 	n429       int64
 	cuts       int64
+	// win is the log of the last starts, for the one-second cap;
+	// windowed says it is in use (the rate is finite).
+	win      window
+	windowed atomic.Bool
+}
+
+// window is a ring of the most recent start times, as many as one second
+// may hold at the configured rate (rate + burst). It is sized for the
+// configured rate, not the adapted one: it is the user's promise to keep,
+// and a ring that cut an adapted rate by its Allowance would lower what
+// the next 429 measures, and so the rate after it, cut after cut. The bucket alone does not bound what happens
+// in a second: rate.Limiter times each reservation in advance, and a
+// worker whose timer fires late then starts right next to the on-time one
+// after it. The ring checks starts as they happen, at the real clock.
+type window struct {
+	at   []time.Time
+	next int // the oldest entry, and where the next goes
+}
+
+// Allowance widens the one-second window the ring checks, for the delay
+// between a request starting here and it reaching RevCent, which varies by
+// a few milliseconds on a busy machine: starts that are a second apart
+// here may arrive closer. Any 1 s + Allowance holds at most rate + burst
+// starts, so any second at the server does while delivery varies by less.
+// It costs Allowance/(1 s) of the rate.
+const Allowance = 10 * time.Millisecond
+
+// maxWindow bounds the ring; above that many requests a second the
+// one-second cap is left to the bucket.
+const maxWindow = 1 << 20
+
+// setWindow sizes the ring for the configured rate r; l is new.
+func (l *Limiter) setWindow(r float64) {
+	if math.IsInf(r, 1) || r >= maxWindow {
+		l.win = window{}
+	} else {
+		l.win = window{at: make([]time.Time, int(math.Floor(r))+l.burst)}
+	}
+	l.windowed.Store(len(l.win.at) > 0)
+}
+
+// admit records a start at now if the second before it holds fewer than
+// len(at) starts; otherwise it returns how long to wait.
+func (w *window) admit(now time.Time) time.Duration {
+	if len(w.at) == 0 {
+		return 0
+	}
+	oldest := w.at[w.next]
+	if !oldest.IsZero() {
+		if d := oldest.Add(time.Second + Allowance).Sub(now); d > 0 {
+			return d
+		}
+	}
+	w.at[w.next] = now
+	w.next = (w.next + 1) % len(w.at)
+	return 0
 }
 
 // New returns a Limiter allowing perSecond requests with bursts of burst.
@@ -66,8 +123,10 @@ func New(perSecond float64, burst int) *Limiter {
 	}
 	now := time.Now()
 	gen, end := context.WithCancel(context.Background())
-	return &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
+	l := &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
 		target: target, windowFrom: now, changed: now, step: ProbeStep}
+	l.setWindow(target)
+	return l
 }
 
 func limit(r float64) rate.Limit {
@@ -109,6 +168,38 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		if ok {
 			return nil
 		}
+	}
+}
+
+// Start is called after Wait, at the moment the request is about to be
+// written: it records the start, first waiting while the last second
+// (plus Allowance) already holds rate + burst starts. Work done between
+// Wait and Start (the pending line) cannot bunch requests that way.
+func (l *Limiter) Start(ctx context.Context) error {
+	if !l.windowed.Load() {
+		return nil
+	}
+	for {
+		l.mu.Lock()
+		d := l.win.admit(time.Now())
+		l.mu.Unlock()
+		if d == 0 {
+			return nil
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

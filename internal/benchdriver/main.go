@@ -33,6 +33,7 @@ var (
 	rounds = flag.Int("rounds", 5, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
+	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume); all when empty")
 	dir    string
 )
 
@@ -57,12 +58,21 @@ func main() {
 	}
 	fmt.Printf("# make bench, %s\n\nMachine: %d cores, %s/%s, %s. Importer and sandbox are separate processes on loopback.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	throughput()
-	fidelity(scale)
-	latencyHiding(scale)
-	cpuAtRate(scale)
-	memory(scale)
-	resumeStartup(scale)
+	for _, sec := range []struct {
+		name string
+		run  func()
+	}{
+		{"throughput", throughput},
+		{"fidelity", func() { fidelity(scale) }},
+		{"latency", func() { latencyHiding(scale) }},
+		{"cpu", func() { cpuAtRate(scale) }},
+		{"memory", func() { memory(scale) }},
+		{"resume", func() { resumeStartup(scale) }},
+	} {
+		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
+			sec.run()
+		}
+	}
 }
 
 func fail(err error) {
