@@ -168,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Resume {
 		// Emails of rows created by earlier runs of this journal count as
 		// seen: a later row with one of them is a duplicate.
-		w, ix, err = results.Resume(cfg.Results, func(row int, email string) { prep.remember(email, row) })
+		w, ix, err = results.Resume(cfg.Results, func(row int, email []byte) { prep.remember(email, row) })
 		if errors.Is(err, fs.ErrNotExist) {
 			w, err = results.Create(cfg.Results) // --resume on a first run starts one
 		}

@@ -103,8 +103,8 @@ func newPreparer(m *mapping.Mapper, estimatedRows int) *preparer {
 }
 
 // remember records that row, created earlier, holds email.
-func (p *preparer) remember(email string, row int) {
-	p.seen.put(maphash.String(p.seed, email), row)
+func (p *preparer) remember(email []byte, row int) {
+	p.seen.put(maphash.Bytes(p.seed, email), row)
 }
 
 // prepare decides a row whose values hash to hash: invalid (never sent),

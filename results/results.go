@@ -250,9 +250,9 @@ type entry struct {
 
 var statuses = []Status{"", Pending, Created, Duplicate, Invalid, Failed}
 
-func statusCode(s string) uint8 {
+func statusCode(s []byte) uint8 {
 	for i, st := range statuses[1:] {
-		if string(st) == s {
+		if string(st) == string(s) {
 			return uint8(i + 1)
 		}
 	}
@@ -317,9 +317,9 @@ func (ix *Index) Len() int { return ix.n }
 // partial last line left by a process killed mid-write, reads the journal
 // into an Index, and returns a Writer appending after it. created, when
 // not nil, is called for each row whose last line is created, with its
-// email (valid during the call only), so that the caller can index emails
-// without the Index keeping them.
-func Resume(path string, created func(row int, email string)) (*Writer, *Index, error) {
+// email (valid during the call only; a row may be reported twice), so
+// that the caller can index emails without the Index keeping them.
+func Resume(path string, created func(row int, email []byte)) (*Writer, *Index, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, err
@@ -436,10 +436,10 @@ type loader struct {
 	iRow, iStatus, iEmail, iHash, iAtt int
 	iRetry                             int
 	hasRetry                           bool
-	created                            func(row int, email string)
+	created                            func(row int, email []byte)
 }
 
-func newLoader(head []string, name string, created func(row int, email string)) (*loader, error) {
+func newLoader(head []string, name string, created func(row int, email []byte)) (*loader, error) {
 	col := map[string]int{}
 	for i, h := range head {
 		col[h] = i
@@ -455,15 +455,78 @@ func newLoader(head []string, name string, created func(row int, email string)) 
 	return l, nil
 }
 
-// parse reads records from r, which starts at byte base of the file, into
-// ix. rows sizes ix for that many rows at once (0: grow as needed).
-func (l *loader) parse(r io.Reader, base int64, ix *Index, rows int) error {
+// errNotOneLine says a journal line did not parse on its own: a journal
+// written before records were kept to one line each. loadFile then reads
+// the whole file with encoding/csv.
+var errNotOneLine = errors.New("a record spans lines")
+
+// parseLines reads the records of a journal written one record per line
+// (see oneLine) from r, which starts at byte base of the file, into ix. A
+// line without a quote is split at its commas, which is what encoding/csv
+// does with it; a line with one is read by encoding/csv. rows sizes ix for
+// that many rows at once (0: grow as needed). Line numbers in its errors
+// count from r's start: loadFile reports errors from parseCSV instead.
+func (l *loader) parseLines(r *bufio.Reader, base int64, ix *Index, rows int) error {
+	if rows > 0 {
+		ix.rows = make([]entry, 0, rows)
+	}
+	fields := make([][]byte, 0, l.nFields+1)
+	off, line := base, 0
+	for {
+		b, err := r.ReadSlice('\n')
+		if err == io.EOF && len(b) == 0 {
+			return nil
+		}
+		if err != nil {
+			// A line longer than r's buffer, or a missing newline (loadFile
+			// reads only up to the last one): leave it to encoding/csv.
+			return errNotOneLine
+		}
+		line++
+		start := off
+		off += int64(len(b))
+		b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+		if len(b) == 0 {
+			continue // encoding/csv skips empty lines too
+		}
+		fields = fields[:0]
+		if bytes.IndexByte(b, '"') < 0 {
+			for {
+				i := bytes.IndexByte(b, ',')
+				if i < 0 {
+					fields = append(fields, b)
+					break
+				}
+				fields = append(fields, b[:i])
+				b = b[i+1:]
+			}
+		} else {
+			cr := csv.NewReader(bytes.NewReader(b))
+			cr.FieldsPerRecord = -1
+			rec, err := cr.Read()
+			if err != nil {
+				return errNotOneLine
+			}
+			for _, f := range rec {
+				fields = append(fields, []byte(f))
+			}
+		}
+		if err := l.add(fields, line, start, ix); err != nil {
+			return err
+		}
+	}
+}
+
+// parseCSV reads records from r, which starts at byte base of the file,
+// with encoding/csv: any journal, including one whose records span lines.
+func (l *loader) parseCSV(r io.Reader, base int64, ix *Index, rows int) error {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
 	if rows > 0 {
 		ix.rows = make([]entry, 0, rows)
 	}
+	var fields [][]byte
 	off := base
 	for {
 		rec, err := cr.Read()
@@ -476,29 +539,79 @@ func (l *loader) parse(r io.Reader, base int64, ix *Index, rows int) error {
 		start := off
 		off = base + cr.InputOffset()
 		line, _ := cr.FieldPos(0)
-		if len(rec) < l.nFields {
-			return fmt.Errorf("%s line %d: %d fields, the header has %d: the file was edited or damaged", l.name, line, len(rec), l.nFields)
+		fields = fields[:0]
+		for _, f := range rec {
+			fields = append(fields, []byte(f))
 		}
-		row, err := strconv.Atoi(rec[l.iRow])
-		if err != nil || row < 1 || row > 1<<31 {
-			return fmt.Errorf("%s line %d: row %q is not a row number", l.name, line, rec[l.iRow])
-		}
-		st := statusCode(rec[l.iStatus])
-		if st == 0 {
-			return fmt.Errorf("%s line %d: unknown status %q", l.name, line, rec[l.iStatus])
-		}
-		att, _ := strconv.Atoi(rec[l.iAtt])
-		hash, _ := strconv.ParseUint(rec[l.iHash], 16, 64)
-		for len(ix.rows) < row {
-			ix.rows = append(ix.rows, entry{})
-		}
-		ix.rows[row-1] = entry{off: start, hash: hash, attempts: uint16(min(att, 1<<16-1)), status: st,
-			retry: l.hasRetry && rec[l.iRetry] == "yes"}
-		// created is final for a row: no later line supersedes it.
-		if l.created != nil && statuses[st] == Created && rec[l.iEmail] != "" {
-			l.created(row, rec[l.iEmail])
+		if err := l.add(fields, line+1, start, ix); err != nil {
+			return err
 		}
 	}
+}
+
+// add records one journal line, which starts at byte start of the file and
+// is line lineNo of the part being parsed.
+func (l *loader) add(rec [][]byte, lineNo int, start int64, ix *Index) error {
+	if len(rec) < l.nFields {
+		return fmt.Errorf("%s line %d: %d fields, the header has %d: the file was edited or damaged", l.name, lineNo, len(rec), l.nFields)
+	}
+	row, ok := decimal(rec[l.iRow])
+	if !ok || row < 1 || row > 1<<31 {
+		return fmt.Errorf("%s line %d: row %q is not a row number", l.name, lineNo, rec[l.iRow])
+	}
+	st := statusCode(rec[l.iStatus])
+	if st == 0 {
+		return fmt.Errorf("%s line %d: unknown status %q", l.name, lineNo, rec[l.iStatus])
+	}
+	att, _ := decimal(rec[l.iAtt])
+	hash, _ := hex64(rec[l.iHash])
+	for len(ix.rows) < row {
+		ix.rows = append(ix.rows, entry{})
+	}
+	ix.rows[row-1] = entry{off: start, hash: hash, attempts: uint16(min(att, 1<<16-1)), status: st,
+		retry: l.hasRetry && string(rec[l.iRetry]) == "yes"}
+	// created is final for a row: no later line supersedes it.
+	if l.created != nil && statuses[st] == Created && len(rec[l.iEmail]) > 0 {
+		l.created(row, rec[l.iEmail])
+	}
+	return nil
+}
+
+// decimal parses a non-negative decimal of up to 18 digits.
+func decimal(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// hex64 parses up to 16 hexadecimal digits, as RowHash's are written.
+func hex64(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(c)
+	}
+	return n, true
 }
 
 // count fills ix.n and ix.Counts from its entries.
@@ -518,11 +631,11 @@ func (ix *Index) count() {
 const parallelFrom = 8 << 20
 
 // loadFile reads the first size bytes of a results file into an Index.
-// Past parallelFrom it parses the halves at once (about 1.2 s of one core
-// per million lines otherwise), the later half winning where a row has
-// lines in both. A journal from before lines were kept single (a quoted
-// line break in a message) fails that parse, and is read again in one pass.
-func loadFile(f *os.File, size int64, name string, created func(row int, email string)) (*Index, error) {
+// Past parallelFrom it parses the halves at once, the later half winning
+// where a row has lines in both. A journal from before records were kept
+// to one line (a quoted line break in a message), or a damaged one, is
+// read again in one pass by encoding/csv, whose errors name the line.
+func loadFile(f *os.File, size int64, name string, created func(row int, email []byte)) (*Index, error) {
 	cr := csv.NewReader(io.NewSectionReader(f, 0, size))
 	head, err := cr.Read()
 	if err != nil {
@@ -532,7 +645,7 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email s
 	if created != nil {
 		var mu sync.Mutex
 		inner := created
-		created = func(row int, email string) {
+		created = func(row int, email []byte) {
 			mu.Lock()
 			inner(row, email)
 			mu.Unlock()
@@ -543,9 +656,12 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email s
 		return nil, err
 	}
 	estimate := int(size / 120) // about 150 bytes a line
-	sequential := func() (*Index, error) {
+	lines := func(from, to int64, ix *Index) error {
+		return l.parseLines(bufio.NewReaderSize(io.NewSectionReader(f, from, to-from), 256<<10), from, ix, estimate)
+	}
+	legacy := func() (*Index, error) {
 		ix := &Index{path: name}
-		if err := l.parse(bufio.NewReaderSize(io.NewSectionReader(f, headEnd, size-headEnd), 256<<10), headEnd, ix, estimate); err != nil {
+		if err := l.parseCSV(bufio.NewReaderSize(io.NewSectionReader(f, headEnd, size-headEnd), 256<<10), headEnd, ix, estimate); err != nil {
 			return nil, err
 		}
 		ix.count()
@@ -556,18 +672,21 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email s
 		split = nextLine(f, size/2, size)
 	}
 	if split <= headEnd || split >= size {
-		return sequential()
+		ix := &Index{path: name}
+		if err := lines(headEnd, size, ix); err != nil {
+			return legacy()
+		}
+		ix.count()
+		return ix, nil
 	}
 	a, b := &Index{path: name}, &Index{path: name}
 	var errA, errB error
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		errA = l.parse(bufio.NewReaderSize(io.NewSectionReader(f, headEnd, split-headEnd), 256<<10), headEnd, a, estimate)
-	})
-	errB = l.parse(bufio.NewReaderSize(io.NewSectionReader(f, split, size-split), 256<<10), split, b, estimate)
+	wg.Go(func() { errA = lines(headEnd, split, a) })
+	errB = lines(split, size, b)
 	wg.Wait()
 	if errA != nil || errB != nil {
-		return sequential()
+		return legacy()
 	}
 	for len(a.rows) < len(b.rows) {
 		a.rows = append(a.rows, entry{})

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 func TestWriteResumeRoundTrip(t *testing.T) {
@@ -49,7 +51,7 @@ func TestWriteResumeRoundTrip(t *testing.T) {
 	}
 
 	emails := map[int]string{}
-	w, ix, err := Resume(path, func(row int, email string) { emails[row] = email })
+	w, ix, err := Resume(path, func(row int, email []byte) { emails[row] = string(email) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,15 @@ func TestParallelLoadMatchesSequential(t *testing.T) {
 			if i%7 == 0 {
 				st = Failed
 			}
-			w.Write(&Record{Row: i, Line: i + 1, Status: st, CustomerID: fmt.Sprintf("%020d", i), Attempts: 2, Email: fmt.Sprintf("p%d@example.com", i), RowHash: "cd", Retryable: "yes"})
+			email := fmt.Sprintf("p%d@example.com", i)
+			if i%5 == 0 {
+				email = fmt.Sprintf(`"p,%d"@example.com`, i) // quoted in the journal
+			}
+			msg := ""
+			if st == Failed {
+				msg = `RevCent said: "no", twice`
+			}
+			w.Write(&Record{Row: i, Line: i + 1, Status: st, CustomerID: fmt.Sprintf("%020d", i), Attempts: 2, Email: email, RowHash: fmt.Sprintf("%x", i*977), Retryable: "yes", Message: msg})
 			if st == Created {
 				emails++
 			}
@@ -196,7 +206,7 @@ func TestParallelLoadMatchesSequential(t *testing.T) {
 		f, _ := os.Open(path)
 		st, _ := f.Stat()
 		got := map[int]string{}
-		par, err := loadFile(f, st.Size(), path, func(row int, email string) { got[row] = email })
+		par, err := loadFile(f, st.Size(), path, func(row int, email []byte) { got[row] = string(email) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +217,7 @@ func TestParallelLoadMatchesSequential(t *testing.T) {
 		l, _ := newLoader(head, path, nil)
 		f.Seek(0, io.SeekStart)
 		headEnd := int64(len(strings.Join(head, ",")) + 1)
-		if err := l.parse(io.NewSectionReader(f, headEnd, st.Size()-headEnd), headEnd, seq, 0); err != nil {
+		if err := l.parseCSV(io.NewSectionReader(f, headEnd, st.Size()-headEnd), headEnd, seq, 0); err != nil {
 			t.Fatal(err)
 		}
 		seq.count()
@@ -217,6 +227,9 @@ func TestParallelLoadMatchesSequential(t *testing.T) {
 		}
 		if par.Counts[Created] != emails || len(got) != emails {
 			t.Errorf("old style %v: %d created, %d emails reported; want %d", oldStyle, par.Counts[Created], len(got), emails)
+		}
+		if got[10] != `"p,10"@example.com` || got[11] != "p11@example.com" || par.rows[9].hash != 10*977 {
+			t.Errorf("old style %v: row 10 %q %x, row 11 %q", oldStyle, got[10], par.rows[9].hash, got[11])
 		}
 		if id, err := par.CustomerID(12345); err != nil || id != fmt.Sprintf("%020d", 12345) {
 			t.Errorf("CustomerID after the parallel load: %q %v", id, err)
@@ -232,5 +245,33 @@ func TestWriterKeepsOneRecordPerLine(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if strings.Count(string(b), "\n") != 2 || !strings.Contains(string(b), "RevCent said: / no / really") {
 		t.Errorf("journal:\n%s", b)
+	}
+}
+
+// TestRowHashIsStable holds RowHash to its definition (xxHash64 of each
+// value followed by 0x1f) and to a value written by earlier versions:
+// journals on disk depend on it.
+func TestRowHashIsStable(t *testing.T) {
+	byDefinition := func(values []string) uint64 {
+		d := xxhash.New()
+		for _, v := range values {
+			d.WriteString(v)
+			d.Write([]byte{0x1f})
+		}
+		return d.Sum64()
+	}
+	for _, values := range [][]string{
+		nil,
+		{""},
+		{"ada@example.com", "Ada", "Lovelace", "GBR"},
+		{strings.Repeat("x", 5000), "y"}, // past the stack buffer
+		{strings.Repeat("é", 2047), "z"}, // at its edge
+	} {
+		if got, want := RowHash(values), byDefinition(values); got != want {
+			t.Errorf("RowHash of %d values (%d bytes): %x, want %x", len(values), len(strings.Join(values, "")), got, want)
+		}
+	}
+	if got := fmt.Sprintf("%x", RowHash([]string{"1", "ada@example.com", "Ada"})); got != "d3d3a62db84be7a4" {
+		t.Errorf("RowHash changed: %s; journals written before would read as changed input", got)
 	}
 }

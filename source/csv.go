@@ -191,13 +191,18 @@ func (c *csvReader) Next() (Row, error) {
 	c.record++
 	row := Row{Record: c.record, Values: rec}
 	if err == nil {
+		// One check of the record's raw lines instead of one per field:
+		// when they are UTF-8, so is every field.
+		checked := c.enc.valid(c.feed.buf)
 		c.feed.mark()
 		if len(rec) > 0 {
 			line, _ := c.r.FieldPos(0)
 			row.Line = c.base + line
 		}
-		for i, v := range rec {
-			rec[i] = c.enc.field(v, row.Line)
+		if !checked {
+			for i, v := range rec {
+				rec[i] = c.enc.field(v, row.Line)
+			}
 		}
 	}
 	var pe *csv.ParseError
@@ -268,6 +273,12 @@ func (a *autoDecoder) field(v string, line int) string {
 		a.warn(fmt.Sprintf("line %d is not valid UTF-8: reading such text as Windows-1252 (pass --encoding to choose another)", line))
 	}
 	return d
+}
+
+// valid says that text b needs no decoding: it is UTF-8, or the encoding
+// was given (and applied before the parser).
+func (a *autoDecoder) valid(b []byte) bool {
+	return a == nil || !a.auto || utf8.Valid(b)
 }
 
 func (a *autoDecoder) bytes(b []byte, line int) []byte {
