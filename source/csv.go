@@ -2,6 +2,7 @@ package source
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -20,98 +21,117 @@ const maxRecordLines = 1000
 
 var errRunaway = errors.New("record spans too many lines")
 
-// feeder hands encoding/csv one line per Read. bufio (inside csv.Reader)
-// refills only when no newline is buffered, so csv never reads past the
-// record it is parsing, and the feeder knows the raw lines of that record:
-// enough to read them again when a stray quote made csv misparse them.
+// feeder sits between the input and encoding/csv and keeps the raw bytes
+// of the record being parsed: enough to read its lines again when a stray
+// quote made csv misparse them. csv's bufio asks for more only when what
+// it holds ends inside the current record, so everything fed since the
+// last record boundary (mark) is that record, plus, after a Read, whatever
+// else the chunk held.
 type feeder struct {
 	src   *bufio.Reader
-	queue [][]byte // lines to hand out before reading src (a replay)
-	buf   []byte   // the lines of the current record, as handed out
-	ends  []int    // end offset in buf of each line
-	pos   int      // how much of buf was handed out
-	err   error    // src's error, returned once buf is exhausted
-	first int      // input line number of buf's first line
-	next  int      // input line number of the next line to hand out
-	fed   int      // lines handed out, replays included (for tests)
+	queue []byte // bytes to hand out before reading src (a replay)
+	buf   []byte // bytes fed since the last mark start at buf[head]
+	head  int
+	off   int64 // the parser's stream offset of buf[head]
+	nl    int   // newlines in buf[head:]
+	err   error // src's error, returned once the queue is empty
+	first int   // input line number of buf[head]'s line
+	fed   int   // lines handed out, replays included (for tests)
 }
 
 func (f *feeder) Read(p []byte) (int, error) {
-	if f.pos == len(f.buf) {
-		if len(f.ends) >= maxRecordLines {
-			return 0, errRunaway
-		}
-		var line []byte
-		switch {
-		case len(f.queue) > 0:
-			line, f.queue = f.queue[0], f.queue[1:]
-		case f.err != nil:
-			return 0, f.err
-		default:
-			var err error
-			line, err = f.src.ReadSlice('\n')
-			for err == bufio.ErrBufferFull {
-				f.buf = append(f.buf, line...)
-				line, err = f.src.ReadSlice('\n')
-			}
-			if err != nil {
-				f.err = err
-			}
-			if len(line) == 0 && len(f.buf) == f.pos {
-				if err == nil {
-					err = io.EOF
-				}
-				return 0, err
-			}
-		}
-		f.buf = append(f.buf, line...)
-		f.ends = append(f.ends, len(f.buf))
-		f.next++
-		f.fed++
+	if f.nl >= maxRecordLines {
+		return 0, errRunaway
 	}
-	n := copy(p, f.buf[f.pos:])
-	f.pos += n
+	var n int
+	fresh := false
+	switch {
+	case len(f.queue) > 0:
+		n = copy(p, f.queue)
+		f.queue = f.queue[n:]
+	case f.err != nil:
+		return 0, f.err
+	default:
+		var err error
+		n, err = f.src.Read(p)
+		if err != nil {
+			f.err = err
+		}
+		if n == 0 {
+			return 0, err
+		}
+		fresh = true
+	}
+	k := bytes.Count(p[:n], newline)
+	f.nl += k
+	if fresh {
+		f.fed += k
+	}
+	if f.head > 0 && f.head >= len(f.buf)/2 {
+		f.buf = f.buf[:copy(f.buf, f.buf[f.head:])]
+		f.head = 0
+	}
+	f.buf = append(f.buf, p[:n]...)
 	return n, nil
 }
 
-// mark forgets the lines of the record just parsed.
-func (f *feeder) mark() {
-	f.buf, f.ends, f.pos, f.first = f.buf[:0], f.ends[:0], 0, f.next
+var newline = []byte{'\n'}
+
+// record returns the bytes of the record that ends at the parser's stream
+// offset end.
+func (f *feeder) record(end int64) []byte {
+	return f.buf[f.head : f.head+int(end-f.off)]
 }
 
-// replay drops the current record and hands out its lines after line
-// start again, before anything else.
-func (f *feeder) replay(start int) {
-	lines := f.lines()
-	skip := start - f.first + 1
-	again := lines[min(max(skip, 0), len(lines)):]
-	f.queue = append(again, f.queue...)
-	f.next = start + 1
-	f.mark()
+// mark forgets the bytes before the parser's stream offset end: the
+// records parsed so far.
+func (f *feeder) mark(end int64) {
+	done := f.record(end)
+	k := bytes.Count(done, newline)
+	f.first += k
+	f.nl -= k
+	f.head += len(done)
+	f.off = end
+}
+
+// replay drops the current record and hands out what was fed after its
+// line start again (its later lines, and whatever the parser held beyond
+// them), before anything else. A new parser reads it, from offset 0. end
+// is the old parser's offset: the lines before it are parsed twice, and
+// count as fed again.
+func (f *feeder) replay(start int, end int64) {
+	rest := f.buf[f.head:]
+	parsed := int(end - f.off)
+	for range start - f.first + 1 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			i = len(rest) - 1
+		}
+		rest, parsed = rest[i+1:], parsed-(i+1)
+	}
+	if parsed > 0 {
+		f.fed += bytes.Count(rest[:min(parsed, len(rest))], newline)
+	}
+	f.queue = append(append([]byte(nil), rest...), f.queue...)
+	f.buf, f.head, f.off, f.nl, f.first = f.buf[:0], 0, 0, 0, start+1
 }
 
 // firstNonBlank returns the input line number of the first line since mark
 // that is not empty: where csv starts a record.
 func (f *feeder) firstNonBlank() int {
-	start := 0
-	for i, end := range f.ends {
-		if l := strings.TrimRight(string(f.buf[start:end]), "\r\n"); l != "" {
-			return f.first + i
+	rest := f.buf[f.head:]
+	for n := f.first; len(rest) > 0; n++ {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
 		}
-		start = end
+		if len(bytes.TrimRight(line, "\r")) > 0 {
+			return n
+		}
 	}
 	return f.first
-}
-
-// lines returns the raw lines handed out since mark.
-func (f *feeder) lines() [][]byte {
-	out := make([][]byte, len(f.ends))
-	start := 0
-	for i, end := range f.ends {
-		out[i] = append([]byte(nil), f.buf[start:end]...)
-		start = end
-	}
-	return out
 }
 
 type csvReader struct {
@@ -134,7 +154,7 @@ func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDec
 		head, _ := br.Peek(64 << 10)
 		delim = detectDelimiter(head)
 	}
-	c := &csvReader{name: name, comma: delim, feed: &feeder{src: br, first: 1, next: 1}, counted: counted, enc: enc}
+	c := &csvReader{name: name, comma: delim, feed: &feeder{src: br, first: 1}, counted: counted, enc: enc}
 	c.r = c.newReader()
 	header, err := c.r.Read()
 	if err == io.EOF {
@@ -143,7 +163,7 @@ func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDec
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	c.feed.mark()
+	c.feed.mark(c.r.InputOffset())
 	c.index = make(map[string]int, len(header))
 	var unnamed []string
 	for i, h := range header {
@@ -193,8 +213,9 @@ func (c *csvReader) Next() (Row, error) {
 	if err == nil {
 		// One check of the record's raw lines instead of one per field:
 		// when they are UTF-8, so is every field.
-		checked := c.enc.valid(c.feed.buf)
-		c.feed.mark()
+		end := c.r.InputOffset()
+		checked := c.enc.valid(c.feed.record(end))
+		c.feed.mark(end)
 		if len(rec) > 0 {
 			line, _ := c.r.FieldPos(0)
 			row.Line = c.base + line
@@ -219,7 +240,7 @@ func (c *csvReader) Next() (Row, error) {
 		row.Err = fmt.Errorf("unbalanced quote: the field opened on line %d does not close properly (csv read on to line %d); that line is skipped and the lines after it are read as rows: close the quote, or double it (\"\") inside the field",
 			row.Line, end)
 	case errors.As(err, &pe):
-		c.feed.mark()
+		c.feed.mark(c.r.InputOffset())
 		row.Line = c.base + pe.StartLine
 		row.Values = nil
 		row.Err = fmt.Errorf("line %d, column %d: %v; double a quote (\"\") inside a quoted field, or quote the whole field", c.base+pe.Line, pe.Column, pe.Err)
@@ -245,7 +266,7 @@ func (c *csvReader) Next() (Row, error) {
 // recover abandons the csv.Reader after a quoted field ran away, and
 // starts a new one on the lines after start, the record's first line.
 func (c *csvReader) recover(start int) int {
-	c.feed.replay(start)
+	c.feed.replay(start, c.r.InputOffset())
 	c.base = start
 	c.r = c.newReader()
 	return start
