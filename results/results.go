@@ -437,6 +437,7 @@ type loader struct {
 	iRetry                             int
 	hasRetry                           bool
 	created                            func(row int, email []byte)
+	flush                              func() // reports what created batched (set by batched)
 }
 
 func newLoader(head []string, name string, created func(row int, email []byte)) (*loader, error) {
@@ -549,6 +550,38 @@ func (l *loader) parseCSV(r io.Reader, base int64, ix *Index, rows int) error {
 	}
 }
 
+// batched returns a copy of l for one of two halves parsed at once: it
+// collects the created rows' emails and reports them under mu a batch at a
+// time, rather than taking mu for each. flush reports the rest.
+func (l *loader) batched(mu *sync.Mutex) *loader {
+	c := *l
+	c.flush = func() {}
+	if l.created == nil {
+		return &c
+	}
+	var rows, ends []int
+	var emails []byte
+	c.flush = func() {
+		mu.Lock()
+		start := 0
+		for i, row := range rows {
+			l.created(row, emails[start:ends[i]])
+			start = ends[i]
+		}
+		mu.Unlock()
+		rows, ends, emails = rows[:0], ends[:0], emails[:0]
+	}
+	c.created = func(row int, email []byte) {
+		rows = append(rows, row)
+		emails = append(emails, email...)
+		ends = append(ends, len(emails))
+		if len(rows) == 4096 {
+			c.flush()
+		}
+	}
+	return &c
+}
+
 // add records one journal line, which starts at byte start of the file and
 // is line lineNo of the part being parsed.
 func (l *loader) add(rec [][]byte, lineNo int, start int64, ix *Index) error {
@@ -642,15 +675,6 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 		return nil, fmt.Errorf("%s: not a results file: %w", name, err)
 	}
 	headEnd := cr.InputOffset()
-	if created != nil {
-		var mu sync.Mutex
-		inner := created
-		created = func(row int, email []byte) {
-			mu.Lock()
-			inner(row, email)
-			mu.Unlock()
-		}
-	}
 	l, err := newLoader(head, name, created)
 	if err != nil {
 		return nil, err
@@ -682,9 +706,15 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 	a, b := &Index{path: name}, &Index{path: name}
 	var errA, errB error
 	var wg sync.WaitGroup
-	wg.Go(func() { errA = lines(headEnd, split, a) })
-	errB = lines(split, size, b)
+	var mu sync.Mutex // created is called by one half at a time
+	la, lb := l.batched(&mu), l.batched(&mu)
+	wg.Go(func() {
+		errA = la.parseLines(bufio.NewReaderSize(io.NewSectionReader(f, headEnd, split-headEnd), 256<<10), headEnd, a, estimate)
+	})
+	errB = lb.parseLines(bufio.NewReaderSize(io.NewSectionReader(f, split, size-split), 256<<10), split, b, estimate)
 	wg.Wait()
+	la.flush()
+	lb.flush()
 	if errA != nil || errB != nil {
 		return legacy()
 	}
