@@ -103,72 +103,132 @@ var errWriterGone = errors.New("results writer stopped")
 // validates the rest, and hands them to the writer (invalid, duplicate)
 // or the workers (to send).
 func (r *run) read(ctx context.Context) error {
-	for ctx.Err() == nil {
-		row, err := r.src.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &AbortError{fmt.Errorf("%s: %w", r.in.Name, err)}
-		}
-		r.c.rows.Add(1)
-		hash := rowHash(row.Values)
-		var prev results.Entry
-		if r.ix != nil {
-			var ok bool
-			if prev, ok = r.ix.Last(row.Record); ok {
-				if prev.RowHash != 0 && hash != prev.RowHash && !r.cfg.Force {
-					// Rows before this one matched, so what was done
-					// with them stands; from here the journal would
-					// describe other rows.
-					return &AbortError{fmt.Errorf("%s line %d (row %d) differs from the row recorded in %s: the input changed since that run. "+
-						"Put the original input back, or pass --force to match rows by their number anyway", r.in.Name, row.Line, row.Record, r.cfg.Results)}
-				}
-				switch prev.Status {
-				case results.Created, results.Invalid, results.Duplicate:
-					r.c.skipped.Add(1)
-					continue
-				case results.Failed:
-					if !r.cfg.RetryFailed {
-						r.c.skipped.Add(1)
-						continue
-					}
-				}
-			}
-		}
-		v := r.prep.prepare(row, hash)
-		v.rec.Attempts = prev.Attempts
-		switch {
-		case v.send:
-			// A pending row may have been created by the run that wrote
-			// it; so may a failed one whose retries ran out (its last
-			// answer may have been in doubt). Search before sending.
-			inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Retryable)
-			j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
-				attempts: prev.Attempts, inDoubt: inDoubt}
-			select {
-			case r.jobs <- j:
-			case <-ctx.Done():
+	// Parsing runs on its own goroutine, a batch of rows ahead: a resume
+	// that skips most rows is bound by it.
+	batches, stop := make(chan rowBatch, 4), make(chan struct{})
+	var parser sync.WaitGroup
+	parser.Go(func() { r.parse(batches, stop) })
+	defer func() {
+		close(stop)
+		parser.Wait()
+	}()
+	for b := range batches {
+		for _, row := range b.rows {
+			if ctx.Err() != nil {
 				return nil
 			}
-			continue
-		case v.rec.Status == results.Duplicate:
-			if id, ok := r.earlier(v.dupOf); ok {
-				// Created by an earlier run: its id is known now.
-				v.rec.CustomerID = id
-				v.rec.Message += ", created earlier"
-				err = r.send(msg{kind: mRecord, rec: v.rec})
-			} else {
-				err = r.send(msg{kind: mDupOf, rec: v.rec, dupOf: v.dupOf})
+			if err := r.decide(ctx, row, rowHash(row.Values)); err != nil {
+				return err
 			}
-		default:
-			err = r.send(msg{kind: mRecord, rec: v.rec})
 		}
-		if err != nil {
-			return err
+		if b.err == io.EOF {
+			return nil
+		}
+		if b.err != nil {
+			return &AbortError{fmt.Errorf("%s: %w", r.in.Name, b.err)}
 		}
 	}
 	return nil
+}
+
+// rowBatch is rows read, then what ended the input, if it ended.
+type rowBatch struct {
+	rows []source.Row
+	err  error
+}
+
+// rowsPerBatch is how many rows the parser hands over at once.
+const rowsPerBatch = 256
+
+// parse reads rows in batches until the input ends or stop closes. Each
+// row's values are copied out of the reader's reused slice.
+func (r *run) parse(out chan<- rowBatch, stop <-chan struct{}) {
+	defer close(out)
+	for {
+		b := rowBatch{rows: make([]source.Row, 0, rowsPerBatch)}
+		var values []string
+		for len(b.rows) < rowsPerBatch {
+			row, err := r.src.Next()
+			if err != nil {
+				b.err = err
+				break
+			}
+			if len(values)+len(row.Values) > cap(values) {
+				values = make([]string, 0, max(rowsPerBatch*len(row.Values), len(row.Values)))
+			}
+			n := len(values)
+			values = append(values, row.Values...)
+			row.Values = values[n:len(values):len(values)]
+			b.rows = append(b.rows, row)
+		}
+		select {
+		case out <- b:
+		case <-stop:
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// decide skips a row an earlier run finished, or maps and validates it
+// and hands it to the writer (invalid, duplicate) or the workers (to
+// send). hash is rowHash of its values.
+func (r *run) decide(ctx context.Context, row source.Row, hash uint64) error {
+	r.c.rows.Add(1)
+	var prev results.Entry
+	var err error
+	if r.ix != nil {
+		var ok bool
+		if prev, ok = r.ix.Last(row.Record); ok {
+			if prev.RowHash != 0 && hash != prev.RowHash && !r.cfg.Force {
+				// Rows before this one matched, so what was done
+				// with them stands; from here the journal would
+				// describe other rows.
+				return &AbortError{fmt.Errorf("%s line %d (row %d) differs from the row recorded in %s: the input changed since that run. "+
+					"Put the original input back, or pass --force to match rows by their number anyway", r.in.Name, row.Line, row.Record, r.cfg.Results)}
+			}
+			switch prev.Status {
+			case results.Created, results.Invalid, results.Duplicate:
+				r.c.skipped.Add(1)
+				return nil
+			case results.Failed:
+				if !r.cfg.RetryFailed {
+					r.c.skipped.Add(1)
+					return nil
+				}
+			}
+		}
+	}
+	v := r.prep.prepare(row, hash)
+	v.rec.Attempts = prev.Attempts
+	switch {
+	case v.send:
+		// A pending row may have been created by the run that wrote
+		// it; so may a failed one whose retries ran out (its last
+		// answer may have been in doubt). Search before sending.
+		inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Retryable)
+		j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
+			attempts: prev.Attempts, inDoubt: inDoubt}
+		select {
+		case r.jobs <- j:
+		case <-ctx.Done():
+		}
+		return nil
+	case v.rec.Status == results.Duplicate:
+		if id, ok := r.earlier(v.dupOf); ok {
+			// Created by an earlier run: its id is known now.
+			v.rec.CustomerID = id
+			v.rec.Message += ", created earlier"
+			err = r.send(msg{kind: mRecord, rec: v.rec})
+		} else {
+			err = r.send(msg{kind: mDupOf, rec: v.rec, dupOf: v.dupOf})
+		}
+	default:
+		err = r.send(msg{kind: mRecord, rec: v.rec})
+	}
+	return err
 }
 
 // earlier returns the customer id of row when an earlier run created it.
