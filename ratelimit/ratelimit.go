@@ -49,7 +49,6 @@ type Limiter struct {
 	until      time.Time // no request starts before this
 	pausedAt   time.Time // when the current or last pause began
 	windowFrom time.Time // start of the measurement window: the last 429, or the start
-	accepted   int64     // answers that were not 429, since windowFrom
 	changed    time.Time // the rate's last change
 	lastGood   float64   // the rate before the last probe: it ran ProbeEvery without a 429
 	step       float64   // the next probe's factor: doubles its increase while probes succeed
@@ -59,6 +58,13 @@ type Limiter struct {
 	// windowed says it is in use (the rate is finite).
 	win      window
 	windowed atomic.Bool
+
+	// Read without l.mu, on every request:
+	accepted  atomic.Int64  // answers that were not 429, since windowFrom
+	unlimited atomic.Bool   // the bucket has no rate
+	atTarget  atomic.Bool   // the rate is the configured one: nothing to probe
+	pauseEnd  atomic.Int64  // l.until in Unix nanoseconds
+	current   atomic.Uint64 // the rate's float64 bits, +Inf for none
 }
 
 // window is a ring of the most recent start times, as many as one second
@@ -126,6 +132,7 @@ func New(perSecond float64, burst int) *Limiter {
 	l := &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
 		target: target, windowFrom: now, changed: now, step: ProbeStep}
 	l.setWindow(target)
+	l.publish()
 	return l
 }
 
@@ -139,10 +146,7 @@ func limit(r float64) rate.Limit {
 // Wait blocks until a request may start: when the bucket has a token and
 // no pause holds. It returns ctx's error if ctx ends first.
 func (l *Limiter) Wait(ctx context.Context) error {
-	l.mu.Lock()
-	free := l.lim.Limit() == rate.Inf && !time.Now().Before(l.until)
-	l.mu.Unlock()
-	if free {
+	if l.unlimited.Load() && time.Now().UnixNano() >= l.pauseEnd.Load() {
 		return ctx.Err() // no limit and no pause: nothing to wait for
 	}
 	for {
@@ -224,9 +228,12 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 // Accepted records an answer that was not a 429, and probes the rate up
 // when it has gone ProbeEvery without one.
 func (l *Limiter) Accepted() {
+	l.accepted.Add(1)
+	if l.atTarget.Load() {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.accepted++
 	cur := float64(l.lim.Limit())
 	if l.lim.Limit() == rate.Inf || cur >= l.target {
 		return
@@ -256,16 +263,17 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 		return
 	}
 	if secs := now.Sub(l.windowFrom).Seconds(); secs > 0 {
-		measured := float64(l.accepted) / secs
+		accepted := l.accepted.Load()
+		measured := float64(accepted) / secs
 		cur := float64(l.lim.Limit())
 		if l.lim.Limit() == rate.Inf {
 			cur = math.Inf(1)
 		}
 		var next float64
 		switch {
-		case l.accepted == 0 && math.IsInf(cur, 1):
+		case accepted == 0 && math.IsInf(cur, 1):
 			next = noMeasureRate
-		case l.accepted == 0:
+		case accepted == 0:
 			// Nothing accepted since the last 429: no measurement, only
 			// the news that the rate is too high.
 			next = cur / 2
@@ -283,7 +291,8 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 		next = max(minRate, min(next, l.target))
 		l.lastGood, l.step = 0, ProbeStep
 		l.cuts++
-		l.windowFrom, l.accepted, l.changed, l.pausedAt = now, 0, now, now
+		l.windowFrom, l.changed, l.pausedAt = now, now, now
+		l.accepted.Store(0)
 		if until := now.Add(max(pause, 0)); until.After(l.until) {
 			l.until = until
 		}
@@ -292,6 +301,7 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 	}
 	if until := now.Add(max(pause, 0)); until.After(l.until) {
 		l.until = until
+		l.publish()
 	}
 }
 
@@ -307,6 +317,24 @@ func (l *Limiter) reset(r float64, start time.Time) {
 	if !math.IsInf(r, 1) {
 		l.lim.ReserveN(start, l.burst)
 	}
+	l.publish()
+}
+
+// publish copies what every request reads into the atomics. l.mu is
+// held, or l is new.
+func (l *Limiter) publish() {
+	r := float64(l.lim.Limit())
+	if l.lim.Limit() == rate.Inf {
+		r = math.Inf(1)
+	}
+	l.current.Store(math.Float64bits(r))
+	l.unlimited.Store(math.IsInf(r, 1))
+	l.atTarget.Store(r >= l.target)
+	var end int64 // no pause yet
+	if !l.until.IsZero() {
+		end = l.until.UnixNano()
+	}
+	l.pauseEnd.Store(end)
 }
 
 // Throttles returns how many 429s were recorded.
@@ -318,8 +346,9 @@ func (l *Limiter) Throttles() int64 {
 
 // Limit returns the current rate in requests per second; 0 means none.
 func (l *Limiter) Limit() float64 {
-	if l.lim.Limit() == rate.Inf {
+	r := math.Float64frombits(l.current.Load())
+	if math.IsInf(r, 1) {
 		return 0
 	}
-	return float64(l.lim.Limit())
+	return r
 }

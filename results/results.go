@@ -73,6 +73,10 @@ type Writer struct {
 	fields []string
 	err    error
 	off    int64 // file offset of the next record; Flush moves nothing, Write moves it
+	// at is the last formatted time, for the millisecond atMs: many
+	// records share one at high rates.
+	at   string
+	atMs int64
 }
 
 // ErrExists means the results file exists and --resume was not given.
@@ -153,7 +157,11 @@ func (w *Writer) Write(r *Record) error {
 		return w.err
 	}
 	if r.At == "" {
-		r.At = time.Now().UTC().Format(TimeFormat)
+		now := time.Now()
+		if ms := now.UnixMilli(); ms != w.atMs {
+			w.at, w.atMs = now.UTC().Format(TimeFormat), ms
+		}
+		r.At = w.at
 	}
 	f := w.fields
 	f[0] = strconv.Itoa(r.Row)

@@ -46,7 +46,11 @@ type Client struct {
 	timeout   time.Duration
 	http      *http.Client
 	transport *http.Transport // nil when Config.Transport was given
+
+	hdrKey, hdrUA []string // header values, built once
 }
+
+var hdrJSON = []string{"application/json"}
 
 // NewClient returns a Client for cfg. It fails when the base URL is not an
 // absolute http(s) URL.
@@ -82,6 +86,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.ua == "" {
 		c.ua = "revcent-import"
 	}
+	c.hdrKey, c.hdrUA = []string{c.key}, []string{c.ua}
 	c.http = &http.Client{
 		Transport: rt,
 		// A redirect on a POST would be followed as a GET or resent; neither
@@ -152,20 +157,22 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, out an
 	if err != nil {
 		return 0, &Error{Class: Fatal, Code: "request", Message: err.Error(), Err: err}
 	}
-	req.Header.Set("x-api-key", c.key)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.ua)
+	// The values are shared by every request: the transport only reads
+	// them. Keys are already canonical.
+	h := req.Header
+	h["X-Api-Key"], h["Accept"], h["User-Agent"] = c.hdrKey, hdrJSON, c.hdrUA
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		h["Content-Type"] = hdrJSON
 	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, transportError(err, wrote.Load(), method)
 	}
+	lr := &io.LimitedReader{R: resp.Body, N: maxBody} // the answer, then the drain
 	defer func() {
 		// Drain so the connection goes back to the pool.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+		io.Copy(io.Discard, lr)
 		resp.Body.Close()
 	}()
 
@@ -176,7 +183,7 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, out an
 		}
 		e.RetryAfter, e.HasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		var r Response
-		if json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&r) == nil {
+		if json.NewDecoder(lr).Decode(&r) == nil {
 			e.Code, e.Message = r.ErrorCode, r.Message
 		}
 		if e.Message == "" {
@@ -187,7 +194,7 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, out an
 		}
 		return resp.StatusCode, e
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(out); err != nil {
+	if err := json.NewDecoder(lr).Decode(out); err != nil {
 		cls := InDoubt
 		if method != http.MethodPost {
 			cls = Retryable
