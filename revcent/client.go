@@ -79,7 +79,8 @@ func NewClient(cfg Config) (*Client, error) {
 		t.MaxIdleConns = cfg.MaxConns * 2
 		t.MaxIdleConnsPerHost = cfg.MaxConns
 		t.MaxConnsPerHost = cfg.MaxConns
-		t.ResponseHeaderTimeout = cfg.Timeout
+		// No ResponseHeaderTimeout: each request's context already ends
+		// at Timeout, and the transport's timer would be a second one.
 		c.transport = t
 		rt = t
 	}
