@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -278,34 +279,50 @@ func TestRowHashIsStable(t *testing.T) {
 	}
 }
 
-// TestRecordsAsEncodingCSVWritesThem holds the journal's own record
-// writer to encoding/csv's output, byte for byte, on fields that do and do
-// not need quoting.
+// TestRecordsAsEncodingCSVWritesThem holds the journal's writer to
+// encoding/csv's output, byte for byte, on records that do and do not need
+// quoting.
 func TestRecordsAsEncodingCSVWritesThem(t *testing.T) {
 	plain := []string{"", "a", "ada@example.com", "trail ", "é", "\x85next", "1", "2026-11-26T00:00:00.000Z", `\.x`, "a\\."}
-	tricky := []string{"x,y", `say "hi"`, "two\nlines", "cr\rhere", " lead", "\tlead", "\u00a0nbsp", "\u2003em", `\.`, "\u0085nel"}
+	tricky := []string{"x,y", `say "hi"`, " lead", "\tlead", "\u00a0nbsp", "\u2003em", `\.`, "\u0085nel", "two\nlines"}
 	rnd := rand.New(rand.NewPCG(3, 4))
-	for n := range 2000 {
-		fields := make([]string, len(Header))
-		for i := range fields {
-			fields[i] = plain[rnd.IntN(len(plain))]
+	pick := func(tr bool) string {
+		if tr {
+			return tricky[rnd.IntN(len(tricky))]
 		}
-		if n%2 == 0 { // one field in two records needs quoting
-			fields[rnd.IntN(len(fields))] = tricky[rnd.IntN(len(tricky))]
+		return plain[rnd.IntN(len(plain))]
+	}
+	for n := range 3000 {
+		tr := n%2 == 0 // one string field in two records needs quoting
+		which := rnd.IntN(8)
+		str := func(i int) string { return pick(tr && i == which) }
+		r := Record{Row: rnd.IntN(2000000), Line: rnd.IntN(2000000), Status: Status(str(0)), CustomerID: str(1), ErrorCode: str(2),
+			Message: str(3), HTTPStatus: rnd.IntN(3) * 200, Attempts: rnd.IntN(5), Email: str(4), RowHash: str(5), At: str(6),
+			Retryable: str(7), Throttled: rnd.IntN(2) * rnd.IntN(1000)}
+		if r.At == "" {
+			r.At = "2026-11-26T00:00:00.000Z" // Write would fill in the time
 		}
+		itoa := func(v int) string {
+			if v == 0 {
+				return ""
+			}
+			return strconv.Itoa(v)
+		}
+		fields := []string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), string(r.Status), r.CustomerID, oneLine(r.ErrorCode), oneLine(r.Message),
+			itoa(r.HTTPStatus), strconv.Itoa(r.Attempts), oneLine(r.Email), r.RowHash, r.At, r.Retryable, itoa(r.Throttled)}
 		var want bytes.Buffer
 		cw := csv.NewWriter(&want)
 		cw.Write(fields)
 		cw.Flush()
 		var got bytes.Buffer
-		w := &Writer{bw: bufio.NewWriter(&got)}
+		w := &Writer{bw: bufio.NewWriter(&got), fields: make([]string, len(Header))}
 		w.cw = csv.NewWriter(w.bw)
-		if err := w.writeFields(fields); err != nil {
+		if err := w.Write(&r); err != nil {
 			t.Fatal(err)
 		}
 		w.bw.Flush()
 		if got.String() != want.String() {
-			t.Fatalf("fields %q:\n got %q\nwant %q", fields, got.String(), want.String())
+			t.Fatalf("record %+v:\n got %q\nwant %q", r, got.String(), want.String())
 		}
 	}
 }

@@ -44,7 +44,7 @@ type Client struct {
 	key       string
 	ua        string
 	timeout   time.Duration
-	http      *http.Client
+	rt        http.RoundTripper
 	transport *http.Transport // nil when Config.Transport was given
 
 	hdrKey, hdrUA []string // header values, built once
@@ -94,12 +94,11 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.createReq, err = http.NewRequest(http.MethodPost, c.createTarget, nil); err != nil {
 		return nil, fmt.Errorf("base URL %q: %w", cfg.BaseURL, err)
 	}
-	c.http = &http.Client{
-		Transport: rt,
-		// A redirect on a POST would be followed as a GET or resent; neither
-		// is right. The 3xx answer is reported instead.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// Requests go to the transport itself, not through an http.Client:
+	// that follows no redirect (one on a POST would be followed as a GET or
+	// resent; neither is right, so the 3xx answer is reported), keeps no
+	// cookies, and does not copy every request's headers for redirects.
+	c.rt = rt
 	return c, nil
 }
 
@@ -181,7 +180,7 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, out
 		h["Content-Type"] = hdrJSON
 	}
 
-	resp, err := c.http.Do(req)
+	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		return 0, transportError(err, wrote.Load(), method)
 	}

@@ -158,7 +158,7 @@ type importFlags struct {
 	timeout                                        time.Duration
 	baseURL, apiKeyFile                            string
 	progress                                       string
-	cpuProfile                                     string
+	cpuProfile, memProfile                         string
 }
 
 // importCommand is the import command. cmdline is the command line run was
@@ -198,6 +198,8 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.BoolVar(&f.useSandbox, "sandbox", false, "import into an in-process sandbox instead of RevCent (no key needed)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	fl.MarkHidden("cpuprofile")
+	fl.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof) of the run to this file")
+	fl.MarkHidden("memprofile")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
 	return cmd
 }
@@ -315,6 +317,14 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 			return usageError{err}
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
+	if f.memProfile != "" {
+		defer func() {
+			if mf, err := os.Create(f.memProfile); err == nil {
+				pprof.Lookup("allocs").WriteTo(mf, 0)
+				mf.Close()
+			}
+		}()
 	}
 	sum, err := importer.Run(ctx, cfg)
 	var ce *importer.ConfigError
