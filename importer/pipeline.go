@@ -250,6 +250,10 @@ func (r *run) earlier(row int) (string, bool) {
 // work sends jobs until the jobs channel closes or ctx ends.
 func (r *run) work(ctx context.Context) error {
 	ack := make(chan error, 1)
+	// Requests in flight are not cancelled by a signal: cancelling one
+	// after it was written would leave its outcome unknown. They are
+	// bounded by the client's timeout.
+	reqCtx := context.WithoutCancel(ctx)
 	for {
 		var j job
 		var ok bool
@@ -266,7 +270,7 @@ func (r *run) work(ctx context.Context) error {
 				return nil // stopping: the job was never started
 			}
 		}
-		err := r.process(ctx, &j, ack)
+		err := r.process(ctx, reqCtx, &j, ack)
 		if r.gate != nil {
 			r.gate.release()
 		}
@@ -281,12 +285,9 @@ func (r *run) work(ctx context.Context) error {
 
 // process takes one row to its outcome. It returns an error only for
 // conditions that end the run.
-func (r *run) process(ctx context.Context, j *job, ack chan error) error {
+// reqCtx is ctx without its cancellation, for the requests.
+func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error {
 	rec := results.Record{Row: j.row, Line: j.line, Email: j.email, RowHash: j.hash, Attempts: j.attempts}
-	// Requests in flight are not cancelled by a signal: cancelling one
-	// after it was written would leave its outcome unknown. They are
-	// bounded by the client's timeout.
-	reqCtx := context.WithoutCancel(ctx)
 
 	if j.inDoubt {
 		// An earlier run wrote pending and then stopped: the request may
