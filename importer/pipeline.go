@@ -325,6 +325,8 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			}
 			pendingWritten = true
 		}
+		// The pending line took time to write: the start is counted now,
+		// where it happens, so that no second holds more than rate + burst.
 		if err := r.cfg.Limiter.Start(ctx); err != nil {
 			return r.leave(pendingWritten)
 		}

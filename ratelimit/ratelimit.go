@@ -3,6 +3,9 @@
 // accepts. A 429 pauses every worker for its Retry-After and sets the rate
 // to what the server actually accepted since the previous 429; while
 // answers are good, the rate probes back up toward the configured one.
+// Callers take a token with Wait, do what must precede the request, then
+// call Start just before sending it: Start keeps any second (as the server
+// sees it, allowing for delivery jitter) to the configured rate + burst.
 package ratelimit
 
 import (

@@ -20,7 +20,7 @@ func RowHash(values []string) uint64 {
 	for _, v := range values {
 		n += len(v)
 	}
-	if n > 4096 {
+	if n > 512 {
 		d := xxhash.New()
 		for _, v := range values {
 			d.WriteString(v)
@@ -29,8 +29,9 @@ func RowHash(values []string) uint64 {
 		return d.Sum64()
 	}
 	// One call over the values joined: the same bytes, so the same hash,
-	// without two Digest writes a field.
-	var buf [4096]byte
+	// without two Digest writes a field. The array is small because Go
+	// clears it on every call.
+	var buf [512]byte
 	b := buf[:0]
 	for _, v := range values {
 		b = append(b, v...)
