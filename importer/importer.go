@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +51,11 @@ type Config struct {
 	// searching for its customer: the server may still be creating it.
 	// 2s when 0.
 	Settle time.Duration
+	// GCPercent, when above 0, is the garbage collector's GOGC during the
+	// run if the heap is small once the run has started (under 32 MiB):
+	// 200 spends a few MiB to collect half as often, about 6% less CPU a
+	// row at high rates. A large heap (a long journal) keeps the default.
+	GCPercent int
 
 	Progress Progress     // nil: none
 	Log      *slog.Logger // nil: discard
@@ -207,6 +214,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
 		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
+	if cfg.GCPercent > 0 && heapInUse() < smallHeap {
+		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
+	}
 	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
@@ -246,4 +256,18 @@ type run struct {
 	total      atomic.Int64 // rows in the input, once counted; -1 until then or when unknown
 	gate       *gate        // with AutoConcurrency: how many workers may send at once
 	lat        latencies
+}
+
+// smallHeap is the heap, once the journal is loaded and the duplicate
+// index sized, under which Config.GCPercent applies.
+const smallHeap = 32 << 20
+
+// heapInUse returns the bytes of heap objects, live or not yet collected.
+func heapInUse() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return math.MaxUint64
+	}
+	return s[0].Value.Uint64()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -793,5 +794,31 @@ func TestDuplicateOfRowCreatedEarlier(t *testing.T) {
 	d := last(readResults(t, cfg.Results))[6]
 	if d.Status != results.Duplicate || d.CustomerID != first.CustomerID || !strings.Contains(d.Message, "same email as row 3, created earlier") {
 		t.Errorf("row 6: %+v, want a duplicate of row 3 (%s)", d, first.CustomerID)
+	}
+}
+
+// TestGCPercentDuringTheRun checks that Config.GCPercent holds while rows
+// are sent (the heap of a small run is under smallHeap) and that the
+// collector's setting is restored after.
+func TestGCPercentDuringTheRun(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	var during atomic.Int64
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		p := debug.SetGCPercent(-1) // read it: set, then put it back
+		debug.SetGCPercent(p)
+		during.Store(int64(p))
+		return false
+	})
+	content, _ := crmCSV(t, 20)
+	cfg := e.config(e.file("gc.csv", content))
+	cfg.GCPercent = 250
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	after := debug.SetGCPercent(before)
+	if during.Load() != 250 || after != 100 {
+		t.Errorf("GOGC %d while sending, %d after; want 250, then 100 again", during.Load(), after)
 	}
 }

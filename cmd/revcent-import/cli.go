@@ -299,6 +299,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
 		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, AutoConcurrency: workers == 0,
+		GCPercent: gcPercent(getenv),
 		MaxAttempts: f.maxAttempts,
 		Log:         log,
 	}
@@ -531,4 +532,13 @@ func orDefault(c []string) []string {
 		return sandbox.DefaultCampaigns
 	}
 	return c
+}
+
+// gcPercent is the import's GOGC: 200 (see importer.Config.GCPercent),
+// unless the user chose one in the environment.
+func gcPercent(getenv func(string) string) int {
+	if getenv("GOGC") != "" {
+		return 0
+	}
+	return 200
 }
