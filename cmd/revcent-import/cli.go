@@ -299,7 +299,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
 		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, AutoConcurrency: workers == 0,
-		GCPercent: gcPercent(getenv),
+		GCPercent:   gcPercent(getenv),
 		MaxAttempts: f.maxAttempts,
 		Log:         log,
 	}
