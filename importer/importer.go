@@ -212,11 +212,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if r.gate != nil {
 		workers = r.gate.size()
 	}
-	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
-		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume)
+	gcPercent := 0 // the default, or GOGC
 	if cfg.GCPercent > 0 && heapInUse() < smallHeap {
+		gcPercent = cfg.GCPercent
 		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
 	}
+	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
+		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume, "gc_percent", gcPercent)
 	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
