@@ -30,7 +30,7 @@ import (
 
 var (
 	bin    = flag.String("bin", "bin/revcent-import", "the importer binary")
-	rounds = flag.Int("rounds", 5, "importer/poster pairs for the throughput ratio")
+	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
 	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume); all when empty")
