@@ -303,8 +303,8 @@ func TestNoSecondAboveRatePlusBurst(t *testing.T) {
 			if tc.rate == 1000 && without <= limit {
 				t.Errorf("the case does not bunch without Start (%d): it tests nothing", without)
 			}
-			if achieved < tc.rate*0.98 || achieved > tc.rate*1.01 {
-				t.Errorf("rate %v: achieved %.1f/s, want 0.98-1.01 of it", tc.rate, achieved)
+			if achieved < tc.rate*0.97 || achieved > tc.rate*1.01 { // issue 5: 0.97-1.02
+				t.Errorf("rate %v: achieved %.1f/s, want 0.97-1.01 of it", tc.rate, achieved)
 			}
 		})
 	}
