@@ -41,14 +41,11 @@ type Config struct {
 // all of them share one connection pool.
 type Client struct {
 	base      string
-	key       string
-	ua        string
 	timeout   time.Duration
 	rt        http.RoundTripper
 	transport *http.Transport // nil when Config.Transport was given
 
-	hdrKey, hdrUA []string // header values, built once
-	createTarget  string
+	hdrKey, hdrUA []string      // header values, built once
 	createReq     *http.Request // CreateCustomer's request, without body or context
 }
 
@@ -71,7 +68,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 8
 	}
-	c := &Client{base: base, key: cfg.APIKey, ua: cfg.UserAgent, timeout: cfg.Timeout}
+	c := &Client{base: base, timeout: cfg.Timeout}
 	rt := cfg.Transport
 	if rt == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -86,12 +83,12 @@ func NewClient(cfg Config) (*Client, error) {
 		c.transport = t
 		rt = t
 	}
-	if c.ua == "" {
-		c.ua = "revcent-import"
+	ua := cfg.UserAgent
+	if ua == "" {
+		ua = "revcent-import"
 	}
-	c.hdrKey, c.hdrUA = []string{c.key}, []string{c.ua}
-	c.createTarget = c.base + "/customers"
-	if c.createReq, err = http.NewRequest(http.MethodPost, c.createTarget, nil); err != nil {
+	c.hdrKey, c.hdrUA = []string{cfg.APIKey}, []string{ua}
+	if c.createReq, err = http.NewRequest(http.MethodPost, c.base+"/customers", nil); err != nil {
 		return nil, fmt.Errorf("base URL %q: %w", cfg.BaseURL, err)
 	}
 	// Requests go to the transport itself, not through an http.Client:
@@ -121,7 +118,7 @@ func (c *Client) CreateCustomer(ctx context.Context, req *CreateCustomerRequest)
 		return "", &Error{Class: Final, Code: "encode", Message: err.Error(), Err: err}
 	}
 	var resp Response
-	status, err := c.do(ctx, http.MethodPost, c.createTarget, buf.Bytes(), &resp)
+	status, err := c.do(ctx, c.createReq, buf.Bytes(), &resp)
 	if err != nil {
 		return "", err
 	}
@@ -138,9 +135,21 @@ func (c *Client) CreateCustomer(ctx context.Context, req *CreateCustomerRequest)
 	}
 }
 
-// do sends one request and decodes a 200 answer into out. It returns the
-// HTTP status, or an *Error for any other outcome.
-func (c *Client) do(ctx context.Context, method, target string, body []byte, out any) (int, error) {
+// get sends a GET to target and decodes a 200 answer into out.
+func (c *Client) get(ctx context.Context, target string, out any) (int, error) {
+	tmpl, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return 0, &Error{Class: Fatal, Code: "request", Message: err.Error(), Err: err}
+	}
+	return c.do(ctx, tmpl, nil, out)
+}
+
+// do sends tmpl (a request without context, headers or body: made once
+// for CreateCustomer, so that no row pays for parsing its URL) with body,
+// and decodes a 200 answer into out. It returns the HTTP status, or an
+// *Error for any other outcome.
+func (c *Client) do(ctx context.Context, tmpl *http.Request, body []byte, out any) (int, error) {
+	method := tmpl.Method
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -155,22 +164,11 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, out
 			}
 		},
 	})
-	var req *http.Request
-	if method == http.MethodPost && target == c.createTarget && body != nil {
-		// Every row's request: from a template, without parsing the URL.
-		req = c.createReq.WithContext(ctx)
-		req.Header = make(http.Header, 4)
+	req := tmpl.WithContext(ctx)
+	req.Header = make(http.Header, 4)
+	if body != nil {
 		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	} else {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		var err error
-		if req, err = http.NewRequestWithContext(ctx, method, target, rd); err != nil {
-			return 0, &Error{Class: Fatal, Code: "request", Message: err.Error(), Err: err}
-		}
 	}
 	// The values are shared by every request: the transport only reads
 	// them. Keys are already canonical.

@@ -7,7 +7,6 @@ package revcent
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strings"
 )
@@ -16,7 +15,7 @@ import (
 // returns at most 10 customers. Matches are loose: callers confirm them.
 func (c *Client) SearchCustomers(ctx context.Context, term string) ([]Customer, error) {
 	var resp SearchResponse
-	status, err := c.do(ctx, http.MethodGet, c.base+"/customers/search?search_term="+url.QueryEscape(term), nil, &resp)
+	status, err := c.get(ctx, c.base+"/customers/search?search_term="+url.QueryEscape(term), &resp)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +28,7 @@ func (c *Client) SearchCustomers(ctx context.Context, term string) ([]Customer, 
 // GetCustomer returns one customer by id.
 func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) {
 	var resp GetResponse
-	status, err := c.do(ctx, http.MethodGet, c.base+"/customers/"+url.PathEscape(id), nil, &resp)
+	status, err := c.get(ctx, c.base+"/customers/"+url.PathEscape(id), &resp)
 	if err != nil {
 		return nil, err
 	}
