@@ -57,27 +57,25 @@ type Limiter struct {
 	step       float64   // the next probe's factor: doubles its increase while probes succeed
 	n429       int64
 	cuts       int64
-	// win is the log of the last starts, for the one-second cap;
-	// windowed says it is in use (the rate is finite).
-	win      window
-	windowed atomic.Bool
+	// win is the log of the last starts, for the one-second cap. It is
+	// sized once, in New: empty when the configured rate is unlimited.
+	win window
 
 	// Read without l.mu, on every request:
-	accepted  atomic.Int64  // answers that were not 429, since windowFrom
-	unlimited atomic.Bool   // the bucket has no rate
-	atTarget  atomic.Bool   // the rate is the configured one: nothing to probe
-	pauseEnd  atomic.Int64  // l.until in Unix nanoseconds
-	current   atomic.Uint64 // the rate's float64 bits, +Inf for none
+	accepted atomic.Int64  // answers that were not 429, since windowFrom
+	pauseEnd atomic.Int64  // l.until in Unix nanoseconds
+	current  atomic.Uint64 // the bucket's rate as float64 bits, +Inf for none
 }
 
 // window is a ring of the most recent start times, as many as one second
-// may hold at the configured rate (rate + burst). It is sized for the
-// configured rate, not the adapted one: it is the user's promise to keep,
-// and a ring that cut an adapted rate by its Allowance would lower what
-// the next 429 measures, and so the rate after it, cut after cut. The bucket alone does not bound what happens
-// in a second: rate.Limiter times each reservation in advance, and a
-// worker whose timer fires late then starts right next to the on-time one
-// after it. The ring checks starts as they happen, at the real clock.
+// may hold at the configured rate (rate + burst). The bucket alone does not
+// bound what happens in a second: rate.Limiter times each reservation in
+// advance, and a worker whose timer fires late then starts right next to
+// the on-time one after it. The ring checks starts as they happen, at the
+// real clock. It is sized for the configured rate, not the adapted one: it
+// is the user's promise to keep, and a ring that cut an adapted rate by its
+// Allowance would lower what the next 429 measures, and so the rate after
+// it, cut after cut.
 type window struct {
 	at   []time.Time
 	next int // the oldest entry, and where the next goes
@@ -95,14 +93,12 @@ const Allowance = 10 * time.Millisecond
 // one-second cap is left to the bucket.
 const maxWindow = 1 << 20
 
-// setWindow sizes the ring for the configured rate r; l is new.
-func (l *Limiter) setWindow(r float64) {
+// newWindow returns the ring for the configured rate r.
+func newWindow(r float64, burst int) window {
 	if math.IsInf(r, 1) || r >= maxWindow {
-		l.win = window{}
-	} else {
-		l.win = window{at: make([]time.Time, int(math.Floor(r))+l.burst)}
+		return window{}
 	}
-	l.windowed.Store(len(l.win.at) > 0)
+	return window{at: make([]time.Time, int(math.Floor(r))+burst)}
 }
 
 // admit records a start at now if the second before it holds fewer than
@@ -133,8 +129,7 @@ func New(perSecond float64, burst int) *Limiter {
 	now := time.Now()
 	gen, end := context.WithCancel(context.Background())
 	l := &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
-		target: target, windowFrom: now, changed: now, step: ProbeStep}
-	l.setWindow(target)
+		target: target, windowFrom: now, changed: now, step: ProbeStep, win: newWindow(target, max(burst, 1))}
 	l.publish()
 	return l
 }
@@ -149,7 +144,7 @@ func limit(r float64) rate.Limit {
 // Wait blocks until a request may start: when the bucket has a token and
 // no pause holds. It returns ctx's error if ctx ends first.
 func (l *Limiter) Wait(ctx context.Context) error {
-	if l.unlimited.Load() && time.Now().UnixNano() >= l.pauseEnd.Load() {
+	if math.IsInf(l.rate(), 1) && time.Now().UnixNano() >= l.pauseEnd.Load() {
 		return ctx.Err() // no limit and no pause: nothing to wait for
 	}
 	for {
@@ -183,7 +178,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // (plus Allowance) already holds rate + burst starts. Work done between
 // Wait and Start (the pending line) cannot bunch requests that way.
 func (l *Limiter) Start(ctx context.Context) error {
-	if !l.windowed.Load() {
+	if len(l.win.at) == 0 { // set in New, never resized
 		return nil
 	}
 	for {
@@ -218,12 +213,8 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 		if d <= 0 {
 			return nil
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 }
@@ -232,13 +223,13 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 // when it has gone ProbeEvery without one.
 func (l *Limiter) Accepted() {
 	l.accepted.Add(1)
-	if l.atTarget.Load() {
+	if l.rate() >= l.target { // +Inf when unlimited
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cur := float64(l.lim.Limit())
-	if l.lim.Limit() == rate.Inf || cur >= l.target {
+	cur := l.rate()
+	if cur >= l.target {
 		return
 	}
 	if now := time.Now(); now.Sub(l.changed) >= ProbeEvery {
@@ -268,10 +259,7 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 	if secs := now.Sub(l.windowFrom).Seconds(); secs > 0 {
 		accepted := l.accepted.Load()
 		measured := float64(accepted) / secs
-		cur := float64(l.lim.Limit())
-		if l.lim.Limit() == rate.Inf {
-			cur = math.Inf(1)
-		}
+		cur := l.rate()
 		var next float64
 		switch {
 		case accepted == 0 && math.IsInf(cur, 1):
@@ -331,8 +319,6 @@ func (l *Limiter) publish() {
 		r = math.Inf(1)
 	}
 	l.current.Store(math.Float64bits(r))
-	l.unlimited.Store(math.IsInf(r, 1))
-	l.atTarget.Store(r >= l.target)
 	var end int64 // no pause yet
 	if !l.until.IsZero() {
 		end = l.until.UnixNano()
@@ -349,9 +335,12 @@ func (l *Limiter) Throttles() int64 {
 
 // Limit returns the current rate in requests per second; 0 means none.
 func (l *Limiter) Limit() float64 {
-	r := math.Float64frombits(l.current.Load())
+	r := l.rate()
 	if math.IsInf(r, 1) {
 		return 0
 	}
 	return r
 }
+
+// rate returns the bucket's current rate, +Inf for none.
+func (l *Limiter) rate() float64 { return math.Float64frombits(l.current.Load()) }
