@@ -495,7 +495,6 @@ type loader struct {
 	iRetry                             int
 	hasRetry                           bool
 	created                            func(row int, email []byte)
-	flush                              func() // reports what created batched (set by batched)
 }
 
 func newLoader(head []string, name string, created func(row int, email []byte)) (*loader, error) {
@@ -611,15 +610,15 @@ func (l *loader) parseCSV(r io.Reader, base int64, ix *Index, rows int) error {
 // batched returns a copy of l for one of two halves parsed at once: it
 // collects the created rows' emails and reports them under mu a batch at a
 // time, rather than taking mu for each. flush reports the rest.
-func (l *loader) batched(mu *sync.Mutex) *loader {
-	c := *l
-	c.flush = func() {}
+func (l *loader) batched(mu *sync.Mutex) (c *loader, flush func()) {
+	c = new(loader)
+	*c = *l
 	if l.created == nil {
-		return &c
+		return c, func() {}
 	}
 	var rows, ends []int
 	var emails []byte
-	c.flush = func() {
+	flush = func() {
 		mu.Lock()
 		start := 0
 		for i, row := range rows {
@@ -634,10 +633,10 @@ func (l *loader) batched(mu *sync.Mutex) *loader {
 		emails = append(emails, email...)
 		ends = append(ends, len(emails))
 		if len(rows) == 4096 {
-			c.flush()
+			flush()
 		}
 	}
-	return &c
+	return c, flush
 }
 
 // add records one journal line, which starts at byte start of the file and
@@ -738,7 +737,7 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 		return nil, err
 	}
 	estimate := int(size / 120) // about 150 bytes a line
-	lines := func(from, to int64, ix *Index) error {
+	lines := func(l *loader, from, to int64, ix *Index) error {
 		return l.parseLines(bufio.NewReaderSize(io.NewSectionReader(f, from, to-from), 256<<10), from, ix, estimate)
 	}
 	legacy := func() (*Index, error) {
@@ -755,7 +754,7 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 	}
 	if split <= headEnd || split >= size {
 		ix := &Index{path: name}
-		if err := lines(headEnd, size, ix); err != nil {
+		if err := lines(l, headEnd, size, ix); err != nil {
 			return legacy()
 		}
 		ix.count()
@@ -765,14 +764,13 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 	var errA, errB error
 	var wg sync.WaitGroup
 	var mu sync.Mutex // created is called by one half at a time
-	la, lb := l.batched(&mu), l.batched(&mu)
-	wg.Go(func() {
-		errA = la.parseLines(bufio.NewReaderSize(io.NewSectionReader(f, headEnd, split-headEnd), 256<<10), headEnd, a, estimate)
-	})
-	errB = lb.parseLines(bufio.NewReaderSize(io.NewSectionReader(f, split, size-split), 256<<10), split, b, estimate)
+	la, flushA := l.batched(&mu)
+	lb, flushB := l.batched(&mu)
+	wg.Go(func() { errA = lines(la, headEnd, split, a) })
+	errB = lines(lb, split, size, b)
 	wg.Wait()
-	la.flush()
-	lb.flush()
+	flushA()
+	flushB()
 	if errA != nil || errB != nil {
 		return legacy()
 	}
