@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -117,7 +118,7 @@ func (r *run) read(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err := r.decide(ctx, row, rowHash(row.Values)); err != nil {
+			if err := r.decide(ctx, row); err != nil {
 				return err
 			}
 		}
@@ -154,7 +155,7 @@ func (r *run) parse(out chan<- rowBatch, stop <-chan struct{}) {
 				break
 			}
 			if len(values)+len(row.Values) > cap(values) {
-				values = make([]string, 0, max(rowsPerBatch*len(row.Values), len(row.Values)))
+				values = make([]string, 0, rowsPerBatch*len(row.Values))
 			}
 			n := len(values)
 			values = append(values, row.Values...)
@@ -174,11 +175,11 @@ func (r *run) parse(out chan<- rowBatch, stop <-chan struct{}) {
 
 // decide skips a row an earlier run finished, or maps and validates it
 // and hands it to the writer (invalid, duplicate) or the workers (to
-// send). hash is rowHash of its values.
-func (r *run) decide(ctx context.Context, row source.Row, hash uint64) error {
+// send).
+func (r *run) decide(ctx context.Context, row source.Row) error {
 	r.c.rows.Add(1)
+	hash := results.RowHash(row.Values)
 	var prev results.Entry
-	var err error
 	if r.ix != nil {
 		var ok bool
 		if prev, ok = r.ix.Last(row.Record); ok {
@@ -201,8 +202,8 @@ func (r *run) decide(ctx context.Context, row source.Row, hash uint64) error {
 			}
 		}
 	}
-	v := r.prep.prepare(row, hash)
-	v.rec.Attempts = prev.Attempts
+	v := r.prep.prepare(row)
+	v.rec.RowHash, v.rec.Attempts = strconv.FormatUint(hash, 16), prev.Attempts
 	switch {
 	case v.send:
 		// A pending row may have been created by the run that wrote
@@ -221,14 +222,12 @@ func (r *run) decide(ctx context.Context, row source.Row, hash uint64) error {
 			// Created by an earlier run: its id is known now.
 			v.rec.CustomerID = id
 			v.rec.Message += ", created earlier"
-			err = r.send(msg{kind: mRecord, rec: v.rec})
-		} else {
-			err = r.send(msg{kind: mDupOf, rec: v.rec, dupOf: v.dupOf})
+			return r.send(msg{kind: mRecord, rec: v.rec})
 		}
+		return r.send(msg{kind: mDupOf, rec: v.rec, dupOf: v.dupOf})
 	default:
-		err = r.send(msg{kind: mRecord, rec: v.rec})
+		return r.send(msg{kind: mRecord, rec: v.rec})
 	}
-	return err
 }
 
 // earlier returns the customer id of row when an earlier run created it.

@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -107,10 +106,10 @@ func (p *preparer) remember(email []byte, row int) {
 	p.seen.put(maphash.Bytes(p.seed, email), row)
 }
 
-// prepare decides a row whose values hash to hash: invalid (never sent),
+// prepare decides a row: invalid (never sent),
 // duplicate of an earlier row, or a request to send.
-func (p *preparer) prepare(row source.Row, hash uint64) verdict {
-	v := verdict{rec: results.Record{Row: row.Record, Line: row.Line, RowHash: strconv.FormatUint(hash, 16)}}
+func (p *preparer) prepare(row source.Row) verdict {
+	v := verdict{rec: results.Record{Row: row.Record, Line: row.Line}}
 	if row.Err != nil {
 		v.rec.Status, v.rec.ErrorCode, v.rec.Message = results.Invalid, "unreadable_row", fmt.Sprintf("line %d: %v", row.Line, row.Err)
 		return v
@@ -139,5 +138,3 @@ func (p *preparer) prepare(row source.Row, hash uint64) verdict {
 	v.req, v.send = req, true
 	return v
 }
-
-func rowHash(values []string) uint64 { return results.RowHash(values) }

@@ -91,7 +91,7 @@ func Validate(ctx context.Context, cfg ValidateConfig) (Report, error) {
 			return rep, &ConfigError{fmt.Errorf("%s: %w", in.Name, err)}
 		}
 		rep.Rows++
-		v := prep.prepare(row, rowHash(row.Values))
+		v := prep.prepare(row)
 		switch {
 		case v.send:
 			rep.Valid++
