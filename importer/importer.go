@@ -260,13 +260,14 @@ type run struct {
 	lat        latencies
 }
 
-// smallHeap is the heap, once the journal is loaded and the duplicate
-// index sized, under which Config.GCPercent applies.
+// smallHeap is the live heap, once the journal is loaded and the
+// duplicate index sized, under which Config.GCPercent applies.
 const smallHeap = 32 << 20
 
-// heapInUse returns the bytes of heap objects, live or not yet collected.
+// heapInUse returns the live heap as of the last collection (garbage not
+// yet collected does not count; a heap past 4 MiB has been collected).
 func heapInUse() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return math.MaxUint64

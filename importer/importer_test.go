@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
@@ -813,12 +814,27 @@ func TestGCPercentDuringTheRun(t *testing.T) {
 	content, _ := crmCSV(t, 20)
 	cfg := e.config(e.file("gc.csv", content))
 	cfg.GCPercent = 250
+	runtime.GC() // what is live is measured at the last collection
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	after := gogc()
 	if during.Load() != 250 || after != 100 {
 		t.Errorf("GOGC %d while sending, %d after; want 250, then 100 again", during.Load(), after)
+	}
+
+	// A heap above smallHeap at the start (a long journal's index) keeps
+	// the collector's setting.
+	ballast := make([]byte, smallHeap+(8<<20))
+	runtime.GC()
+	cfg = e.config(e.file("gc2.csv", content))
+	cfg.GCPercent = 250
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(ballast)
+	if during.Load() != 100 {
+		t.Errorf("GOGC %d while sending with a large heap, want 100", during.Load())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -324,6 +325,36 @@ func TestRecordsAsEncodingCSVWritesThem(t *testing.T) {
 		w.bw.Flush()
 		if got.String() != want.String() {
 			t.Fatalf("record %+v:\n got %q\nwant %q", r, got.String(), want.String())
+		}
+	}
+}
+
+// TestWriterTimesEachRecord: the time format is reused within one
+// millisecond only; records written later carry their own time.
+func TestWriterTimesEachRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ats []string
+	for i := range 3 {
+		r := Record{Row: i + 1, Status: Pending, Attempts: 1}
+		w.Write(&r)
+		ats = append(ats, r.At)
+		time.Sleep(2 * time.Millisecond)
+	}
+	w.Close()
+	if ats[0] == ats[1] || ats[1] == ats[2] {
+		t.Errorf("records 2 ms apart share a time: %q", ats)
+	}
+	back, err := ReadRecords(path)
+	if err != nil || len(back) != 3 {
+		t.Fatalf("%d records, %v", len(back), err)
+	}
+	for i, r := range back {
+		if r.At != ats[i] {
+			t.Errorf("line %d: at %q, want %q", i+1, r.At, ats[i])
 		}
 	}
 }

@@ -382,3 +382,19 @@ func TestRerunCommandIsTheCommandRun(t *testing.T) {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}
 }
+
+// TestImportGOGC: import runs the collector at GOGC 200 while it sends
+// (its start log says so), unless GOGC is set in the environment.
+func TestImportGOGC(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{{nil, "gc_percent=200"}, {map[string]string{"GOGC": "150"}, "gc_percent=0"}} {
+		res := filepath.Join(t.TempDir(), "r.csv")
+		code, out, stderr := runCLI(t, tc.env, "import", "--sandbox", "../../sample_data/prospects.csv", "--campaign", "Spring Promo",
+			"--rate", "0", "--progress", "none", "--results", res)
+		if code != exitRowsFailed || !strings.Contains(stderr, tc.want) {
+			t.Errorf("env %v: exit %d, want %q in the log\n%s\n%s", tc.env, code, tc.want, out, stderr)
+		}
+	}
+}
