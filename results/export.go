@@ -57,35 +57,53 @@ type ExportCounts struct {
 	Created int
 }
 
-// Export writes rows of the input that the results file describes: to
-// errs the rows whose last status is invalid or failed, to created those
-// created (either may be nil). Each gets the input's own columns, in its
-// own dialect (CSV delimiter; JSONL becomes CSV with dotted column names),
-// then import_row, import_line and import_error or import_customer_id, so
-// that the error file can be fixed and imported as it is. open opens the
-// input; it is called twice for JSONL, whose columns are known only once
-// read to the end. A row whose content differs from the one the journal
-// recorded stops the export: the input is not the one that was imported.
-func Export(resultsPath string, open func() (source.Reader, source.Input, error), errs, created io.Writer) (ExportCounts, error) {
+// Exporter writes rows of the input that a results file describes: the
+// rows whose last status is invalid or failed (an errors file), and those
+// created (a success file). Collect takes the results file's outcomes, as
+// Outcomes or Summarize reads them, so that a report and its export read
+// the journal once; Write then reads the input.
+type Exporter struct {
+	results       string
+	errs, created bool
+	rows          map[int]exportRow
+}
+
+type exportRow struct {
+	status Status
+	msg    string
+	id     string
+	hash   string
+}
+
+// NewExporter returns an Exporter for the results file at resultsPath
+// that keeps what the errors file (errs) and the success file (created)
+// need.
+func NewExporter(resultsPath string, errs, created bool) *Exporter {
+	return &Exporter{results: resultsPath, errs: errs, created: created, rows: map[int]exportRow{}}
+}
+
+// Collect takes one row's outcome.
+func (x *Exporter) Collect(o Record) error {
+	switch {
+	case x.errs && (o.Status == Invalid || o.Status == Failed):
+		x.rows[o.Row] = exportRow{status: o.Status, msg: o.Message, hash: o.RowHash}
+	case x.created && o.Status == Created:
+		x.rows[o.Row] = exportRow{status: o.Status, id: o.CustomerID, hash: o.RowHash}
+	}
+	return nil
+}
+
+// Write writes the collected rows to errs and created (either may be nil).
+// Each gets the input's own columns, in its own dialect (CSV delimiter;
+// JSONL becomes CSV with dotted column names), then import_row,
+// import_line and import_error or import_customer_id, so that the error
+// file can be fixed and imported as it is. open opens the input; it is
+// called twice for JSONL, whose columns are known only once read to the
+// end. A row whose content differs from the one the journal recorded stops
+// the export: the input is not the one that was imported.
+func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs, created io.Writer) (ExportCounts, error) {
 	var n ExportCounts
-	type want struct {
-		status Status
-		msg    string
-		id     string
-		hash   string
-	}
-	rows := map[int]want{}
-	if _, err := Outcomes(resultsPath, func(o Record) error {
-		switch {
-		case errs != nil && (o.Status == Invalid || o.Status == Failed):
-			rows[o.Row] = want{status: o.Status, msg: o.Message, hash: o.RowHash}
-		case created != nil && o.Status == Created:
-			rows[o.Row] = want{status: o.Status, id: o.CustomerID, hash: o.RowHash}
-		}
-		return nil
-	}); err != nil {
-		return n, err
-	}
+	rows, resultsPath := x.rows, x.results
 	src, info, err := open()
 	if err != nil {
 		return n, err

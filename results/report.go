@@ -96,11 +96,17 @@ func Outcomes(path string, fn func(Record) error) (*Index, error) {
 	return ix, nil
 }
 
-// Summarize reads a results file into a Report.
-func Summarize(path string) (*Report, error) {
+// Summarize reads a results file into a Report. also, when not nil, is
+// called with every outcome too (an Exporter's Collect), in the same pass.
+func Summarize(path string, also func(Record) error) (*Report, error) {
 	rep := &Report{Results: path, ByStatus: map[Status]int{}}
 	errs := map[string]*ErrorCount{}
 	ix, err := Outcomes(path, func(o Record) error {
+		if also != nil {
+			if err := also(o); err != nil {
+				return err
+			}
+		}
 		rep.Retries += max(o.Attempts-1, 0)
 		rep.Throttled += o.Throttled
 		if o.Status != Invalid && o.Status != Failed {

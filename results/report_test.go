@@ -28,7 +28,7 @@ func TestSummarize(t *testing.T) {
 	f.WriteString("7,8,crea")
 	f.Close()
 
-	rep, err := Summarize(path)
+	rep, err := Summarize(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,14 @@ created rows with their customer ids.`,
 			if err != nil {
 				return usageError{err}
 			}
-			rep, err := results.Summarize(args[0])
+			// One read of the journal serves the report and the export.
+			var export *results.Exporter
+			var collect func(results.Record) error
+			if input != "" {
+				export = results.NewExporter(args[0], errorsCSV != "", successCSV != "")
+				collect = export.Collect
+			}
+			rep, err := results.Summarize(args[0], collect)
 			if err != nil {
 				return usageError{err}
 			}
@@ -71,7 +78,7 @@ created rows with their customer ids.`,
 					return usageError{err}
 				}
 				open := func() (source.Reader, source.Input, error) { return source.Open(input, io.in, opts) }
-				counts, err = results.Export(args[0], open, writerOrNil(ew), writerOrNil(sw))
+				counts, err = export.Write(open, writerOrNil(ew), writerOrNil(sw))
 				for _, w := range []*bufio.Writer{ew, sw} {
 					if w != nil {
 						w.Flush()
