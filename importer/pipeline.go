@@ -538,6 +538,9 @@ func (r *run) write() error {
 			finished = append(finished, 0)
 		}
 		finished[m.rec.Row-1] = at
+		if len(waiting) == 0 {
+			return nil // the usual case: no duplicate waits for any row
+		}
 		for _, d := range waiting[m.rec.Row] {
 			if err := writeDup(d, m.rec.Row, at); err != nil {
 				return err
