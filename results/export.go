@@ -59,7 +59,7 @@ type ExportCounts struct {
 
 // Exporter writes rows of the input that a results file describes: the
 // rows whose last status is invalid or failed (an errors file), and those
-// created (a success file). Collect takes the results file's outcomes, as
+// created or found existing, with their customer ids (a success file). Collect takes the results file's outcomes, as
 // Outcomes or Summarize reads them, so that a report and its export read
 // the journal once; Write then reads the input.
 type Exporter struct {
@@ -87,7 +87,7 @@ func (x *Exporter) Collect(o Record) error {
 	switch {
 	case x.errs && (o.Status == Invalid || o.Status == Failed):
 		x.rows[o.Row] = exportRow{status: o.Status, msg: o.Message, hash: o.RowHash}
-	case x.created && o.Status == Created:
+	case x.created && (o.Status == Created || o.Status == Existing):
 		x.rows[o.Row] = exportRow{status: o.Status, id: o.CustomerID, hash: o.RowHash}
 	}
 	return nil
@@ -161,7 +161,7 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		clear(out)
 		copy(out, row.Values)
 		out[len(cols)], out[len(cols)+1] = strconv.Itoa(row.Record), strconv.Itoa(row.Line)
-		if w.status == Created {
+		if w.status == Created || w.status == Existing {
 			out[len(cols)+2] = w.id
 			cw.Write(out)
 			n.Created++

@@ -151,7 +151,7 @@ func Summarize(path string, also func(Record) error) (*Report, error) {
 // Print writes r for a person.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%s: %d rows (%d journal lines)\n\n", r.Results, r.Rows, r.Lines)
-	for _, st := range []Status{Created, Duplicate, Invalid, Failed, Pending} {
+	for _, st := range []Status{Created, Existing, Duplicate, Invalid, Failed, Pending} {
 		fmt.Fprintf(w, "  %-10s %8d\n", st, r.ByStatus[st])
 	}
 	fmt.Fprintf(w, "\n  retries %d, 429 answers %d", r.Retries, r.Throttled)

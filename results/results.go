@@ -34,7 +34,14 @@ const (
 	Duplicate Status = "duplicate"
 	Invalid   Status = "invalid"
 	Failed    Status = "failed"
+	// Existing: RevCent already had this person (its own answer, or a
+	// search, said so); customer_id is that customer. Final, like created.
+	Existing Status = "existing"
 )
+
+// Done reports whether s is a final outcome that --resume skips and that
+// counts as finished for the exit code: created, duplicate or existing.
+func (s Status) Done() bool { return s == Created || s == Duplicate || s == Existing }
 
 // Header is the results file's header, in order. Readers find columns by
 // name, so columns may be added at the end.
@@ -294,6 +301,10 @@ type Entry struct {
 	RowHash   uint64 // the row_hash column; 0 when absent
 	Attempts  int
 	Retryable bool // a failed row whose retries ran out: it may have been in doubt
+	// FirstSent is when the row's first pending line was written (whole
+	// seconds): no request for the row left before it. Zero when the
+	// journal has no pending line for the row.
+	FirstSent time.Time
 }
 
 // entry is an Entry packed into 24 bytes, kept for every row: a million
@@ -301,12 +312,13 @@ type Entry struct {
 type entry struct {
 	off      int64 // where the row's last line starts in the file
 	hash     uint64
+	first    uint32 // unix seconds of the row's first pending line; 0: none
 	attempts uint16
 	status   uint8 // index into statuses; 0: no line for this row
 	retry    bool
 }
 
-var statuses = []Status{"", Pending, Created, Duplicate, Invalid, Failed}
+var statuses = []Status{"", Pending, Created, Duplicate, Invalid, Failed, Existing}
 
 func statusCode(s []byte) uint8 {
 	for i, st := range statuses[1:] {
@@ -334,38 +346,56 @@ func (ix *Index) Last(row int) (Entry, bool) {
 		return Entry{}, false
 	}
 	e := ix.rows[row-1]
-	return Entry{Status: statuses[e.status], RowHash: e.hash, Attempts: int(e.attempts), Retryable: e.retry}, true
+	out := Entry{Status: statuses[e.status], RowHash: e.hash, Attempts: int(e.attempts), Retryable: e.retry}
+	if e.first != 0 {
+		out.FirstSent = time.Unix(int64(e.first), 0)
+	}
+	return out, true
 }
 
 // CustomerID reads the customer_id of row's last line back from the file.
 // It is for the rare row that needs it (a duplicate of a row created in an
 // earlier run); keeping every id in memory would cost 20+ bytes a row.
 func (ix *Index) CustomerID(row int) (string, error) {
+	rec, err := ix.Record(row)
+	return rec.CustomerID, err
+}
+
+// Record reads row's last line back from the file, for the few rows that
+// need more than Last keeps (a row to reconcile needs its last line's time).
+func (ix *Index) Record(row int) (Record, error) {
 	if row < 1 || row > len(ix.rows) || ix.rows[row-1].status == 0 {
-		return "", fmt.Errorf("%s: no line for row %d", ix.path, row)
+		return Record{}, fmt.Errorf("%s: no line for row %d", ix.path, row)
 	}
 	f, err := os.Open(ix.path)
 	if err != nil {
-		return "", err
+		return Record{}, err
 	}
 	defer f.Close()
 	head, err := csv.NewReader(bufio.NewReader(f)).Read()
 	if err != nil {
-		return "", err
+		return Record{}, err
 	}
 	if _, err := f.Seek(ix.rows[row-1].off, io.SeekStart); err != nil {
-		return "", err
+		return Record{}, err
 	}
 	rec, err := csv.NewReader(bufio.NewReader(f)).Read()
 	if err != nil {
-		return "", fmt.Errorf("%s: row %d: %w", ix.path, row, err)
+		return Record{}, fmt.Errorf("%s: row %d: %w", ix.path, row, err)
 	}
+	col := map[string]string{}
 	for i, h := range head {
-		if h == "customer_id" && i < len(rec) {
-			return rec[i], nil
+		if i < len(rec) {
+			col[h] = rec[i]
 		}
 	}
-	return "", fmt.Errorf("%s: no customer_id column", ix.path)
+	if _, ok := col["customer_id"]; !ok {
+		return Record{}, fmt.Errorf("%s: no customer_id column", ix.path)
+	}
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	return Record{Row: row, Line: atoi(col["line"]), Status: Status(col["status"]), CustomerID: col["customer_id"],
+		ErrorCode: col["error_code"], Message: col["message"], HTTPStatus: atoi(col["http_status"]), Attempts: atoi(col["attempts"]),
+		Email: col["email"], RowHash: col["row_hash"], At: col["at"], Retryable: col["retryable"], Throttled: atoi(col["throttled"])}, nil
 }
 
 // Len returns the number of rows the journal mentions.
@@ -492,8 +522,8 @@ type loader struct {
 	name                               string
 	nFields                            int
 	iRow, iStatus, iEmail, iHash, iAtt int
-	iRetry                             int
-	hasRetry                           bool
+	iRetry, iAt                        int
+	hasRetry, hasAt                    bool
 	created                            func(row int, email []byte)
 }
 
@@ -510,6 +540,7 @@ func newLoader(head []string, name string, created func(row int, email []byte)) 
 	l := &loader{name: name, nFields: len(head), iRow: col["row"], iStatus: col["status"], iEmail: col["email"],
 		iHash: col["row_hash"], iAtt: col["attempts"], created: created}
 	l.iRetry, l.hasRetry = col["retryable"]
+	l.iAt, l.hasAt = col["at"]
 	return l, nil
 }
 
@@ -658,13 +689,43 @@ func (l *loader) add(rec [][]byte, lineNo int, start int64, ix *Index) error {
 	for len(ix.rows) < row {
 		ix.rows = append(ix.rows, entry{})
 	}
-	ix.rows[row-1] = entry{off: start, hash: hash, attempts: uint16(min(att, 1<<16-1)), status: st,
+	first := ix.rows[row-1].first
+	if first == 0 && l.hasAt && statuses[st] == Pending {
+		first = unixSeconds(rec[l.iAt])
+	}
+	ix.rows[row-1] = entry{off: start, hash: hash, first: first, attempts: uint16(min(att, 1<<16-1)), status: st,
 		retry: l.hasRetry && string(rec[l.iRetry]) == "yes"}
-	// created is final for a row: no later line supersedes it.
-	if l.created != nil && statuses[st] == Created && len(rec[l.iEmail]) > 0 {
+	// created and existing are final for a row: no later line supersedes them.
+	if l.created != nil && (statuses[st] == Created || statuses[st] == Existing) && len(rec[l.iEmail]) > 0 {
 		l.created(row, rec[l.iEmail])
 	}
 	return nil
+}
+
+// unixSeconds reads an at value (TimeFormat) as unix seconds; 0 when it
+// does not parse. Only pending lines are read, so it need not be fast,
+// but it is: no time.Parse for a million lines on resume.
+func unixSeconds(b []byte) uint32 {
+	// 2006-01-02T15:04:05...
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return 0
+	}
+	num := func(b []byte) int {
+		n, ok := decimal(b)
+		if !ok {
+			return -1
+		}
+		return n
+	}
+	y, mo, d, h, mi, sec := num(b[0:4]), num(b[5:7]), num(b[8:10]), num(b[11:13]), num(b[14:16]), num(b[17:19])
+	if y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60 {
+		return 0
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC).Unix()
+	if t <= 0 || t > 1<<32-1 {
+		return 0
+	}
+	return uint32(t)
 }
 
 // decimal parses a non-negative decimal of up to 18 digits.
@@ -779,6 +840,9 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 	}
 	for i, e := range b.rows {
 		if e.status != 0 {
+			if a.rows[i].first != 0 {
+				e.first = a.rows[i].first // the earlier half saw the first pending line
+			}
 			a.rows[i] = e
 		}
 	}
