@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,26 @@ type Client struct {
 
 	hdrKey, hdrUA []string      // header values, built once
 	createReq     *http.Request // CreateCustomer's request, without body or context
+
+	// offset is RevCent's clock minus ours, in seconds, from the
+	// api_call_unix of the last answer; offsetKnown says one came.
+	offset      atomic.Int64
+	offsetKnown atomic.Bool
+}
+
+// observe records RevCent's clock from an answer's api_call_unix.
+func (c *Client) observe(unix int64) {
+	if unix <= 0 {
+		return
+	}
+	c.offset.Store(unix - time.Now().Unix())
+	c.offsetKnown.Store(true)
+}
+
+// ServerOffset returns RevCent's clock minus this machine's, to the
+// second, as the last answer showed it; ok is false before any answer.
+func (c *Client) ServerOffset() (d time.Duration, ok bool) {
+	return time.Duration(c.offset.Load()) * time.Second, c.offsetKnown.Load()
 }
 
 var hdrJSON = []string{"application/json"}
@@ -108,47 +129,68 @@ func (c *Client) Close() {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// CreateCustomer sends req and returns the new customer's id. Every error
-// is an *Error whose Class says whether the customer may exist.
-func (c *Client) CreateCustomer(ctx context.Context, req *CreateCustomerRequest) (string, error) {
+// CreateCustomer sends req and returns the customer's id. existing is
+// true when the answer says the customer was already there (RevCent's v1
+// "retrieved if already exists"). Every error is an *Error whose Class
+// says whether the customer may exist.
+func (c *Client) CreateCustomer(ctx context.Context, req *CreateCustomerRequest) (id string, existing bool, err error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if err := json.NewEncoder(buf).Encode(req); err != nil {
-		return "", &Error{Class: Final, Code: "encode", Message: err.Error(), Err: err}
+		return "", false, &Error{Class: Final, Code: "encode", Message: err.Error(), Err: err}
 	}
 	var resp Response
-	status, err := c.do(ctx, c.createReq, buf.Bytes(), &resp)
+	status, err := c.do(ctx, "POST /customers", c.createReq, buf.Bytes(), &resp)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
+	c.observe(resp.APICallUnix)
 	switch {
 	case resp.Code == 1 && resp.CustomerID != "":
-		return resp.CustomerID, nil
+		return resp.CustomerID, saysExisting(resp.Result) || saysExisting(resp.Message), nil
 	case resp.Code == 0 && (resp.ErrorCode != "" || resp.Message != ""):
-		return "", &Error{Class: Final, HTTPStatus: status, Code: resp.ErrorCode, Message: resp.Message}
+		return "", false, &Error{Class: Final, HTTPStatus: status, Code: resp.ErrorCode, Message: resp.Message}
 	default:
 		// A 200 that neither succeeds nor explains itself: the customer
 		// may have been created.
-		return "", &Error{Class: InDoubt, HTTPStatus: status, Code: "bad_answer",
-			Message: fmt.Sprintf("answer has code %d and no customer_id", resp.Code)}
+		return "", false, &Error{Class: InDoubt, HTTPStatus: status, Code: "bad_answer",
+			Message: fmt.Sprintf("POST /customers: HTTP %d answer has code %d and no customer_id", status, resp.Code)}
 	}
 }
 
-// get sends a GET to target and decodes a 200 answer into out.
-func (c *Client) get(ctx context.Context, target string, out any) (int, error) {
+// get sends a GET to target and decodes a 200 answer into out. what
+// names the endpoint in errors.
+func (c *Client) get(ctx context.Context, what, target string, out any) (int, error) {
 	tmpl, err := http.NewRequest(http.MethodGet, target, nil)
 	if err != nil {
-		return 0, &Error{Class: Fatal, Code: "request", Message: err.Error(), Err: err}
+		return 0, &Error{Class: Fatal, Code: "request", Message: what + ": " + err.Error(), Err: err}
 	}
-	return c.do(ctx, tmpl, nil, out)
+	status, err := c.do(ctx, what, tmpl, nil, out)
+	if err == nil {
+		var clock struct {
+			Unix int64 `json:"api_call_unix"`
+		}
+		if b, ok := out.(*json.RawMessage); ok {
+			json.Unmarshal(*b, &clock)
+		} else if m, ok := out.(*map[string]json.RawMessage); ok {
+			json.Unmarshal((*m)["api_call_unix"], &clock.Unix)
+		} else if r, ok := out.(interface{ callUnix() int64 }); ok {
+			clock.Unix = r.callUnix()
+		}
+		c.observe(clock.Unix)
+	}
+	return status, err
 }
+
+func (r *SearchResponse) callUnix() int64 { return r.APICallUnix }
+func (r *ListResponse) callUnix() int64   { return r.APICallUnix }
 
 // do sends tmpl (a request without context, headers or body: made once
 // for CreateCustomer, so that no row pays for parsing its URL) with body,
 // and decodes a 200 answer into out. It returns the HTTP status, or an
-// *Error for any other outcome.
-func (c *Client) do(ctx context.Context, tmpl *http.Request, body []byte, out any) (int, error) {
+// *Error for any other outcome. what names the endpoint in errors.
+func (c *Client) do(ctx context.Context, what string, tmpl *http.Request, body []byte, out any) (int, error) {
 	method := tmpl.Method
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -182,6 +224,9 @@ func (c *Client) do(ctx context.Context, tmpl *http.Request, body []byte, out an
 	if err != nil {
 		return 0, transportError(err, wrote.Load(), method)
 	}
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.observe(d.Unix()) // every answer shows RevCent's clock, a 503 too
+	}
 	lr := &io.LimitedReader{R: resp.Body, N: maxBody} // the answer, then the drain
 	defer func() {
 		// Drain so the connection goes back to the pool.
@@ -198,6 +243,7 @@ func (c *Client) do(ctx context.Context, tmpl *http.Request, body []byte, out an
 		var r Response
 		if json.NewDecoder(lr).Decode(&r) == nil {
 			e.Code, e.Message = r.ErrorCode, r.Message
+			c.observe(r.APICallUnix)
 		}
 		if e.Message == "" {
 			e.Message = http.StatusText(resp.StatusCode)
@@ -219,10 +265,29 @@ func (c *Client) do(ctx context.Context, tmpl *http.Request, body []byte, out an
 		if method != http.MethodPost {
 			cls = Retryable
 		}
+		// Name the endpoint and show how the answer starts: "HTTP 200"
+		// alone would not tell an operator what came back.
 		return resp.StatusCode, &Error{Class: cls, HTTPStatus: resp.StatusCode, Code: "bad_answer",
-			Message: "unreadable answer: " + err.Error(), Err: err}
+			Message: fmt.Sprintf("%s: the HTTP %d answer is not the JSON expected; it starts %s", what, resp.StatusCode, snippet(ans.Bytes())), Err: err}
 	}
 	return resp.StatusCode, nil
+}
+
+// snippet quotes the first bytes of an answer for a message.
+func snippet(b []byte) string {
+	if len(b) == 0 {
+		return "empty"
+	}
+	const n = 80
+	cut := b
+	if len(cut) > n {
+		cut = cut[:n]
+	}
+	s := strconv.Quote(strings.ToValidUTF8(string(cut), "?"))
+	if len(b) > n {
+		s += "..."
+	}
+	return s
 }
 
 // transportError classifies a failure in which no HTTP answer arrived.

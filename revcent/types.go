@@ -4,6 +4,11 @@
 // used to reconcile requests whose outcome is unknown.
 package revcent
 
+import (
+	"encoding/json"
+	"strconv"
+)
+
 // CreateCustomerRequest is the body of POST /v2/customers, field for field
 // as RevCent's CreateCustomer schema defines it. Optional fields are omitted
 // when empty: the schema forbids unknown properties and RevCent treats a
@@ -66,15 +71,64 @@ type Response struct {
 	Message     string `json:"message,omitempty"`
 }
 
-// Customer is one customer as the search and get endpoints describe it.
+// Customer is one customer as the search, list and get endpoints describe
+// it. Only ID and CreatedDateUnix (search and list) are documented; the
+// email, names and internal id are read when present, under the names
+// RevCent uses elsewhere, and HasEmail and HasInternalID say whether the
+// answer carried them, so that reconciliation decides from what is there.
 type Customer struct {
 	ItemType           string `json:"item_type,omitempty"`
 	ID                 string `json:"id"`
-	Email              string `json:"email"`
+	Email              string `json:"email,omitempty"`
 	FirstName          string `json:"first_name,omitempty"`
 	LastName           string `json:"last_name,omitempty"`
 	InternalCustomerID string `json:"internal_customer_id,omitempty"`
 	CreatedDateUnix    int64  `json:"created_date_unix,omitempty"`
+
+	HasEmail      bool `json:"-"`
+	HasInternalID bool `json:"-"`
+}
+
+// UnmarshalJSON reads a customer object, accepting the alternate names an
+// undocumented answer may use (customer_id for id, internal_id for
+// internal_customer_id, created_unix for created_date_unix).
+func (c *Customer) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*c = customerFrom(m)
+	return nil
+}
+
+// customerFrom reads a customer from an object's fields.
+func customerFrom(m map[string]json.RawMessage) Customer {
+	str := func(names ...string) (string, bool) {
+		for _, n := range names {
+			if v, ok := m[n]; ok {
+				var s string
+				if json.Unmarshal(v, &s) == nil {
+					return s, true
+				}
+				var f json.Number
+				if json.Unmarshal(v, &f) == nil {
+					return f.String(), true
+				}
+			}
+		}
+		return "", false
+	}
+	var c Customer
+	c.ItemType, _ = str("item_type")
+	c.ID, _ = str("id", "customer_id", "_id")
+	c.Email, c.HasEmail = str("email", "customer_email")
+	c.FirstName, _ = str("first_name")
+	c.LastName, _ = str("last_name")
+	c.InternalCustomerID, c.HasInternalID = str("internal_customer_id", "internal_id")
+	if v, ok := str("created_date_unix", "created_unix"); ok {
+		c.CreatedDateUnix, _ = strconv.ParseInt(v, 10, 64)
+	}
+	return c
 }
 
 // SearchResponse is the answer of the customer search.
@@ -87,12 +141,14 @@ type SearchResponse struct {
 	Message     string     `json:"message,omitempty"`
 }
 
-// GetResponse is the answer of GET /v2/customers/{id}.
-type GetResponse struct {
-	APICallID   string    `json:"api_call_id,omitempty"`
-	APICallUnix int64     `json:"api_call_unix,omitempty"`
-	Code        int       `json:"code"`
-	Customer    *Customer `json:"customer,omitempty"`
-	ErrorCode   string    `json:"error_code,omitempty"`
-	Message     string    `json:"message,omitempty"`
+// ListResponse is the answer of GetCustomers (GET /v2/customers), a page
+// of the customers created in a date window. The list's key is not
+// documented: results, customers and data are all read.
+type ListResponse struct {
+	APICallID   string     `json:"api_call_id,omitempty"`
+	APICallUnix int64      `json:"api_call_unix,omitempty"`
+	Code        int        `json:"code"`
+	Results     []Customer `json:"results"`
+	ErrorCode   string     `json:"error_code,omitempty"`
+	Message     string     `json:"message,omitempty"`
 }

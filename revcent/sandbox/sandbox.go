@@ -8,15 +8,17 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,21 +38,51 @@ const DefaultAPIKey = "sandbox-key"
 var DefaultCampaigns = []string{"Spring Promo", "Nightly Load", "Migration"}
 
 // DuplicateMode is what the sandbox does with an email it already holds.
-// RevCent's v2 behaviour is undocumented, so both are served.
+// RevCent's v2 behaviour is undocumented, so every plausible one is served.
 type DuplicateMode uint8
 
 const (
 	// CreateAgain creates a second customer with the same email.
 	CreateAgain DuplicateMode = iota
-	// ReturnExisting answers success with the existing customer's id.
+	// ReturnExisting answers success (code 1) with the existing customer's
+	// id, as RevCent's v1 did ("retrieved if already exists").
 	ReturnExisting
+	// Refuse answers code 0 with error_code ExistsCode, HTTP 409.
+	Refuse
 )
+
+// ExistsCode is the error_code of a refused repeated email (Refuse).
+const ExistsCode = "customer_exists"
+
+// ParseDuplicateMode reads create, existing or refuse.
+func ParseDuplicateMode(s string) (DuplicateMode, error) {
+	switch s {
+	case "create", "":
+		return CreateAgain, nil
+	case "existing":
+		return ReturnExisting, nil
+	case "refuse":
+		return Refuse, nil
+	}
+	return 0, fmt.Errorf("%q: want create, existing or refuse", s)
+}
+
+func (m DuplicateMode) String() string {
+	return [...]string{"create", "existing", "refuse"}[m]
+}
 
 // Options configures a Server.
 type Options struct {
 	APIKey    string   // accepted x-api-key; DefaultAPIKey when empty
 	Campaigns []string // campaign names or ids, matched case-insensitively; DefaultCampaigns when empty
 	Duplicate DuplicateMode
+	// NestedGet answers GetCustomer with the customer under a "customer"
+	// key; the default is the flat answer RevCent documents.
+	NestedGet bool
+	// SearchLag is how long a new customer stays out of the search's
+	// results (a full-text index refreshes later); GetCustomers and
+	// GetCustomer see it at once.
+	SearchLag time.Duration
 	Now       func() time.Time // clock for api_call_unix and created dates; time.Now when nil
 	Faults    Faults
 	// Discard keeps no customers, only counts (benchmarks: memory stays
@@ -78,6 +110,17 @@ type Faults struct {
 	// LostAnswers is the share (0-1) of create requests that create the
 	// customer, then lose the answer: the connection is closed unanswered.
 	LostAnswers float64
+	// LateCreate makes every create finish this long after its request
+	// arrived, whether or not the client is still waiting; the answer
+	// comes then, if the client is.
+	LateCreate time.Duration
+	// Gateway504 is the share (0-1) of create requests answered 504 at
+	// once, as a proxy that gave up would, while the origin goes on and
+	// creates the customer (after LateCreate).
+	Gateway504 float64
+	// ErrorAfterCreate is the share (0-1) of create requests that create
+	// the customer and then answer 200 with code 0 and an error code.
+	ErrorAfterCreate float64
 	// Seed makes the random choices repeatable; 0 picks one.
 	Seed uint64
 }
@@ -115,6 +158,9 @@ type Server struct {
 	throttled atomic.Int64
 	dropped   atomic.Int64
 	failed503 atomic.Int64
+	gateway   atomic.Int64
+	errAfter  atomic.Int64
+	late      atomic.Int64 // creates that finished after the client left
 }
 
 // New returns a Server configured by opts.
@@ -132,7 +178,7 @@ func New(opts Options) *Server {
 	for _, c := range opts.Campaigns {
 		s.campaigns[strings.ToLower(strings.TrimSpace(c))] = true
 	}
-	if opts.Duplicate == ReturnExisting {
+	if opts.Duplicate != CreateAgain {
 		s.byEmail = map[string]*Customer{}
 	}
 	seed := opts.Faults.Seed
@@ -145,9 +191,11 @@ func New(opts Options) *Server {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v2/customers", s.create)
+	s.mux.HandleFunc("GET /v2/customers", s.list)
 	s.mux.HandleFunc("GET /v2/customers/search", s.search)
 	s.mux.HandleFunc("GET /v2/customers/{id}", s.get)
 	s.mux.HandleFunc("GET /_sandbox/customers", s.dump)
+	s.mux.HandleFunc("POST /_sandbox/customers", s.preload)
 	return s
 }
 
@@ -211,14 +259,18 @@ func (r *Running) Close() error { return r.srv.Close() }
 
 // FaultCounts says how often each fault fired.
 type FaultCounts struct {
-	Throttled   int64 `json:"throttled"`   // 429 answers
-	Unavailable int64 `json:"unavailable"` // 503 answers
-	Lost        int64 `json:"lost"`        // created, answer dropped
+	Throttled        int64 `json:"throttled"`          // 429 answers
+	Unavailable      int64 `json:"unavailable"`        // 503 answers
+	Lost             int64 `json:"lost"`               // created, answer dropped
+	Gateway504       int64 `json:"gateway_504"`        // 504 at once, created later
+	ErrorAfterCreate int64 `json:"error_after_create"` // created, answered code 0
+	LateUnanswered   int64 `json:"late_unanswered"`    // created after the client left
 }
 
-// Faults returns how often each fault fired.
+// FaultCounts returns how often each fault fired.
 func (s *Server) FaultCounts() FaultCounts {
-	return FaultCounts{Throttled: s.throttled.Load(), Unavailable: s.failed503.Load(), Lost: s.dropped.Load()}
+	return FaultCounts{Throttled: s.throttled.Load(), Unavailable: s.failed503.Load(), Lost: s.dropped.Load(),
+		Gateway504: s.gateway.Load(), ErrorAfterCreate: s.errAfter.Load(), LateUnanswered: s.late.Load()}
 }
 
 // chance reports whether a fault of probability p fires now.
@@ -259,6 +311,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.arrivals = append(s.arrivals, now)
 		s.arrivalMu.Unlock()
 	}
+	arrived := time.Now()
 	f := s.opts.Faults
 	s.delay(r)
 	if s.bucket != nil && !s.bucket.Allow() {
@@ -274,62 +327,110 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, "unavailable", "Service temporarily unavailable.")
 		return
 	}
-	lose := s.chance(f.LostAnswers)
-	if lose {
-		// Answer into a recorder, then drop the connection: the customer
-		// exists, the client never hears of it.
-		rec := httptest.NewRecorder()
-		s.createNow(rec, r)
-		if rec.Code == http.StatusOK {
-			s.dropped.Add(1)
-			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes())
+	req, ok := s.parse(w, r)
+	if !ok {
 		return
 	}
-	s.createNow(w, r)
+	switch {
+	case s.chance(f.Gateway504):
+		// A proxy gives up at once; the origin goes on.
+		s.gateway.Add(1)
+		s.later(arrived.Add(f.LateCreate), req)
+		s.fail(w, http.StatusGatewayTimeout, "gateway_timeout", "Gateway Timeout")
+		return
+	case f.LateCreate > 0:
+		// The create finishes at its own pace; the client may be gone.
+		done := s.later(arrived.Add(f.LateCreate), req)
+		select {
+		case c := <-done:
+			s.answer(w, r, c)
+		case <-r.Context().Done():
+			s.late.Add(1)
+		}
+		return
+	}
+	s.answer(w, r, s.store(req))
 }
 
-func (s *Server) createNow(w http.ResponseWriter, r *http.Request) {
+// stored is the outcome of storing a request.
+type stored struct {
+	c       *Customer
+	existed bool // the email was already there (ReturnExisting, Refuse)
+}
+
+// later stores req at t, whatever becomes of the request, and passes the
+// outcome on the returned channel.
+func (s *Server) later(t time.Time, req revcent.CreateCustomerRequest) <-chan stored {
+	done := make(chan stored, 1)
+	time.AfterFunc(time.Until(t), func() { done <- s.store(req) })
+	return done
+}
+
+// answer replies to a create that reached the store, applying the faults
+// that strike after the customer exists.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, st stored) {
+	f := s.opts.Faults
+	switch {
+	case st.existed && s.opts.Duplicate == Refuse:
+		s.fail(w, http.StatusConflict, ExistsCode, "A customer with this email already exists.")
+		return
+	case !st.existed && s.chance(f.ErrorAfterCreate):
+		s.errAfter.Add(1)
+		s.fail(w, http.StatusOK, "internal_error", "The request could not be completed.")
+		return
+	case s.chance(f.LostAnswers):
+		// The customer exists; the client never hears of it.
+		s.dropped.Add(1)
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	result := "Customer created"
+	if st.existed {
+		result = "Customer retrieved: already exists"
+	}
+	s.reply(w, http.StatusOK, revcent.Response{Code: 1, CustomerID: st.c.ID, Result: result})
+}
+
+// parse reads and validates a create body, answering the error itself.
+func (s *Server) parse(w http.ResponseWriter, r *http.Request) (revcent.CreateCustomerRequest, bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "invalid_request", "unreadable body: "+err.Error())
-		return
+		return revcent.CreateCustomerRequest{}, false
 	}
 	var in request
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		s.fail(w, http.StatusBadRequest, "invalid_request", "body does not match CreateCustomer: "+err.Error())
-		return
+		return revcent.CreateCustomerRequest{}, false
 	}
 	if dec.More() {
 		s.fail(w, http.StatusBadRequest, "invalid_request", "body has data after the JSON object")
-		return
+		return revcent.CreateCustomerRequest{}, false
 	}
 	req, err := in.validate()
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "invalid_request", err.Error())
-		return
+		return req, false
 	}
 	if !s.campaigns[strings.ToLower(req.Campaign)] {
 		s.fail(w, http.StatusNotFound, "campaign_not_found", fmt.Sprintf("Campaign %q not found.", req.Campaign))
-		return
+		return req, false
 	}
-	c := s.store(req)
-	s.reply(w, http.StatusOK, revcent.Response{Code: 1, CustomerID: c.ID, Result: "Customer created"})
+	return req, true
 }
 
 // store records req as a new customer, or returns the customer that already
-// holds its email when the server is in ReturnExisting mode.
-func (s *Server) store(req revcent.CreateCustomerRequest) *Customer {
+// holds its email when the server is in ReturnExisting or Refuse mode.
+func (s *Server) store(req revcent.CreateCustomerRequest) stored {
+	return s.storeAt(req, time.Time{})
+}
+
+// storeAt is store with a creation time (zero: now).
+func (s *Server) storeAt(req revcent.CreateCustomerRequest, at time.Time) stored {
 	if cc := req.Payment; cc != nil && cc.CreditCard != nil && len(cc.CreditCard.CardNumber) > 4 {
 		card := *cc.CreditCard
 		card.CardNumber = card.CardNumber[len(card.CardNumber)-4:]
@@ -338,39 +439,80 @@ func (s *Server) store(req revcent.CreateCustomerRequest) *Customer {
 	}
 	if s.opts.Discard {
 		s.created.Add(1)
-		return &Customer{ID: newID()}
+		return stored{c: &Customer{ID: newID()}}
 	}
 	email := strings.ToLower(req.Customer.Email)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byEmail != nil {
 		if c, ok := s.byEmail[email]; ok {
-			return c
+			return stored{c: c, existed: true}
 		}
 	}
-	c := &Customer{ID: newID(), Created: s.opts.Now(), Campaign: req.Campaign, Request: req}
-	s.customers = append(s.customers, c)
+	if at.IsZero() {
+		at = s.opts.Now()
+	}
+	c := &Customer{ID: newID(), Created: at, Campaign: req.Campaign, Request: req}
+	// Kept in creation order, so that GetCustomers can find a window by
+	// binary search; a preloaded customer goes where its date says.
+	i := len(s.customers)
+	for i > 0 && s.customers[i-1].Created.After(at) {
+		i--
+	}
+	s.customers = append(s.customers, nil)
+	copy(s.customers[i+1:], s.customers[i:])
+	s.customers[i] = c
 	s.byID[c.ID] = c
 	if s.byEmail != nil {
 		s.byEmail[email] = c
 	}
 	s.created.Add(1)
-	return c
+	return stored{c: c}
 }
 
-// search answers the assumed SearchCustomers shape: customers any of whose
-// searchable fields equals the term case-insensitively, newest first, at
-// most 10.
+// Preload adds customers as if created at the given times, before a test
+// run: people already in RevCent. They do not count as created.
+func (s *Server) Preload(reqs []revcent.CreateCustomerRequest, at time.Time) {
+	for _, r := range reqs {
+		s.storeAt(r, at)
+		s.created.Add(-1)
+	}
+}
+
+// preload serves POST /_sandbox/customers (not RevCent's API): a JSON
+// object {"created_unix": N, "customers": [CreateCustomer bodies]}.
+func (s *Server) preload(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		CreatedUnix int64                           `json:"created_unix"`
+		Customers   []revcent.CreateCustomerRequest `json:"customers"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&in); err != nil {
+		s.fail(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	at := time.Unix(in.CreatedUnix, 0)
+	if in.CreatedUnix == 0 {
+		at = s.opts.Now().Add(-24 * time.Hour)
+	}
+	s.Preload(in.Customers, at)
+	s.reply(w, http.StatusOK, revcent.Response{Code: 1, Result: fmt.Sprintf("%d customers preloaded", len(in.Customers))})
+}
+
+// search answers the assumed SearchCustomers shape: customers one of
+// whose searchable fields contains the term, case aside (full-text
+// matching is loose: "ann@acme.com" finds "joann@acme.com"), newest
+// first, at most 10, and only those created SearchLag ago or earlier.
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
-	term := strings.TrimSpace(r.URL.Query().Get("search_term"))
+	term := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("search_term")))
 	if term == "" {
 		s.fail(w, http.StatusBadRequest, "invalid_request", "search_term is required")
 		return
 	}
+	visible := s.opts.Now().Add(-s.opts.SearchLag)
 	resp := revcent.SearchResponse{Code: 1, Results: []revcent.Customer{}}
 	s.mu.RLock()
-	for i := len(s.customers) - 1; i >= 0 && len(resp.Results) < 10; i-- {
-		if c := s.customers[i]; c.matches(term) {
+	for i := len(s.customers) - 1; i >= 0 && len(resp.Results) < revcent.SearchLimit; i-- {
+		if c := s.customers[i]; !c.Created.After(visible) && c.matches(term) {
 			resp.Results = append(resp.Results, c.summary())
 		}
 	}
@@ -379,6 +521,57 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// list answers GetCustomers: the customers created from date_start to
+// date_end (unix seconds, at most 90 days apart), oldest first, limit
+// (1-25) a page, optionally only those of the campaigns named by
+// campaign_filter.
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	num := func(name string) (int64, bool) {
+		n, err := strconv.ParseInt(q.Get(name), 10, 64)
+		return n, err == nil
+	}
+	start, ok1 := num("date_start")
+	end, ok2 := num("date_end")
+	limit, ok3 := num("limit")
+	page, ok4 := num("page")
+	switch {
+	case !ok1 || !ok2 || !ok3 || !ok4:
+		s.fail(w, http.StatusBadRequest, "invalid_request", "date_start, date_end, limit and page are required")
+		return
+	case end < start || end-start > 90*24*3600:
+		s.fail(w, http.StatusBadRequest, "invalid_request", "date_end must follow date_start by at most 90 days")
+		return
+	case limit < 1 || limit > 25 || page < 1:
+		s.fail(w, http.StatusBadRequest, "invalid_request", "limit must be 1-25 and page 1 or more")
+		return
+	}
+	filter := map[string]bool{}
+	for _, c := range q["campaign_filter"] {
+		filter[strings.ToLower(c)] = true
+	}
+	resp := revcent.ListResponse{Code: 1, Results: []revcent.Customer{}}
+	skip := (page - 1) * limit
+	s.mu.RLock()
+	i, _ := slices.BinarySearchFunc(s.customers, start, func(c *Customer, t int64) int { return cmp.Compare(c.Created.Unix(), t) })
+	for ; i < len(s.customers) && s.customers[i].Created.Unix() <= end && int64(len(resp.Results)) < limit; i++ {
+		c := s.customers[i]
+		if len(filter) > 0 && !filter[strings.ToLower(c.Campaign)] {
+			continue
+		}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		resp.Results = append(resp.Results, c.summary())
+	}
+	s.mu.RUnlock()
+	resp.APICallID, resp.APICallUnix = newID(), s.opts.Now().Unix()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// get answers GetCustomer: flat, as RevCent documents it (the customer's
+// fields beside code), or nested under "customer" with NestedGet.
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	c, ok := s.byID[r.PathValue("id")]
@@ -387,9 +580,18 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "customer_not_found", "Customer not found.")
 		return
 	}
-	sum := c.summary()
-	sum.InternalCustomerID = c.Request.InternalCustomerID
-	writeJSON(w, http.StatusOK, revcent.GetResponse{APICallID: newID(), APICallUnix: s.opts.Now().Unix(), Code: 1, Customer: &sum})
+	k := c.Request.Customer
+	fields := map[string]any{"id": c.ID, "first_name": k.FirstName, "last_name": k.LastName, "email": k.Email,
+		"address_line_1": k.AddressLine1, "city": k.City, "state": k.State, "zip": k.Zip, "country": k.Country,
+		"phone": k.Phone, "company": k.Company, "internal_customer_id": c.Request.InternalCustomerID,
+		"created_date_unix": c.Created.Unix()}
+	head := map[string]any{"api_call_id": newID(), "api_call_unix": s.opts.Now().Unix(), "code": 1}
+	if s.opts.NestedGet {
+		head["customer"] = fields
+	} else {
+		maps.Copy(head, fields)
+	}
+	writeJSON(w, http.StatusOK, head)
 }
 
 // Dump is the answer of GET /_sandbox/customers, which is not part of
@@ -418,17 +620,18 @@ func (c *Customer) summary() revcent.Customer {
 		CreatedDateUnix: c.Created.Unix()}
 }
 
-// matches reports whether term equals one of the fields RevCent's search
-// covers: id, names, address line 1, email, internal id, phone, metadata.
+// matches reports whether one of the fields RevCent's search covers (id,
+// names, address line 1, email, internal id, phone, metadata values)
+// contains term, which is lower case.
 func (c *Customer) matches(term string) bool {
 	k := &c.Request.Customer
 	for _, f := range [...]string{c.ID, k.Email, k.FirstName, k.LastName, k.AddressLine1, k.Phone, c.Request.InternalCustomerID} {
-		if f != "" && strings.EqualFold(f, term) {
+		if f != "" && strings.Contains(strings.ToLower(f), term) {
 			return true
 		}
 	}
 	for _, m := range c.Request.Metadata {
-		if strings.EqualFold(m.Value, term) {
+		if strings.Contains(strings.ToLower(m.Value), term) {
 			return true
 		}
 	}
