@@ -47,10 +47,15 @@ type Config struct {
 	MaxAttempts     int           // requests per row before it is failed; at least 1
 	RetryBase       time.Duration // first backoff step; 250ms when 0
 	RetryMax        time.Duration // backoff cap; 30s when 0
-	// Settle is how long to wait after a request timed out before
-	// searching for its customer: the server may still be creating it.
-	// 2s when 0.
+	// Settle is how long a row whose request had an unknown outcome is
+	// watched before it may be sent again: a create may still finish on
+	// the server (after a timeout, a 5xx from a proxy), and a new customer
+	// may not be searchable at once. DefaultSettle when 0.
 	Settle time.Duration
+	// ExistsCode is the error_code with which the account refuses an
+	// email it already has, as probe saw it; "" recognises the usual
+	// words (see revcent.IsExistingRefusal).
+	ExistsCode string
 	// GCPercent, when above 0, is the garbage collector's GOGC during the
 	// run if the heap is small once the run has started (under 32 MiB):
 	// 200 spends a few MiB to collect half as often, about 6% less CPU a
@@ -76,6 +81,12 @@ type AbortError struct{ Err error }
 func (e *AbortError) Error() string { return e.Err.Error() }
 func (e *AbortError) Unwrap() error { return e.Err }
 
+// DefaultSettle is the settle window when none is given: long enough for
+// the common proxy and gateway timeouts (API gateways give up at 29-30 s
+// while the origin goes on) and many times a search index's usual refresh
+// (about 1 s). probe measures an account's search lag.
+const DefaultSettle = 30 * time.Second
+
 // ErrInterrupted is returned when ctx was cancelled (SIGINT, SIGTERM): the
 // rows in flight were finished and recorded; --resume continues. Exit 4.
 var ErrInterrupted = errors.New("interrupted")
@@ -84,6 +95,7 @@ var ErrInterrupted = errors.New("interrupted")
 type Summary struct {
 	Rows       int64 // rows read
 	Created    int64
+	Existing   int64 // already in RevCent: its own answer, or a search, said so
 	Duplicate  int64
 	Invalid    int64
 	Failed     int64
@@ -106,19 +118,28 @@ func (s Summary) OK() bool { return s.Invalid == 0 && s.Failed == 0 && s.InDoubt
 
 // counters are updated by the pipeline and read by progress.
 type counters struct {
-	rows, created, duplicate, invalid, failed, skipped, reconciled, inDoubt atomic.Int64
-	requests, retries                                                       atomic.Int64
+	rows, created, existing, duplicate, invalid, failed, skipped, reconciled, inDoubt atomic.Int64
+	requests, retries                                                                 atomic.Int64
 }
 
 // job is a row to send.
 type job struct {
-	row      int
-	line     int
-	email    string
-	hash     string
-	req      revcent.CreateCustomerRequest
-	attempts int  // requests sent for this row in earlier runs
-	inDoubt  bool // the journal left it pending: search before sending
+	row       int
+	line      int
+	email     string
+	hash      string
+	req       revcent.CreateCustomerRequest
+	attempts  int  // requests sent for this row so far
+	throttled int  // 429 answers so far
+	inDoubt   bool // an earlier run sent it and its outcome is not known to be final: reconcile before sending
+	// since is when the row's first request was about to leave (its first
+	// pending line); zero until then. No customer created before it can be
+	// this row's.
+	since time.Time
+	// last, with inDoubt, is when the journal's last line for the row was
+	// written, and why what it said.
+	last time.Time
+	why  string
 }
 
 type msgKind uint8
@@ -159,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		cfg.RetryMax = 30 * time.Second
 	}
 	if cfg.Settle <= 0 {
-		cfg.Settle = 2 * time.Second
+		cfg.Settle = DefaultSettle
 	}
 	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
 
@@ -198,7 +219,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix,
 		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
-		writerDone: make(chan struct{})}
+		writerDone: make(chan struct{}), readerDone: make(chan struct{})}
+	r.rc = newReconciler(r)
 
 	r.total.Store(-1)
 	if cfg.AutoConcurrency {
@@ -218,7 +240,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
 	}
 	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
-		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume, "gc_percent", gcPercent)
+		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume, "settle", cfg.Settle.String(), "gc_percent", gcPercent)
 	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
@@ -226,9 +248,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	sum.Rows = r.c.rows.Load()
 	sum.Created, sum.Duplicate, sum.Invalid = r.c.created.Load(), r.c.duplicate.Load(), r.c.invalid.Load()
+	sum.Existing = r.c.existing.Load()
 	sum.Failed, sum.Skipped, sum.Reconciled = r.c.failed.Load(), r.c.skipped.Load(), r.c.reconciled.Load()
 	sum.InDoubt = r.c.inDoubt.Load()
-	sum.Unsent = sum.Rows - sum.Created - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
+	sum.Unsent = sum.Rows - sum.Created - sum.Existing - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
 	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
 	sum.FinalRate = cfg.Limiter.Limit()
 	if r.gate != nil {
@@ -238,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err == nil && ctx.Err() != nil {
 		err = ErrInterrupted
 	}
-	cfg.Log.Info("import finished", "created", sum.Created, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
+	cfg.Log.Info("import finished", "created", sum.Created, "existing", sum.Existing, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
 		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond), "error", err)
 	return sum, err
 }
@@ -258,6 +281,14 @@ type run struct {
 	total      atomic.Int64 // rows in the input, once counted; -1 until then or when unknown
 	gate       *gate        // with AutoConcurrency: how many workers may send at once
 	lat        latencies
+
+	rc *reconciler
+	// open counts the rows handed to the workers that have no final line
+	// yet, set-aside rows included; the reconciler ends the run's sending
+	// when the reader is done and it is 0.
+	open        atomic.Int64
+	reconciling atomic.Int64 // rows set aside now, for progress
+	readerDone  chan struct{}
 }
 
 // smallHeap is the live heap, once the journal is loaded and the

@@ -96,7 +96,7 @@ func (e *env) config(input string) Config {
 	}
 	e.t.Cleanup(c.Close)
 	return Config{Input: Input{Path: input, Campaign: "Spring Promo"}, Results: input + ".results.csv", Client: c,
-		Limiter: ratelimit.New(0, 1), Concurrency: 8, MaxAttempts: 5, RetryBase: time.Millisecond, RetryMax: 20 * time.Millisecond}
+		Limiter: ratelimit.New(0, 1), Concurrency: 8, MaxAttempts: 5, RetryBase: time.Millisecond, RetryMax: 20 * time.Millisecond, Settle: 200 * time.Millisecond}
 }
 
 func readResults(t *testing.T, path string) []results.Record {
@@ -693,45 +693,54 @@ func lateCreation(e *env) func(w http.ResponseWriter, r *http.Request, n int64) 
 }
 
 // TestTimeoutThenCreated: the server finishes creating a customer after
-// the client gave up. With a settle time the search finds it; without
-// one, the row fails (retryable), and --retry-failed searches before
-// resending. Either way no customer is created twice.
+// the client gave up. The row is set aside over the settle window, the
+// search finds the customer, and nothing is sent twice.
 func TestTimeoutThenCreated(t *testing.T) {
 	content, ps := crmCSV(t, 6)
-	client := func(e *env) *revcent.Client {
-		c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 200 * time.Millisecond, MaxConns: 8})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c
-	}
-
 	e := newEnv(t, sandbox.Options{})
 	e.setFault(lateCreation(e))
 	cfg := e.config(e.file("c.csv", content))
-	cfg.Client, cfg.Settle = client(e), 400*time.Millisecond
+	c, err := revcent.NewClient(revcent.Config{BaseURL: e.srv.URL + "/v2", APIKey: sandbox.DefaultAPIKey, Timeout: 200 * time.Millisecond, MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg.Client, cfg.Settle = c, 400*time.Millisecond
 	sum, err := Run(context.Background(), cfg)
 	if err != nil || sum.Created != 6 || sum.Reconciled != 6 || e.sb.Created() != 6 {
-		t.Fatalf("with a settle time: %+v %v, sandbox %d", sum, err, e.sb.Created())
+		t.Fatalf("%+v %v, sandbox %d", sum, err, e.sb.Created())
 	}
 	checkExactlyOnce(t, e, ps, cfg.Results, false)
+}
 
-	e2 := newEnv(t, sandbox.Options{})
-	e2.setFault(lateCreation(e2))
-	cfg = e2.config(e2.file("c.csv", content))
-	cfg.Client, cfg.Settle, cfg.MaxAttempts = client(e2), time.Nanosecond, 1
-	sum, err = Run(context.Background(), cfg)
-	if err != nil || sum.Failed != 6 {
-		t.Fatalf("without settling: %+v %v", sum, err)
+// TestRetryFailedReconcilesFirst: a server that creates the customer and
+// then answers code 0 with an error code. The rows are failed (RevCent
+// said no); the rerun the summary advises, --resume --retry-failed, must
+// look before it resends, and find every customer.
+func TestRetryFailedReconcilesFirst(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 30)
+	cfg := e.config(e.file("c.csv", content))
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n%3 != 0 {
+			return false
+		}
+		e.sb.ServeHTTP(httptest.NewRecorder(), r) // created ...
+		w.Write([]byte(`{"code":0,"error_code":"internal_error","message":"The request could not be completed."}`))
+		return true
+	})
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Failed != 10 || e.sb.Created() != 30 {
+		t.Fatalf("%+v %v, sandbox %d", sum, err, e.sb.Created())
 	}
-	time.Sleep(200 * time.Millisecond) // the late creations land
+	e.setFault(nil)
+	posts := e.posts.Load()
 	cfg.Resume, cfg.RetryFailed = true, true
 	sum, err = Run(context.Background(), cfg)
-	if err != nil || sum.Reconciled != 6 || !sum.OK() {
-		t.Fatalf("--retry-failed: %+v %v", sum, err)
+	if err != nil || sum.Reconciled != 10 || !sum.OK() || e.posts.Load() != posts {
+		t.Fatalf("--retry-failed: %+v %v, %d creates sent", sum, err, e.posts.Load()-posts)
 	}
-	checkExactlyOnce(t, e2, ps, cfg.Results, false)
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
 }
 
 // TestSearchFailureLeavesRowsPending: an in-doubt answer whose search then

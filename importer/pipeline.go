@@ -45,9 +45,14 @@ func (r *run) run(ctx context.Context) error {
 		})
 	}
 	var producers sync.WaitGroup
-	producers.Add(1 + r.cfg.Concurrency)
+	producers.Add(2 + r.cfg.Concurrency)
 	g.Go(func() error {
 		defer producers.Done()
+		return r.rc.loop(gctx, r.readerDone)
+	})
+	g.Go(func() error {
+		defer producers.Done()
+		defer close(r.readerDone)
 		defer close(r.jobs)
 		// gctx ends reading and sending: a signal or a fatal error.
 		if err := r.read(gctx); !errors.Is(err, errWriterGone) {
@@ -191,7 +196,7 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 					"Put the original input back, or pass --force to match rows by their number anyway", r.in.Name, row.Line, row.Record, r.cfg.Results)}
 			}
 			switch prev.Status {
-			case results.Created, results.Invalid, results.Duplicate:
+			case results.Created, results.Invalid, results.Duplicate, results.Existing:
 				r.c.skipped.Add(1)
 				return nil
 			case results.Failed:
@@ -206,15 +211,21 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 	v.rec.RowHash, v.rec.Attempts = strconv.FormatUint(hash, 16), prev.Attempts
 	switch {
 	case v.send:
-		// A pending row may have been created by the run that wrote
-		// it; so may a failed one whose retries ran out (its last
-		// answer may have been in doubt). Search before sending.
-		inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Retryable)
+		// A pending row may have been created by the run that wrote it. So
+		// may any failed row that was ever sent: its retries may have run
+		// out on answers in doubt, and a server may even answer an error
+		// after creating the customer. Reconcile before sending again.
+		inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Attempts > 0)
 		j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
-			attempts: prev.Attempts, inDoubt: inDoubt}
+			attempts: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent}
+		if inDoubt {
+			j.last, j.why = r.lastLine(row.Record, prev)
+		}
+		r.open.Add(1)
 		select {
 		case r.jobs <- j:
 		case <-ctx.Done():
+			r.open.Add(-1)
 		}
 		return nil
 	case v.rec.Status == results.Duplicate:
@@ -230,12 +241,36 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 	}
 }
 
-// earlier returns the customer id of row when an earlier run created it.
+// lastLine returns when the journal's last line for row was written and
+// what it said, for a row to reconcile. A line that cannot be read back
+// counts as written now: the settle window then starts now, which only
+// waits longer.
+func (r *run) lastLine(row int, prev results.Entry) (time.Time, string) {
+	why := "an earlier run sent it and stopped before its answer was recorded"
+	if prev.Status == results.Failed {
+		why = "an earlier run recorded it failed"
+	}
+	rec, err := r.ix.Record(row)
+	if err != nil {
+		return time.Now(), why
+	}
+	if rec.Status == results.Failed && rec.Message != "" {
+		why += " (" + rec.Message + ")"
+	}
+	t, err := time.Parse(results.TimeFormat, rec.At)
+	if err != nil {
+		return time.Now(), why
+	}
+	return t, why
+}
+
+// earlier returns the customer id of row when an earlier run created it
+// or found it existing.
 func (r *run) earlier(row int) (string, bool) {
 	if r.ix == nil {
 		return "", false
 	}
-	if e, ok := r.ix.Last(row); !ok || e.Status != results.Created {
+	if e, ok := r.ix.Last(row); !ok || (e.Status != results.Created && e.Status != results.Existing) {
 		return "", false
 	}
 	id, err := r.ix.CustomerID(row)
@@ -253,20 +288,28 @@ func (r *run) work(ctx context.Context) error {
 	// after it was written would leave its outcome unknown. They are
 	// bounded by the client's timeout.
 	reqCtx := context.WithoutCancel(ctx)
-	for {
+	jobs, resend := r.jobs, r.rc.resend
+	for jobs != nil || resend != nil {
 		var j job
 		var ok bool
 		select {
-		case j, ok = <-r.jobs:
+		case j, ok = <-jobs:
+			if !ok {
+				jobs = nil
+				continue
+			}
+		case j, ok = <-resend:
+			if !ok {
+				resend = nil
+				continue
+			}
 		case <-ctx.Done():
-			return nil
-		}
-		if !ok {
 			return nil
 		}
 		if r.gate != nil {
 			if err := r.gate.acquire(ctx); err != nil {
-				return nil // stopping: the job was never started
+				r.leave(j.inDoubt || j.attempts > 0) // stopping: the job was never started
+				return nil
 			}
 		}
 		err := r.process(ctx, reqCtx, &j, ack)
@@ -280,30 +323,26 @@ func (r *run) work(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
 }
 
-// process takes one row to its outcome. It returns an error only for
-// conditions that end the run.
-// reqCtx is ctx without its cancellation, for the requests.
+// process takes one row to its outcome, or sets it aside for the
+// reconciler when its outcome is unknown. It returns an error only for
+// conditions that end the run. reqCtx is ctx without its cancellation,
+// for the requests.
 func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error {
-	rec := results.Record{Row: j.row, Line: j.line, Email: j.email, RowHash: j.hash, Attempts: j.attempts}
+	rec := results.Record{Row: j.row, Line: j.line, Email: j.email, RowHash: j.hash, Attempts: j.attempts, Throttled: j.throttled}
 
 	if j.inDoubt {
-		// An earlier run wrote pending and then stopped: the request may
-		// have created the customer.
-		id, err := r.cfg.Client.FindCustomer(reqCtx, j.email, j.req.InternalCustomerID)
-		switch {
-		case err != nil:
-			return r.unknown(rec, fmt.Sprintf("could not search for the row's email to reconcile it: %v", err))
-		case id != "":
-			return r.adopt(rec, id, "reconciled: found by email; an earlier run's request for this row had an unknown outcome")
-		}
+		// An earlier run sent this row and its outcome is not known to be
+		// final: the request may have created the customer.
+		return r.setAside(r.newAside(*j, rec, j.why, j.last))
 	}
 
 	pendingWritten := false
 	for attempt := 1; ; attempt++ {
 		if err := r.cfg.Limiter.Wait(ctx); err != nil {
-			return r.leave(pendingWritten)
+			return r.leave(pendingWritten || j.attempts > 0)
 		}
 		if !pendingWritten {
 			// The pending line reaches the OS before the request leaves:
@@ -323,19 +362,22 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 				return errWriterGone
 			}
 			pendingWritten = true
+			if j.since.IsZero() {
+				j.since = time.Now()
+			}
 		}
 		// The pending line took time to write: the start is counted now,
 		// where it happens, so that no second holds more than rate + burst.
 		if err := r.cfg.Limiter.Start(ctx); err != nil {
-			return r.leave(pendingWritten)
+			return r.leave(true)
 		}
 		rec.Attempts++
 		r.c.requests.Add(1)
-		if attempt > 1 {
+		if attempt > 1 || j.attempts > 0 {
 			r.c.retries.Add(1)
 		}
 		sent := time.Now()
-		id, err := r.cfg.Client.CreateCustomer(reqCtx, &j.req)
+		id, existing, err := r.cfg.Client.CreateCustomer(reqCtx, &j.req)
 		r.lat.add(time.Since(sent))
 		var e *revcent.Error
 		if err != nil && !errors.As(err, &e) {
@@ -354,49 +396,74 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		}
 		if err == nil {
 			rec.Status, rec.CustomerID, rec.HTTPStatus = results.Created, id, 200
+			if existing {
+				rec.Status, rec.Message = results.Existing, "RevCent answered with a customer it already had for this email"
+			}
 			return r.finish(rec)
 		}
 		rec.HTTPStatus, rec.ErrorCode, rec.Message = e.HTTPStatus, e.Code, e.Error()
 		switch e.Class {
 		case revcent.Fatal:
+			r.open.Add(-1) // refused, not created; its pending line makes --resume look first
 			return &AbortError{fmt.Errorf("RevCent refused the request (%v): check the API key and --base-url; rerun with --resume", e)}
 		case revcent.Final:
+			if revcent.IsExistingRefusal(e, r.cfg.ExistsCode) {
+				return r.existing(reqCtx, j, rec, e)
+			}
 			rec.Status, rec.Retryable = results.Failed, "no"
 			return r.finish(rec)
 		case revcent.InDoubt:
-			// Written, no trustworthy answer: look before resending. A
-			// request that timed out may still be running on the server:
-			// give it time to finish first. A signal meanwhile leaves the
-			// row pending, for --resume to reconcile.
-			if e.Code == "timeout" && !r.sleep(ctx, r.cfg.Settle) {
-				return r.leave(true)
-			}
-			id, serr := r.cfg.Client.FindCustomer(reqCtx, j.email, j.req.InternalCustomerID)
-			if serr != nil {
-				return r.unknown(rec, fmt.Sprintf("%v; then the search to reconcile it failed: %v", e, serr))
-			}
-			if id != "" {
-				return r.adopt(rec, id, fmt.Sprintf("reconciled: found by email after %v", e))
-			}
+			// Written, no trustworthy answer: the customer may exist, or
+			// may yet. Set the row aside; the reconciler decides, and
+			// resends only once it is sure nothing was created.
+			return r.setAside(r.newAside(*j, rec, e.Error(), time.Now()))
 		}
 		if attempt >= r.cfg.MaxAttempts {
 			rec.Status, rec.Retryable = results.Failed, "yes"
-			rec.Message = fmt.Sprintf("gave up after %d attempts: %v", attempt, e)
+			rec.Message = fmt.Sprintf("gave up after %d attempts: %v", rec.Attempts, e)
 			return r.finish(rec)
 		}
 		if ctx.Err() != nil {
-			return r.leave(pendingWritten)
+			return r.leave(true)
 		}
 		if !r.sleep(ctx, r.backoff(attempt, e)) {
-			return r.leave(pendingWritten)
+			return r.leave(true)
 		}
 	}
+}
+
+// existing records a row that RevCent refused because it already has a
+// customer with the row's email: final status existing, with that
+// customer's id as a search finds it (the oldest with the email).
+func (r *run) existing(ctx context.Context, j *job, rec results.Record, e *revcent.Error) error {
+	rec.Status = results.Existing
+	w := revcent.Want{Email: j.email, FirstName: j.req.Customer.FirstName, LastName: j.req.Customer.LastName,
+		InternalID: j.req.InternalCustomerID, Since: time.Now().Add(24 * time.Hour)} // every match counts as older
+	var serr error
+	for try := range 3 {
+		if try > 0 && !r.sleep(ctx, time.Duration(try)*time.Second) {
+			break
+		}
+		var f revcent.Found
+		if f, serr = r.search(ctx, w); serr == nil && f.OlderID != "" {
+			rec.CustomerID = f.OlderID
+			rec.Message = fmt.Sprintf("already in RevCent (it answered %s); customer_id found by search", e.Error())
+			return r.finish(rec)
+		}
+	}
+	why := "not found by search"
+	if serr != nil {
+		why = "the search failed: " + serr.Error()
+	}
+	rec.Message = fmt.Sprintf("already in RevCent (it answered %s); its customer_id is not known (%s)", e.Error(), why)
+	return r.finish(rec)
 }
 
 // finish hands a sent row's outcome to the writer. If the writer has
 // stopped, the outcome is lost but the row's pending line is on disk: it
 // counts as in doubt, and --resume reconciles it.
 func (r *run) finish(rec results.Record) error {
+	r.open.Add(-1)
 	err := r.send(msg{kind: mRecord, rec: rec})
 	if errors.Is(err, errWriterGone) {
 		r.c.inDoubt.Add(1)
@@ -415,6 +482,7 @@ func (r *run) adopt(rec results.Record, id, why string) error {
 // it is: no line when it was never sent, or pending, which --resume
 // reconciles.
 func (r *run) leave(pending bool) error {
+	r.open.Add(-1)
 	if pending {
 		r.c.inDoubt.Add(1)
 	}
@@ -474,7 +542,7 @@ func (r *run) write() error {
 	var streak int
 	breaker := func(rec *results.Record) error {
 		switch rec.Status {
-		case results.Created:
+		case results.Created, results.Existing:
 			streak = 0
 		case results.Failed:
 			key := fmt.Sprintf("HTTP %d %s", rec.HTTPStatus, rec.ErrorCode)
@@ -528,7 +596,7 @@ func (r *run) write() error {
 		if err := breaker(&m.rec); err != nil {
 			return errBreak{err}
 		}
-		if m.rec.Status != results.Created && m.rec.Status != results.Failed {
+		if m.rec.Status != results.Created && m.rec.Status != results.Existing && m.rec.Status != results.Failed {
 			return nil // invalid and duplicate rows are never anyone's first row
 		}
 		if m.rec.Status == results.Failed {
@@ -630,6 +698,8 @@ func (r *run) count(s results.Status) {
 	switch s {
 	case results.Created:
 		r.c.created.Add(1)
+	case results.Existing:
+		r.c.existing.Add(1)
 	case results.Duplicate:
 		r.c.duplicate.Add(1)
 	case results.Invalid:
