@@ -12,17 +12,21 @@ import (
 
 // Snapshot is the state of a run at one moment, for progress displays.
 type Snapshot struct {
-	Total      int64 // rows in the input; -1 when unknown (stdin, gzip)
-	Done       int64 // rows with an outcome, including rows skipped by --resume
-	Created    int64
-	Duplicate  int64
-	Invalid    int64
-	Failed     int64
-	Skipped    int64
-	Bytes      int64   // input bytes consumed
-	BytesTotal int64   // input size; -1 when unknown
-	Limit      float64 // current rate limit, requests/s; 0 for none
-	Elapsed    time.Duration
+	Total     int64 // rows in the input; -1 when unknown (stdin, gzip)
+	Done      int64 // rows with an outcome, including rows skipped by --resume
+	Created   int64
+	Duplicate int64
+	Invalid   int64
+	Failed    int64
+	Skipped   int64
+	Existing  int64
+	// Reconciling is how many rows are set aside now: sent, outcome
+	// unknown, being searched for before anything is resent.
+	Reconciling int64
+	Bytes       int64   // input bytes consumed
+	BytesTotal  int64   // input size; -1 when unknown
+	Limit       float64 // current rate limit, requests/s; 0 for none
+	Elapsed     time.Duration
 }
 
 // Progress shows a run's progress. Update is called a few times a second
@@ -40,9 +44,10 @@ func (r *run) report(p Progress) {
 	start := time.Now()
 	snap := func() Snapshot {
 		s := Snapshot{Total: r.total.Load(), Created: r.c.created.Load(), Duplicate: r.c.duplicate.Load(), Invalid: r.c.invalid.Load(),
-			Failed: r.c.failed.Load(), Skipped: r.c.skipped.Load(), Bytes: r.src.BytesRead(), BytesTotal: r.in.Size,
+			Failed: r.c.failed.Load(), Skipped: r.c.skipped.Load(), Existing: r.c.existing.Load(), Reconciling: r.reconciling.Load(),
+			Bytes: r.src.BytesRead(), BytesTotal: r.in.Size,
 			Limit: r.cfg.Limiter.Limit(), Elapsed: time.Since(start)}
-		s.Done = s.Created + s.Duplicate + s.Invalid + s.Failed + s.Skipped
+		s.Done = s.Created + s.Existing + s.Duplicate + s.Invalid + s.Failed + s.Skipped
 		return s
 	}
 	t := time.NewTicker(progressEvery)
@@ -95,6 +100,12 @@ func (b *Bar) Update(s Snapshot) {
 		b.init(s)
 	}
 	desc := fmt.Sprintf("created %d  failed %d  invalid %d", s.Created, s.Failed, s.Invalid)
+	if s.Existing > 0 {
+		desc += fmt.Sprintf("  existing %d", s.Existing)
+	}
+	if s.Reconciling > 0 {
+		desc += fmt.Sprintf("  reconciling %d rows", s.Reconciling)
+	}
 	if s.Limit > 0 {
 		desc += fmt.Sprintf("  rate %.0f/s", s.Limit)
 	}
@@ -146,12 +157,16 @@ func (l *Lines) Update(s Snapshot) {
 	} else if s.BytesTotal > 0 {
 		attrs = append(attrs, "input_percent", math.Round(1000*float64(s.Bytes)/float64(s.BytesTotal))/10)
 	}
-	attrs = append(attrs, "created", s.Created, "duplicate", s.Duplicate, "invalid", s.Invalid, "failed", s.Failed,
-		"rows_per_s", math.Round(rate), "rate_limit", math.Round(s.Limit*10)/10)
+	attrs = append(attrs, "created", s.Created, "existing", s.Existing, "duplicate", s.Duplicate, "invalid", s.Invalid, "failed", s.Failed,
+		"reconciling", s.Reconciling, "rows_per_s", math.Round(rate), "rate_limit", math.Round(s.Limit*10)/10)
 	if s.Total >= 0 && rate > 0 {
 		attrs = append(attrs, "eta", (time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second))).Round(time.Second).String())
 	}
-	l.log.Info("progress", attrs...)
+	msg := "progress"
+	if s.Reconciling > 0 {
+		msg = fmt.Sprintf("progress: reconciling %d rows", s.Reconciling)
+	}
+	l.log.Info(msg, attrs...)
 	l.last, l.prev = time.Now(), s
 }
 

@@ -198,6 +198,10 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 			select {
 			case <-readerDone:
 				finished = true
+				if len(rows) > 0 {
+					r.cfg.Log.Info(fmt.Sprintf("input read; reconciling %d rows whose outcome is unknown", len(rows)),
+						"rows", len(rows), "settle", r.cfg.Settle.String())
+				}
 			default:
 			}
 		}

@@ -67,7 +67,7 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(importCommand(ctx, io, getenv, &code, args), validateCommand(ctx, io, &code), mappingCommand(io),
-		reportCommand(io), sandboxCommand(ctx, io, getenv))
+		reportCommand(io), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -158,6 +158,8 @@ type importFlags struct {
 	timeout                                        time.Duration
 	baseURL, apiKeyFile                            string
 	progress                                       string
+	settle                                         time.Duration
+	profile                                        string
 	cpuProfile, memProfile                         string
 }
 
@@ -192,6 +194,8 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.IntVar(&f.breakAfter, "circuit-breaker", 20, "stop when this many consecutive rows fail with the same error (0 = never)")
 	fl.IntVar(&f.maxErrors, "max-errors", 0, "stop after this many failed rows (0 = never)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per request")
+	fl.DurationVar(&f.settle, "settle", 0, "how long a row whose answer was lost is watched (searched) before RevCent's customer list is checked and it may be sent again (default "+importer.DefaultSettle.String()+", or the --profile's)")
+	fl.StringVar(&f.profile, "profile", "", "settings file written by probe --save (search lag, repeated-email behaviour)")
 	fl.StringVar(&f.baseURL, "base-url", "", "API root (env REVCENT_BASE_URL; default "+revcent.DefaultBaseURL+")")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding the API key (else env REVCENT_API_KEY)")
 	fl.StringVar(&f.progress, "progress", "auto", "auto, bar, log or none")
@@ -295,7 +299,21 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	}
 	defer client.Close()
 
+	var prof profile
+	if f.profile != "" {
+		if prof, err = readProfile(f.profile); err != nil {
+			return usageError{err}
+		}
+	}
+	settle := f.settle
+	if settle == 0 {
+		settle = prof.Settle.Duration
+	}
+	if settle < 0 {
+		return usageError{fmt.Errorf("--settle %v: want a positive duration such as 30s", f.settle)}
+	}
 	cfg := importer.Config{
+		Settle: settle, ExistsCode: prof.ExistsCode,
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
 		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, AutoConcurrency: workers == 0,
@@ -418,12 +436,15 @@ func rateText(r float64) string {
 }
 
 func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdline []string) {
-	rate := float64(s.Created+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
+	rate := float64(s.Created+s.Existing+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "\n%s -> %s\n", input, s.Results)
 	row := func(name string, n int64) { fmt.Fprintf(w, "  %-11s %8d\n", name, n) }
 	row("created", s.Created)
 	if s.Reconciled > 0 {
-		fmt.Fprintf(w, "  %-11s %8d  (of created: found by search after an unknown outcome)\n", "reconciled", s.Reconciled)
+		fmt.Fprintf(w, "  %-11s %8d  (of created: found in RevCent after an unknown outcome, not sent again)\n", "reconciled", s.Reconciled)
+	}
+	if s.Existing > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (already in RevCent: its customer id is recorded)\n", "existing", s.Existing)
 	}
 	row("duplicate", s.Duplicate)
 	row("invalid", s.Invalid)
@@ -465,7 +486,9 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 }
 
 func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *cobra.Command {
-	var addr, keyFile, dup string
+	var addr, keyFile, dup, getShape string
+	var lag time.Duration
+	var anyWord bool
 	var campaigns []string
 	var faults sandbox.Faults
 	var discard, arrivals bool
@@ -476,16 +499,22 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
   REVCENT_API_KEY=sandbox-key revcent-import import prospects.csv --base-url http://127.0.0.1:8080/v2 --campaign "Spring Promo"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if faults.Unavailable < 0 || faults.Unavailable > 1 || faults.LostAnswers < 0 || faults.LostAnswers > 1 {
-				return usageError{errors.New("--unavailable and --lost-answers are shares from 0 to 1")}
+			for _, p := range []float64{faults.Unavailable, faults.LostAnswers, faults.Gateway504, faults.ErrorAfterCreate} {
+				if p < 0 || p > 1 {
+					return usageError{errors.New("--unavailable, --lost-answers, --gateway-504 and --error-after-create are shares from 0 to 1")}
+				}
 			}
-			opts := sandbox.Options{Campaigns: campaigns, Faults: faults, Discard: discard, RecordArrivals: arrivals}
-			switch dup {
-			case "create":
-			case "existing":
-				opts.Duplicate = sandbox.ReturnExisting
+			opts := sandbox.Options{Campaigns: campaigns, Faults: faults, Discard: discard, RecordArrivals: arrivals, SearchLag: lag, SearchAnyWord: anyWord}
+			var err error
+			if opts.Duplicate, err = sandbox.ParseDuplicateMode(dup); err != nil {
+				return usageError{fmt.Errorf("--duplicates %w", err)}
+			}
+			switch getShape {
+			case "flat":
+			case "nested":
+				opts.NestedGet = true
 			default:
-				return usageError{fmt.Errorf("--duplicates %q: want create or existing", dup)}
+				return usageError{fmt.Errorf("--get %q: want flat or nested", getShape)}
 			}
 			if keyFile != "" || getenv("REVCENT_API_KEY") != "" {
 				k, err := apiKey(keyFile, getenv)
@@ -513,7 +542,13 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free one)")
 	fl.StringVar(&keyFile, "api-key-file", "", "file holding the key to accept (else env REVCENT_API_KEY, else "+sandbox.DefaultAPIKey+")")
 	fl.StringSliceVar(&campaigns, "campaign", nil, "campaign names or ids to know (repeatable; default "+strings.Join(sandbox.DefaultCampaigns, ", ")+")")
-	fl.StringVar(&dup, "duplicates", "create", "an email seen before: create another customer, or answer with the existing one")
+	fl.StringVar(&dup, "duplicates", "create", "an email seen before: create (another customer), existing (answer code 1 with the existing customer's id) or refuse (code 0, error_code "+sandbox.ExistsCode+")")
+	fl.StringVar(&getShape, "get", "flat", "GetCustomer's answer: flat (as documented: the customer's fields beside code) or nested (under \"customer\")")
+	fl.DurationVar(&lag, "search-lag", 0, "a new customer is found by the search only after this long")
+	fl.BoolVar(&anyWord, "search-any-word", false, "the search finds customers with any word of the term (an address's domain finds everyone there), not only those containing it")
+	fl.DurationVar(&faults.LateCreate, "late-create", 0, "every create finishes this long after its request, whether or not the client still waits")
+	fl.Float64Var(&faults.Gateway504, "gateway-504", 0, "share (0-1) of create requests answered 504 at once while the customer is still created (after --late-create)")
+	fl.Float64Var(&faults.ErrorAfterCreate, "error-after-create", 0, "share (0-1) of create requests that create the customer, then answer code 0 with an error code")
 	fl.DurationVar(&faults.Latency, "latency", 0, "added to every create answer")
 	fl.DurationVar(&faults.Jitter, "jitter", 0, "plus a random share of this")
 	fl.Float64Var(&faults.RateLimit, "rate-limit", 0, "create requests a second accepted; beyond, 429 (0 = no limit)")

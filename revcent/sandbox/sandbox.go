@@ -83,8 +83,13 @@ type Options struct {
 	// results (a full-text index refreshes later); GetCustomers and
 	// GetCustomer see it at once.
 	SearchLag time.Duration
-	Now       func() time.Time // clock for api_call_unix and created dates; time.Now when nil
-	Faults    Faults
+	// SearchAnyWord makes the search match a customer when any word of
+	// the term (split at @ and spaces, as a full-text analyser splits an
+	// email) is in one of its fields: a search for one address at a
+	// domain then finds every customer at that domain.
+	SearchAnyWord bool
+	Now           func() time.Time // clock for api_call_unix and created dates; time.Now when nil
+	Faults        Faults
 	// Discard keeps no customers, only counts (benchmarks: memory stays
 	// flat; search and get find nothing).
 	Discard bool
@@ -509,10 +514,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	visible := s.opts.Now().Add(-s.opts.SearchLag)
+	words := []string{term}
+	if s.opts.SearchAnyWord {
+		words = strings.FieldsFunc(term, func(r rune) bool { return r == '@' || r == ' ' })
+	}
 	resp := revcent.SearchResponse{Code: 1, Results: []revcent.Customer{}}
 	s.mu.RLock()
 	for i := len(s.customers) - 1; i >= 0 && len(resp.Results) < revcent.SearchLimit; i-- {
-		if c := s.customers[i]; !c.Created.After(visible) && c.matches(term) {
+		if c := s.customers[i]; !c.Created.After(visible) && slices.ContainsFunc(words, c.matches) {
 			resp.Results = append(resp.Results, c.summary())
 		}
 	}
