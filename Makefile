@@ -3,15 +3,17 @@ GO       ?= go
 BIN      := bin/revcent-import
 PKGS     := ./...
 
-.PHONY: build test race fuzz demo lint sample clean accept-429 bench
+.PHONY: build test race fuzz demo lint sample clean accept-429 accept-modes bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/revcent-import
 
 # What CI runs: vet, gofmt, the race detector over every package, and a
 # short fuzz pass over each reader and the mapping.
+# -parallel 12: the sandbox-mode tests mostly wait (settle windows, search
+# lag), so a dozen run at once on two cores.
 test: lint
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -parallel 12 $(PKGS)
 	$(GO) test -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s ./source
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime 10s ./source
 	$(GO) test -run '^$$' -fuzz '^FuzzMap$$' -fuzztime 10s ./mapping
@@ -36,6 +38,12 @@ demo: build
 # sandbox allowing 40 requests/s while the importer asks for 200/s.
 accept-429:
 	REVCENT_RATE_ROWS=3000 $(GO) test -count=1 -run '^TestServerRateLimit$$' -v -timeout 10m ./cmd/revcent-import
+
+# Issue 10's case in full: 3,000 rows in every sandbox mode (get flat and
+# nested, search lag 0 and 5 s, each repeated-email behaviour), with lost
+# answers and 503s, then with five kills and resumes (about 2 minutes).
+accept-modes:
+	REVCENT_MODES_ROWS=3000 $(GO) test -count=1 -parallel 12 -run '^TestModes' -v -timeout 20m ./cmd/revcent-import
 
 # Go micro-benchmarks, then the driver: importer against a minimal poster,
 # rate fidelity, latency hiding, CPU per row, peak RSS, resume start-up.

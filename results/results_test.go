@@ -358,3 +358,63 @@ func TestWriterTimesEachRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstSentAndExisting: the index keeps when each row's first pending
+// line was written (a later pending or failed line does not move it), in
+// one pass and in the two-core load; an existing row counts as done and
+// reports its email like a created one; Record reads a row's last line.
+func TestFirstSentAndExisting(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parallel=%v", big), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r.csv")
+			w, err := Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 10
+			if big {
+				n = 200000 // past parallelFrom
+			}
+			for i := 1; i <= n; i++ {
+				w.Write(&Record{Row: i, Status: Pending, Attempts: 1, Email: fmt.Sprintf("p%d@x.co", i), At: "2026-12-01T10:00:00.000Z"})
+			}
+			// Row 2's later lines, in the second half when big.
+			w.Write(&Record{Row: 2, Status: Failed, Attempts: 1, Message: "HTTP 503", At: "2026-12-01T10:00:09.000Z"})
+			w.Write(&Record{Row: 2, Status: Pending, Attempts: 2, At: "2026-12-01T11:00:00.000Z"})
+			w.Write(&Record{Row: 3, Status: Existing, CustomerID: "abcdefghij0123456789", Email: "p3@x.co", At: "2026-12-01T10:00:01.000Z"})
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := os.Stat(path); big != (st.Size() >= parallelFrom) {
+				t.Fatalf("journal of %d bytes: parallel=%v wanted", st.Size(), big)
+			}
+			emails := map[int]string{}
+			w, ix, err := Resume(path, func(row int, email []byte) { emails[row] = string(email) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			want := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			if e, _ := ix.Last(2); e.Status != Pending || e.Attempts != 2 || !e.FirstSent.Equal(want) {
+				t.Errorf("row 2: %+v, want pending, first sent %v", e, want)
+			}
+			if e, _ := ix.Last(3); e.Status != Existing || !e.Status.Done() || emails[3] != "p3@x.co" {
+				t.Errorf("row 3: %+v, email %q", e, emails[3])
+			}
+			if rec, err := ix.Record(2); err != nil || rec.At != "2026-12-01T11:00:00.000Z" || rec.Attempts != 2 {
+				t.Errorf("Record(2) = %+v, %v", rec, err)
+			}
+			if ix.Counts[Existing] != 1 {
+				t.Errorf("counts %v", ix.Counts)
+			}
+		})
+	}
+	if got := unixSeconds([]byte("2026-12-01T10:00:00.000Z")); got != uint32(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC).Unix()) {
+		t.Errorf("unixSeconds = %d", got)
+	}
+	for _, bad := range []string{"", "2026-13-01T10:00:00.000Z", "yesterday", "1969-12-31T23:59:59.000Z"} {
+		if got := unixSeconds([]byte(bad)); got != 0 {
+			t.Errorf("unixSeconds(%q) = %d, want 0", bad, got)
+		}
+	}
+}

@@ -224,9 +224,6 @@ func (c *Client) do(ctx context.Context, what string, tmpl *http.Request, body [
 	if err != nil {
 		return 0, transportError(err, wrote.Load(), method)
 	}
-	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-		c.observe(d.Unix()) // every answer shows RevCent's clock, a 503 too
-	}
 	lr := &io.LimitedReader{R: resp.Body, N: maxBody} // the answer, then the drain
 	defer func() {
 		// Drain so the connection goes back to the pool.
@@ -235,6 +232,11 @@ func (c *Client) do(ctx context.Context, what string, tmpl *http.Request, body [
 	}()
 
 	if resp.StatusCode != http.StatusOK {
+		// A 200 carries RevCent's clock in api_call_unix; any answer does
+		// in its Date header, a bare 503 too.
+		if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			c.observe(d.Unix())
+		}
 		e := &Error{Class: classifyStatus(resp.StatusCode), HTTPStatus: resp.StatusCode}
 		if method != http.MethodPost && e.Class == InDoubt {
 			e.Class = Retryable // a GET changes nothing: a 5xx on it is safe to repeat

@@ -33,7 +33,7 @@ var (
 	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
-	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume); all when empty")
+	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle); all when empty")
 	dir    string
 )
 
@@ -68,6 +68,7 @@ func main() {
 		{"cpu", func() { cpuAtRate(scale) }},
 		{"memory", func() { memory(scale) }},
 		{"resume", func() { resumeStartup(scale) }},
+		{"settle", func() { settleCost(scale) }},
 	} {
 		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
 			sec.run()
@@ -336,4 +337,56 @@ func resumeStartup(scale int) {
 	fmt.Printf("## 6. Resume start-up\n\nA results file recording all %d rows as created; `import --resume` reads it, reads the input, skips every row, sends nothing.\n\n", m)
 	fmt.Printf("| rows | wall | per 1M rows | peak RSS |\n| --- | --- | --- | --- |\n| %d | %v | %.2f s | %.1f MiB |\n\n",
 		m, u.wall.Round(time.Millisecond), u.wall.Seconds()*1e6/float64(m), float64(u.maxRSS)/(1<<20))
+}
+
+var inDoubtRE = regexp.MustCompile(`reconciled +(\d+)`)
+
+// settleCost is issue 10's cost of waiting: rows whose answer was lost
+// are set aside for the settle window while the others go on, so a run
+// with lost answers and a lagging search takes the time without faults
+// plus the settle window, not a window per row. Pairs alternate.
+func settleCost(scale int) {
+	n := 100000 / scale
+	in := csvFile(n)
+	const settle = 10 * time.Second
+	type res struct {
+		clean, faulty         time.Duration
+		reconciled, extraReqs string
+	}
+	var runs []res
+	pairs := 3
+	if scale > 1 {
+		pairs = 1
+	}
+	for i := range pairs {
+		var r res
+		for _, faulty := range []bool{i%2 == 1, i%2 == 0} {
+			args := []string{}
+			if faulty {
+				args = []string{"--lost-answers", "0.01", "--search-lag", "5s"}
+			}
+			srv := startSandbox(args...)
+			u := importRun(in, srv.url, "--rate", "0", "--settle", settle.String())
+			d := srv.dump()
+			srv.stop()
+			if !faulty {
+				r.clean = u.wall
+				continue
+			}
+			r.faulty = u.wall
+			if m := inDoubtRE.FindStringSubmatch(u.out); m != nil {
+				r.reconciled = m[1]
+			}
+			r.extraReqs = strconv.FormatInt(d.Requests-int64(n), 10)
+		}
+		runs = append(runs, r)
+	}
+	fmt.Printf("## 7. Cost of waiting (issue 10)\n\n%d rows, `--rate 0`, `--settle %v`; the faulty sandbox loses 1%% of answers (after creating) and its search lags 5 s. Bound: (time without faults + settle) x 1.10.\n\n", n, settle)
+	fmt.Printf("| pair | without faults | with faults | bound | faulty/bound | rows reconciled | requests beyond one create a row |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for i, r := range runs {
+		bound := time.Duration(float64(r.clean+settle) * 1.10)
+		fmt.Printf("| %d | %v | %v | %v | %.3f | %s | %s |\n", i+1, r.clean.Round(10*time.Millisecond), r.faulty.Round(10*time.Millisecond),
+			bound.Round(10*time.Millisecond), r.faulty.Seconds()/bound.Seconds(), r.reconciled, r.extraReqs)
+	}
+	fmt.Println()
 }
