@@ -124,6 +124,9 @@ func (r *run) newAside(j job, rec results.Record, why string, last time.Time) *a
 type sweepResult struct {
 	lo, hi time.Time
 	found  map[*aside]string
+	// unsure are rows whose names match a listed customer whose email no
+	// answer shows: neither proof that it is theirs nor that it is not.
+	unsure map[*aside]string
 	err    error
 	rows   []*aside
 }
@@ -308,6 +311,12 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 					adopt(a, id, fmt.Sprintf("found among the customers created from %s to %s", res.lo.UTC().Format(time.RFC3339), res.hi.UTC().Format(time.RFC3339)))
 				}
 			}
+			for a, id := range res.unsure {
+				if rows[a] {
+					leave(a, fmt.Sprintf("%s; customer %s, created since the row was sent, has its names, but RevCent's answers do not show its email: "+
+						"check it in RevCent, then rerun with --resume", a.why, id))
+				}
+			}
 			for _, a := range res.rows {
 				if !rows[a] {
 					continue
@@ -403,7 +412,7 @@ func (r *run) sweep(ctx context.Context, rows []*aside) sweepResult {
 	}
 	// One sweep at a time: the first span (the oldest); the rest follow.
 	s := spans[0]
-	res := sweepResult{lo: s.lo, hi: s.hi, found: map[*aside]string{}, rows: s.rows}
+	res := sweepResult{lo: s.lo, hi: s.hi, found: map[*aside]string{}, unsure: map[*aside]string{}, rows: s.rows}
 	byEmail := map[string][]*aside{}
 	byName := map[string][]*aside{}
 	wants := map[*aside]revcent.Want{}
@@ -433,10 +442,26 @@ func (r *run) sweep(ctx context.Context, rows []*aside) sweepResult {
 			cands := byEmail[strings.ToLower(strings.TrimSpace(c.Email))]
 			if !c.HasEmail {
 				cands = byName[strings.ToLower(strings.TrimSpace(c.FirstName))+"\x00"+strings.ToLower(strings.TrimSpace(c.LastName))]
+				if len(cands) > 0 {
+					// The list does not show the email: GetCustomer may.
+					// Names alone are not proof here, since the list holds
+					// everyone created in the window.
+					if full, err := r.cfg.Client.GetCustomer(ctx, c.ID); err == nil && full.HasEmail {
+						c.Email, c.HasEmail = full.Email, true
+					} else {
+						for _, a := range cands {
+							if _, ok := res.found[a]; !ok && wants[a].Judge(c) == revcent.Same {
+								res.unsure[a] = c.ID
+							}
+						}
+						continue
+					}
+				}
 			}
 			for _, a := range cands {
 				if wants[a].Judge(c) == revcent.Same {
 					res.found[a] = c.ID
+					delete(res.unsure, a)
 				}
 			}
 		}

@@ -88,7 +88,11 @@ type Options struct {
 	// email) is in one of its fields: a search for one address at a
 	// domain then finds every customer at that domain.
 	SearchAnyWord bool
-	Now           func() time.Time // clock for api_call_unix and created dates; time.Now when nil
+	// Sparse answers show only what RevCent documents: search and list
+	// results carry the id, names and creation date but no email, and
+	// GetCustomer no email and no internal id.
+	Sparse bool
+	Now    func() time.Time // clock for api_call_unix and created dates; time.Now when nil
 	Faults        Faults
 	// Discard keeps no customers, only counts (benchmarks: memory stays
 	// flat; search and get find nothing).
@@ -522,7 +526,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	for i := len(s.customers) - 1; i >= 0 && len(resp.Results) < revcent.SearchLimit; i-- {
 		if c := s.customers[i]; !c.Created.After(visible) && slices.ContainsFunc(words, c.matches) {
-			resp.Results = append(resp.Results, c.summary())
+			resp.Results = append(resp.Results, s.summary(c))
 		}
 	}
 	s.mu.RUnlock()
@@ -572,7 +576,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			skip--
 			continue
 		}
-		resp.Results = append(resp.Results, c.summary())
+		resp.Results = append(resp.Results, s.summary(c))
 	}
 	s.mu.RUnlock()
 	resp.APICallID, resp.APICallUnix = newID(), s.opts.Now().Unix()
@@ -594,6 +598,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		"address_line_1": k.AddressLine1, "city": k.City, "state": k.State, "zip": k.Zip, "country": k.Country,
 		"phone": k.Phone, "company": k.Company, "internal_customer_id": c.Request.InternalCustomerID,
 		"created_date_unix": c.Created.Unix()}
+	if s.opts.Sparse {
+		delete(fields, "email")
+		delete(fields, "internal_customer_id")
+	}
 	head := map[string]any{"api_call_id": newID(), "api_call_unix": s.opts.Now().Unix(), "code": 1}
 	if s.opts.NestedGet {
 		head["customer"] = fields
@@ -623,10 +631,15 @@ func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
 		Faults: s.FaultCounts(), Customers: s.Customers(), Arrivals: arrivals})
 }
 
-func (c *Customer) summary() revcent.Customer {
-	return revcent.Customer{ItemType: "customer", ID: c.ID, Email: c.Request.Customer.Email,
+// summary is c as search and list results show it.
+func (s *Server) summary(c *Customer) revcent.Customer {
+	out := revcent.Customer{ItemType: "customer", ID: c.ID, Email: c.Request.Customer.Email,
 		FirstName: c.Request.Customer.FirstName, LastName: c.Request.Customer.LastName,
 		CreatedDateUnix: c.Created.Unix()}
+	if s.opts.Sparse {
+		out.Email = "" // omitted from the JSON
+	}
+	return out
 }
 
 // matches reports whether one of the fields RevCent's search covers (id,
