@@ -488,7 +488,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *cobra.Command {
 	var addr, keyFile, dup, getShape string
 	var lag time.Duration
-	var anyWord bool
+	var anyWord, sparse bool
 	var campaigns []string
 	var faults sandbox.Faults
 	var discard, arrivals bool
@@ -504,7 +504,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 					return usageError{errors.New("--unavailable, --lost-answers, --gateway-504 and --error-after-create are shares from 0 to 1")}
 				}
 			}
-			opts := sandbox.Options{Campaigns: campaigns, Faults: faults, Discard: discard, RecordArrivals: arrivals, SearchLag: lag, SearchAnyWord: anyWord}
+			opts := sandbox.Options{Campaigns: campaigns, Faults: faults, Discard: discard, RecordArrivals: arrivals, SearchLag: lag, SearchAnyWord: anyWord, Sparse: sparse}
 			var err error
 			if opts.Duplicate, err = sandbox.ParseDuplicateMode(dup); err != nil {
 				return usageError{fmt.Errorf("--duplicates %w", err)}
@@ -545,6 +545,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.StringVar(&dup, "duplicates", "create", "an email seen before: create (another customer), existing (answer code 1 with the existing customer's id) or refuse (code 0, error_code "+sandbox.ExistsCode+")")
 	fl.StringVar(&getShape, "get", "flat", "GetCustomer's answer: flat (as documented: the customer's fields beside code) or nested (under \"customer\")")
 	fl.DurationVar(&lag, "search-lag", 0, "a new customer is found by the search only after this long")
+	fl.BoolVar(&sparse, "sparse", false, "search, list and get answers show only the fields RevCent documents (no email, no internal id)")
 	fl.BoolVar(&anyWord, "search-any-word", false, "the search finds customers with any word of the term (an address's domain finds everyone there), not only those containing it")
 	fl.DurationVar(&faults.LateCreate, "late-create", 0, "every create finishes this long after its request, whether or not the client still waits")
 	fl.Float64Var(&faults.Gateway504, "gateway-504", 0, "share (0-1) of create requests answered 504 at once while the customer is still created (after --late-create)")

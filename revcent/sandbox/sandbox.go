@@ -93,7 +93,7 @@ type Options struct {
 	// GetCustomer no email and no internal id.
 	Sparse bool
 	Now    func() time.Time // clock for api_call_unix and created dates; time.Now when nil
-	Faults        Faults
+	Faults Faults
 	// Discard keeps no customers, only counts (benchmarks: memory stays
 	// flat; search and get find nothing).
 	Discard bool
