@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
@@ -141,6 +142,7 @@ type Customer struct {
 	Created  time.Time
 	Campaign string
 	Request  revcent.CreateCustomerRequest
+	text     string // the searchable fields, lower case, NUL-separated
 }
 
 // Server is a RevCent-compatible HTTP handler. It is safe for concurrent use.
@@ -152,6 +154,10 @@ type Server struct {
 	customers []*Customer
 	byID      map[string]*Customer
 	byEmail   map[string]*Customer // only with ReturnExisting
+	// byWord indexes customers by each whole word (letters and digits) of
+	// their searchable text, in store order, so that a search need not
+	// read every customer (see candidates).
+	byWord map[string][]*Customer
 
 	requests atomic.Int64
 	created  atomic.Int64
@@ -183,7 +189,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, campaigns: map[string]bool{}, byID: map[string]*Customer{}}
+	s := &Server{opts: opts, campaigns: map[string]bool{}, byID: map[string]*Customer{}, byWord: map[string][]*Customer{}}
 	for _, c := range opts.Campaigns {
 		s.campaigns[strings.ToLower(strings.TrimSpace(c))] = true
 	}
@@ -462,6 +468,7 @@ func (s *Server) storeAt(req revcent.CreateCustomerRequest, at time.Time) stored
 		at = s.opts.Now()
 	}
 	c := &Customer{ID: newID(), Created: at, Campaign: req.Campaign, Request: req}
+	c.matches("") // fills c.text while the lock is held: searches only read it
 	// Kept in creation order, so that GetCustomers can find a window by
 	// binary search; a preloaded customer goes where its date says.
 	i := len(s.customers)
@@ -472,6 +479,9 @@ func (s *Server) storeAt(req revcent.CreateCustomerRequest, at time.Time) stored
 	copy(s.customers[i+1:], s.customers[i:])
 	s.customers[i] = c
 	s.byID[c.ID] = c
+	for _, w := range words(c.text) {
+		s.byWord[w] = append(s.byWord[w], c)
+	}
 	if s.byEmail != nil {
 		s.byEmail[email] = c
 	}
@@ -518,18 +528,26 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	visible := s.opts.Now().Add(-s.opts.SearchLag)
-	words := []string{term}
+	terms := []string{term}
 	if s.opts.SearchAnyWord {
-		words = strings.FieldsFunc(term, func(r rune) bool { return r == '@' || r == ' ' })
+		terms = strings.FieldsFunc(term, func(r rune) bool { return r == '@' || r == ' ' })
 	}
 	resp := revcent.SearchResponse{Code: 1, Results: []revcent.Customer{}}
 	s.mu.RLock()
-	for i := len(s.customers) - 1; i >= 0 && len(resp.Results) < revcent.SearchLimit; i-- {
-		if c := s.customers[i]; !c.Created.After(visible) && slices.ContainsFunc(words, c.matches) {
-			resp.Results = append(resp.Results, s.summary(c))
+	var found []*Customer
+	for _, w := range terms {
+		for _, c := range s.candidates(w) {
+			if !c.Created.After(visible) && c.matches(w) && !slices.Contains(found, c) {
+				found = append(found, c)
+			}
 		}
 	}
 	s.mu.RUnlock()
+	// Newest first, at most 10.
+	slices.SortStableFunc(found, func(a, b *Customer) int { return b.Created.Compare(a.Created) })
+	for _, c := range found[:min(len(found), revcent.SearchLimit)] {
+		resp.Results = append(resp.Results, s.summary(c))
+	}
 	resp.APICallID, resp.APICallUnix = newID(), s.opts.Now().Unix()
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -642,22 +660,43 @@ func (s *Server) summary(c *Customer) revcent.Customer {
 	return out
 }
 
+// candidates returns the customers that may contain term (lower case):
+// a word of term that has words on both sides must stand whole in any
+// text containing term, so the customers indexed under the rarest such
+// word; every customer when term has none. The caller holds s.mu.
+func (s *Server) candidates(term string) []*Customer {
+	ws := words(term)
+	var best []*Customer
+	found := false
+	for i := 1; i < len(ws)-1; i++ {
+		if l := s.byWord[ws[i]]; !found || len(l) < len(best) {
+			best, found = l, true
+		}
+	}
+	if !found {
+		return s.customers
+	}
+	return best
+}
+
+// words splits lower-case text into runs of letters and digits.
+func words(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
 // matches reports whether one of the fields RevCent's search covers (id,
 // names, address line 1, email, internal id, phone, metadata values)
 // contains term, which is lower case.
 func (c *Customer) matches(term string) bool {
-	k := &c.Request.Customer
-	for _, f := range [...]string{c.ID, k.Email, k.FirstName, k.LastName, k.AddressLine1, k.Phone, c.Request.InternalCustomerID} {
-		if f != "" && strings.Contains(strings.ToLower(f), term) {
-			return true
+	if c.text == "" {
+		k := &c.Request.Customer
+		f := []string{c.ID, k.Email, k.FirstName, k.LastName, k.AddressLine1, k.Phone, c.Request.InternalCustomerID}
+		for _, m := range c.Request.Metadata {
+			f = append(f, m.Value)
 		}
+		c.text = strings.ToLower(strings.Join(f, "\x00"))
 	}
-	for _, m := range c.Request.Metadata {
-		if strings.Contains(strings.ToLower(m.Value), term) {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(c.text, term)
 }
 
 func (s *Server) fail(w http.ResponseWriter, status int, code, msg string) {
