@@ -764,8 +764,8 @@ func TestSearchFailureLeavesRowsPending(t *testing.T) {
 		t.Fatalf("%+v %v", sum, err)
 	}
 	for n, r := range last(readResults(t, cfg.Results)) {
-		if r.Status != results.Pending {
-			t.Errorf("row %d ends %s, want pending", n, r.Status)
+		if r.Status != results.Pending || !strings.Contains(r.Message, "outcome unknown") || !strings.Contains(r.Message, "searched") {
+			t.Errorf("row %d ends %s %q, want pending with what was tried", n, r.Status, r.Message)
 		}
 	}
 	e.setFault(nil)

@@ -489,11 +489,18 @@ func (r *run) leave(pending bool) error {
 	return nil
 }
 
-// unknown records nothing more for a row whose outcome could not be
-// established: its last line stays pending, and --resume reconciles it.
+// unknown records a row whose outcome could not be established: its last
+// line stays pending, now with a message saying what was tried, and
+// --resume reconciles it.
 func (r *run) unknown(rec results.Record, why string) error {
 	r.cfg.Log.Warn("outcome unknown; left pending for --resume", "row", rec.Row, "line", rec.Line, "reason", why)
-	return r.leave(true)
+	rec.Status, rec.Message, rec.CustomerID = results.Pending, "outcome unknown: "+why, ""
+	err := r.send(msg{kind: mRecord, rec: rec})
+	r.leave(true)
+	if errors.Is(err, errWriterGone) {
+		return nil // the pending line already on disk says the same
+	}
+	return err
 }
 
 // backoff is exponential with full jitter, capped; a Retry-After wins.

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +55,6 @@ type aside struct {
 	// need is where, on RevCent's clock, the row's window has not yet been
 	// swept; end is where it ends.
 	need, end time.Time
-	searching bool
 	searches  int
 	final     bool   // the search after the window closed has started
 	lastErr   string // the last search or sweep error
@@ -149,7 +149,9 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 	sweeps := make(chan sweepResult)
 	sem := make(chan struct{}, min(max(r.cfg.Concurrency, 1), 16))
 	sweeping := false
-	var sweepRetry time.Time
+	var sweepRetry, readyAt time.Time
+	var sq searchQueue           // rows to search, by their next search
+	waiting := map[*aside]bool{} // rows searched after their window, for a sweep
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	finished := false
@@ -167,6 +169,7 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 
 	decide := func(a *aside) {
 		delete(rows, a)
+		delete(waiting, a)
 		r.reconciling.Store(int64(len(rows)))
 	}
 	adopt := func(a *aside, id, how string) {
@@ -215,17 +218,15 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 			return nil
 		}
 
-		// Searches due.
-		for a := range rows {
-			if a.searching || a.final || now.Before(a.next) {
-				continue
-			}
+		// Searches due, earliest first, as many at once as sem allows.
+	searches:
+		for sq.Len() > 0 && !now.Before(sq[0].next) {
 			select {
 			case sem <- struct{}{}:
 			default:
-				continue
+				break searches
 			}
-			a.searching = true
+			a := heap.Pop(&sq).(*aside)
 			a.searches++
 			a.final = !now.Before(a.due)
 			want := r.want(a)
@@ -238,9 +239,11 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 				}
 			})
 		}
-		// A sweep of the rows whose window has passed.
-		if !sweeping && !now.Before(sweepRetry) {
-			if ready := rc.ready(rows, now); len(ready) > 0 {
+		// A sweep of the rows whose window has passed, looked for at most
+		// every 100 ms (waiting may hold many rows).
+		if !sweeping && !now.Before(sweepRetry) && !now.Before(readyAt) {
+			readyAt = now.Add(100 * time.Millisecond)
+			if ready := rc.ready(waiting, now); len(ready) > 0 {
 				sweeping = true
 				rc.wg.Go(func() {
 					res := r.sweep(ctx, ready)
@@ -265,11 +268,11 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 				a.j.since = now
 			}
 			rows[a] = true
+			heap.Push(&sq, a)
 			r.reconciling.Store(int64(len(rows)))
 		case out <- next:
 			queue = queue[1:]
 		case s := <-searches:
-			s.a.searching = false
 			switch {
 			case s.err != nil:
 				s.a.lastErr = "search: " + s.err.Error()
@@ -277,15 +280,20 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 				adopt(s.a, s.found.ID, "found by search, created after the row was first sent")
 				continue
 			}
+			if s.a.final {
+				waiting[s.a] = true
+				continue
+			}
 			// Searched at 0, 1, 3, 7 ... s after the row was set aside,
 			// and once more at the end of the window.
 			s.a.next = now.Add(s.a.step)
 			s.a.step *= 2
-			if s.a.next.After(s.a.due) && now.Before(s.a.due) {
+			if s.a.next.After(s.a.due) {
 				s.a.next = s.a.due
 			}
+			heap.Push(&sq, s.a)
 		case res := <-sweeps:
-			sweeping = false
+			sweeping, readyAt = false, time.Time{}
 			if res.err != nil {
 				var e *revcent.Error
 				unusable := errors.As(res.err, &e) && (e.Class == revcent.Final || e.Class == revcent.Fatal)
@@ -333,17 +341,13 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 	}
 }
 
-// ready returns the rows whose window has passed and that need a sweep,
-// fixing each one's window on RevCent's clock.
-func (rc *reconciler) ready(rows map[*aside]bool, now time.Time) []*aside {
+// ready returns the waiting rows (searched after their window ended)
+// whose window has closed on RevCent's clock, fixing each one's window.
+func (rc *reconciler) ready(waiting map[*aside]bool, now time.Time) []*aside {
 	r := rc.r
 	var out []*aside
 	serverNow := r.serverTime(now)
-	for a := range rows {
-		// The last search must have run after the window closed.
-		if a.searching || !a.final {
-			continue
-		}
+	for a := range waiting {
 		if a.end.IsZero() {
 			al := r.allowance()
 			a.need = r.serverTime(a.j.since).Add(-al).Truncate(time.Second)
@@ -469,6 +473,20 @@ func (r *run) sweep(ctx context.Context, rows []*aside) sweepResult {
 			return res
 		}
 	}
+}
+
+// searchQueue is a heap of set-aside rows by their next search.
+type searchQueue []*aside
+
+func (q searchQueue) Len() int           { return len(q) }
+func (q searchQueue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
+func (q searchQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *searchQueue) Push(x any)        { *q = append(*q, x.(*aside)) }
+func (q *searchQueue) Pop() any {
+	old := *q
+	a := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return a
 }
 
 func maxTime(a, b time.Time) time.Time {
