@@ -11,10 +11,15 @@ import (
 // at path without parsing them, so that progress can show a row total: for
 // CSV the non-empty lines outside quotes less the header, for JSONL the
 // non-blank lines. It returns -1 when the input cannot be counted cheaply
-// (stdin, gzip, UTF-16).
+// (stdin, gzip, UTF-16), and when it is not a regular file: a FIFO, a
+// process substitution (<(zcat list.gz)) or a device can be read only
+// once, and that once is the import's.
 func Count(path string, format Format, encoding string) (int, error) {
 	lower := strings.ToLower(path)
 	if path == "-" || strings.HasSuffix(lower, ".gz") || strings.HasPrefix(strings.ToLower(encoding), "utf-16") {
+		return -1, nil
+	}
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 		return -1, nil
 	}
 	f, err := os.Open(path)

@@ -202,3 +202,51 @@ func TestSignalsWithSlowRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestPipesAreReadOnce: a FIFO and a process substitution can be read only
+// once; the progress row count must not take their rows.
+func TestPipesAreReadOnce(t *testing.T) {
+	base := startSandbox(t)
+	in, ps := crm(t, 3000, 83)
+	dir := t.TempDir()
+	t.Run("fifo", func(t *testing.T) {
+		fifo := dir + "/list.csv"
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Skip("no FIFOs here:", err)
+		}
+		go func() {
+			data, _ := os.ReadFile(in)
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err == nil {
+				f.Write(data)
+				f.Close()
+			}
+		}()
+		res := dir + "/fifo.results.csv"
+		code, out, stderr := importProcess(t, sandboxEnv, fifo, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
+			"--progress", "log", "--results", res)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+		}
+		checkOnce(t, base, res, ps)
+	})
+	t.Run("process substitution", func(t *testing.T) {
+		base := startSandbox(t)
+		res := dir + "/subst.results.csv"
+		cmd := exec.Command("bash", "-c", `exec "$0" import <(cat "$1") --base-url "$2" --campaign "Spring Promo" --rate 0 --progress log --results "$3"`,
+			binary, in, base, res)
+		cmd.Env = append(os.Environ(), sandboxEnv...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		checkOnce(t, base, res, ps)
+		// Without --results, a pipe has nowhere to put one: exit 2.
+		cmd = exec.Command("bash", "-c", `exec "$0" import <(cat "$1") --base-url "$2" --campaign "Spring Promo"`, binary, in, base)
+		cmd.Env = append(os.Environ(), sandboxEnv...)
+		out, _ = cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != exitUsage || !strings.Contains(string(out), "--results is required when INPUT is not a regular file") {
+			t.Errorf("exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+		}
+	})
+}

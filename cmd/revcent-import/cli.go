@@ -240,6 +240,9 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		if input == "-" {
 			return usageError{errors.New("--results is required when INPUT is - (stdin)")}
 		}
+		if st, err := os.Stat(input); err == nil && !st.Mode().IsRegular() {
+			return usageError{fmt.Errorf("--results is required when INPUT is not a regular file (%s is a pipe or a device)", input)}
+		}
 		f.results = input + ".results.csv"
 	}
 	if f.retryFailed && !f.resume {
