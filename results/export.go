@@ -49,7 +49,15 @@ const (
 	ColLine       = "import_line"
 	ColError      = "import_error"
 	ColCustomerID = "import_customer_id"
+	// ColRaw holds, in an errors file, the original text of a row that
+	// could not be split into the header's columns (a stray quote, a
+	// field too many or too few), so that nothing of it is lost.
+	ColRaw = "import_raw"
 )
+
+// bom starts every export: Excel reads a CSV as UTF-8 only when it starts
+// with one (else "José" shows as "JosÃ©"). The importer strips it again.
+const bom = "\ufeff"
 
 // ExportCounts says how many rows each export received.
 type ExportCounts struct {
@@ -134,14 +142,15 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		if w == nil {
 			return nil
 		}
+		io.WriteString(w, bom)
 		cw := csv.NewWriter(w)
 		cw.Comma = delim
 		cw.Write(append(append([]string{}, cols...), extra...))
 		return cw
 	}
-	ew := newWriter(errs, ColRow, ColLine, ColError)
+	ew := newWriter(errs, ColRow, ColLine, ColError, ColRaw)
 	cw := newWriter(created, ColRow, ColLine, ColCustomerID)
-	out := make([]string, len(cols)+3)
+	out := make([]string, len(cols)+4)
 	for {
 		row, err := src.Next()
 		if err == io.EOF {
@@ -163,10 +172,10 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		out[len(cols)], out[len(cols)+1] = strconv.Itoa(row.Record), strconv.Itoa(row.Line)
 		if w.status == Created || w.status == Existing {
 			out[len(cols)+2] = w.id
-			cw.Write(out)
+			cw.Write(out[:len(cols)+3])
 			n.Created++
 		} else {
-			out[len(cols)+2] = w.msg
+			out[len(cols)+2], out[len(cols)+3] = w.msg, row.Raw
 			ew.Write(out)
 			n.Errors++
 		}

@@ -116,6 +116,23 @@ func (f *feeder) replay(start int, end int64) {
 	f.buf, f.head, f.off, f.nl, f.first = f.buf[:0], 0, 0, 0, start+1
 }
 
+// line returns the text of input line n, if the bytes since mark hold it.
+func (f *feeder) line(n int) []byte {
+	rest := f.buf[f.head:]
+	for i := f.first; len(rest) > 0; i++ {
+		l := rest
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			l, rest = rest[:j], rest[j+1:]
+		} else {
+			rest = nil
+		}
+		if i == n {
+			return bytes.TrimRight(l, "\r")
+		}
+	}
+	return nil
+}
+
 // firstNonBlank returns the input line number of the first line since mark
 // that is not empty: where csv starts a record.
 func (f *feeder) firstNonBlank() int {
@@ -210,11 +227,16 @@ func (c *csvReader) Next() (Row, error) {
 	}
 	c.record++
 	row := Row{Record: c.record, Values: rec}
+	var raw []byte
 	if err == nil {
 		// One check of the record's raw lines instead of one per field:
 		// when they are UTF-8, so is every field.
 		end := c.r.InputOffset()
-		checked := c.enc.valid(c.feed.record(end))
+		raw = c.feed.record(end)
+		checked := c.enc.valid(raw)
+		if len(rec) != len(c.cols) {
+			raw = bytes.Clone(raw) // kept for Row.Raw past the mark
+		}
 		c.feed.mark(end)
 		if len(rec) > 0 {
 			line, _ := c.r.FieldPos(0)
@@ -229,17 +251,21 @@ func (c *csvReader) Next() (Row, error) {
 	var pe *csv.ParseError
 	switch {
 	case errors.Is(err, errRunaway):
-		row.Line = c.recover(c.feed.firstNonBlank())
+		start := c.feed.firstNonBlank()
+		row.Raw = c.rawText(c.feed.line(start), start)
+		row.Line = c.recover(start)
 		row.Values = nil
 		row.Err = fmt.Errorf("unbalanced quote: the field opened on line %d is still open %d lines later; that line is skipped and the lines after it are read as rows: close the quote, or double it (\"\") inside the field",
 			row.Line, maxRecordLines)
 	case errors.As(err, &pe) && pe.Err == csv.ErrQuote && pe.Line > pe.StartLine:
 		end := c.base + pe.Line
+		row.Raw = c.rawText(c.feed.line(c.base+pe.StartLine), c.base+pe.StartLine)
 		row.Line = c.recover(c.base + pe.StartLine)
 		row.Values = nil
 		row.Err = fmt.Errorf("unbalanced quote: the field opened on line %d does not close properly (csv read on to line %d); that line is skipped and the lines after it are read as rows: close the quote, or double it (\"\") inside the field",
 			row.Line, end)
 	case errors.As(err, &pe):
+		row.Raw = c.rawText(c.feed.record(c.r.InputOffset()), c.base+pe.StartLine)
 		c.feed.mark(c.r.InputOffset())
 		row.Line = c.base + pe.StartLine
 		row.Values = nil
@@ -255,12 +281,20 @@ func (c *csvReader) Next() (Row, error) {
 		row.Values = rec[:min(n, len(c.cols))]
 		if n != len(c.cols) {
 			row.Err = fmt.Errorf("has %d fields, the header has %d: check for an unquoted %q inside a value", len(rec), len(c.cols), c.comma)
+			row.Raw = c.rawText(raw, row.Line)
 		}
 	}
 	if row.Err != nil && row.Line == 0 {
 		row.Line = c.base + 1
 	}
 	return row, nil
+}
+
+// rawText is a record's raw bytes as text: decoded like its fields, and
+// without the line end.
+func (c *csvReader) rawText(b []byte, line int) string {
+	b = bytes.TrimRight(b, "\r\n")
+	return string(c.enc.bytes(b, line))
 }
 
 // recover abandons the csv.Reader after a quoted field ran away, and

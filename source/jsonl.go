@@ -77,10 +77,12 @@ func (j *jsonlReader) next() (Row, error) {
 		clear(j.values)
 		if line[0] != '{' {
 			row.Err = fmt.Errorf("line %d is %s, not a JSON object: write one object per line", j.line, describe(line))
+			row.Raw = string(line)
 			return row, nil
 		}
 		if err := j.flatten("", line); err != nil {
 			row.Err = fmt.Errorf("line %d is not valid JSON: %v", j.line, err)
+			row.Raw = string(line)
 			return row, nil
 		}
 		row.Values = j.values

@@ -61,6 +61,12 @@ type Row struct {
 	// Err is a problem with this row alone (a ragged CSV row, a JSONL line
 	// that is not an object). The row cannot be imported; reading goes on.
 	Err error
+	// Raw is the record's text as read (decoded to UTF-8, without its
+	// line end), for a row that could not be split into the header's
+	// columns: a stray quote, more or fewer fields than the header, a
+	// JSONL line that does not parse. An errors export carries it, so
+	// that nothing of the row is lost. Empty otherwise.
+	Raw string
 }
 
 // Value returns the field at column index i, or "" when the row has none.

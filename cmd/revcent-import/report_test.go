@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,7 +66,7 @@ func TestErrorsCSVRoundTrip(t *testing.T) {
 	if err != nil || len(recs) != 6 {
 		t.Fatalf("fix.csv: %v, %d records", err, len(recs))
 	}
-	if got := strings.Join(recs[0], ";"); got != "First Name;Last Name;Email;Country;Campaign;import_row;import_line;import_error" {
+	if got := strings.Join(recs[0], ";"); got != "\ufeffFirst Name;Last Name;Email;Country;Campaign;import_row;import_line;import_error;import_raw" {
 		t.Errorf("header %q", got)
 	}
 	for _, rec := range recs[1:] {
@@ -129,5 +130,108 @@ func TestErrorsCSVRoundTrip(t *testing.T) {
 	os.WriteFile(in, []byte(strings.Replace(b.String(), "F4;", "X4;", 1)), 0o644)
 	if code, _, stderr := runCLI(t, nil, "report", in+".results.csv", "--input", in, "--errors-csv", fix); code != exitUsage || !strings.Contains(stderr, "differs from the row recorded") {
 		t.Errorf("changed input: %d %s", code, stderr)
+	}
+}
+
+// readExport reads an export as a second parser sees it, without the BOM
+// that starts it.
+func readExport(t *testing.T, path string, comma rune) [][]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(data), "\ufeff") {
+		t.Errorf("%s does not start with a UTF-8 BOM (Excel would misread its accents)", path)
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(data), "\ufeff")))
+	r.Comma = comma
+	r.FieldsPerRecord = -1
+	recs, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestErrorsCSVKeepsEveryCell: csv-spectrum's files (none of whose rows can
+// be a customer: no email) come back in the errors file with every cell
+// as csv-spectrum's own JSON says it is.
+func TestErrorsCSVKeepsEveryCell(t *testing.T) {
+	const dir = "../../shared/testdata/csv-spectrum"
+	files, _ := filepath.Glob(dir + "/csvs/*.csv")
+	if len(files) == 0 {
+		t.Skip("no csv-spectrum files beside the repository")
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".csv")
+		t.Run(name, func(t *testing.T) {
+			var want []map[string]string
+			b, _ := os.ReadFile(filepath.Join(dir, "json", name+".json"))
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			in := write(t, name+".csv", string(mustRead(t, f)))
+			res := in + ".results.csv"
+			code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
+			if code != exitRowsFailed {
+				t.Fatalf("exit %d, want 1 (no row has an email)\n%s\n%s", code, out, stderr)
+			}
+			fix := in + ".errors.csv"
+			if code, out, stderr := runCLI(t, nil, "report", res, "--input", in, "--errors-csv", fix); code != 0 {
+				t.Fatalf("report: %d\n%s\n%s", code, out, stderr)
+			}
+			recs := readExport(t, fix, ',')
+			if len(recs) != len(want)+1 {
+				t.Fatalf("%d rows exported, want %d", len(recs)-1, len(want))
+			}
+			for i, w := range want {
+				for j, col := range recs[0] {
+					if v, ok := w[col]; ok && recs[i+1][j] != v {
+						t.Errorf("row %d, column %q: exported %q, want %q", i+1, col, recs[i+1][j], v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsCSVKeepsBrokenRows: rows that cannot be split into the
+// header's columns (a stray quote, a field too many or too few) come back
+// with their original text, as messytables' and QuickBooks' files have
+// them.
+func TestErrorsCSVKeepsBrokenRows(t *testing.T) {
+	content := "First Name,Last Name,Email,Company,City,Country\n" +
+		"Ada,Lovelace,ada@example.com,Analytical,London,GB\n" +
+		"Bo,\"Stray,bo@example.com,Acme \"Widgets\",Austin,US\n" + // a stray quote opens a field
+		"Cy,Young,cy@example.com,Young, Sons & Co,Boston,US\n" + // an unquoted comma: a field too many
+		"Di,Short,di@example.com\n" + // fields missing
+		"Ed,Ok,ed@example.com,Ok Inc,Paris,FR\n"
+	in := write(t, "broken.csv", content)
+	res := in + ".results.csv"
+	code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
+	if code != exitRowsFailed {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	fix := in + ".errors.csv"
+	if code, out, stderr := runCLI(t, nil, "report", res, "--input", in, "--errors-csv", fix); code != 0 {
+		t.Fatalf("report: %d\n%s\n%s", code, out, stderr)
+	}
+	recs := readExport(t, fix, ',')
+	raw := map[string]bool{}
+	iRaw := slices.Index(recs[0], "import_raw")
+	for _, r := range recs[1:] {
+		raw[r[iRaw]] = true
+	}
+	for _, line := range strings.Split(content, "\n")[2:5] {
+		if !raw[line] {
+			t.Errorf("the errors file lost %q; it has %q", line, recs[1:])
+		}
+	}
+	// The fields a short row has are in its cells too.
+	for _, r := range recs[1:] {
+		if r[iRaw] == "Di,Short,di@example.com" && (r[0] != "Di" || r[2] != "di@example.com") {
+			t.Errorf("short row exported as %q", r)
+		}
 	}
 }
