@@ -167,11 +167,27 @@ type csvReader struct {
 // newCSV reads the header of a CSV input. delim 0 detects the delimiter.
 func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDecoder) (*csvReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(64 << 10)
+	if loneCR(head) {
+		// Old Excel for Mac ends lines with CR alone; a file may mix.
+		br = bufio.NewReaderSize(&crToLF{r: br}, 64<<10)
+		head, _ = br.Peek(64 << 10)
+	}
+	skipped := 0
+	if d, n, ok := sepLine(head); ok {
+		// Excel's "sep=;" first line names the delimiter; the header
+		// follows it.
+		br.Discard(n)
+		skipped = 1
+		if delim == 0 {
+			delim = d
+		}
+		head, _ = br.Peek(64 << 10)
+	}
 	if delim == 0 {
-		head, _ := br.Peek(64 << 10)
 		delim = detectDelimiter(head)
 	}
-	c := &csvReader{name: name, comma: delim, feed: &feeder{src: br, first: 1}, counted: counted, enc: enc}
+	c := &csvReader{name: name, comma: delim, feed: &feeder{src: br, first: 1 + skipped}, counted: counted, enc: enc, base: skipped}
 	c.r = c.newReader()
 	header, err := c.r.Read()
 	if err == io.EOF {
@@ -347,6 +363,95 @@ func (a *autoDecoder) warn(msg string) {
 	if a != nil && a.warnf != nil {
 		a.warnf(msg)
 	}
+}
+
+// sepLine reads Excel's "sep=X" first line: the delimiter, and the line's
+// length with its end.
+func sepLine(head []byte) (rune, int, bool) {
+	if len(head) < 5 || !bytes.EqualFold(head[:4], []byte("sep=")) {
+		return 0, 0, false
+	}
+	end := bytes.IndexByte(head, '\n')
+	if end < 0 {
+		return 0, 0, false
+	}
+	v := bytes.TrimRight(head[4:end], "\r")
+	if r, size := utf8.DecodeRune(v); size == len(v) && size > 0 && r != '"' {
+		return r, end + 1, true
+	}
+	return 0, 0, false
+}
+
+// loneCR reports whether b has a carriage return not followed by a line
+// feed (the last byte aside, whose next is not known).
+func loneCR(b []byte) bool {
+	for i := bytes.IndexByte(b, '\r'); i >= 0 && i < len(b)-1; {
+		if b[i+1] != '\n' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\r')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// crToLF turns every carriage return not followed by a line feed into a
+// line feed, so that lines ended by CR alone, or by a mix, read as lines.
+type crToLF struct {
+	r       io.Reader
+	pending bool // a CR ended the last chunk and was held back
+	err     error
+}
+
+func (c *crToLF) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	if c.pending {
+		// A CR held back from the last read: its fate depends on the
+		// byte after it.
+		p[0] = '\r'
+		n = 1
+		c.pending = false
+	}
+	if c.err != nil {
+		if n == 0 {
+			return 0, c.err
+		}
+		p[0] = '\n' // a CR at the very end of the input
+		return n, nil
+	}
+	m, err := c.r.Read(p[n:])
+	n += m
+	c.err = err
+	for i := 0; i < n; i++ {
+		if p[i] != '\r' {
+			continue
+		}
+		switch {
+		case i+1 < n:
+			if p[i+1] != '\n' {
+				p[i] = '\n'
+			}
+		case c.err == nil:
+			// The chunk ends in a CR: hold it until the next byte is known.
+			c.pending = true
+			n--
+		default:
+			p[i] = '\n'
+		}
+	}
+	if n == 0 && c.err == nil {
+		return c.Read(p)
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, c.err
 }
 
 // detectDelimiter picks the candidate that splits the header line most

@@ -3,6 +3,7 @@ package source
 import (
 	"encoding/csv"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -59,9 +60,17 @@ func FuzzCSV(f *testing.F) {
 // through its own buffer (to replay lines after a stray quote); a byte lost
 // or repeated there shows up here.
 func sameAsEncodingCSV(t *testing.T, data string) {
-	if !utf8.ValidString(data) || strings.HasPrefix(data, "\uFEFF") || strings.ContainsRune(data, '\r') {
-		return // decoded, stripped or normalised before csv sees them
+	if !utf8.ValidString(data) || strings.HasPrefix(data, "\uFEFF") || strings.HasPrefix(strings.ToLower(data), "sep=") {
+		return // decoded, stripped or taken as the delimiter before csv sees them
 	}
+	// A carriage return alone ends a line (old Excel for Mac): the
+	// reference sees it as the line feed the reader makes of it.
+	ref := data
+	if loneCR([]byte(data + "\n")) {
+		ref = regexp.MustCompile("\r([^\n]|$)").ReplaceAllString(data, "\n$1")
+		ref = regexp.MustCompile("\r([^\n]|$)").ReplaceAllString(ref, "\n$1") // "\r\r": the second one
+	}
+	data, orig := ref, data
 	cr := csv.NewReader(strings.NewReader(data))
 	want, err := cr.ReadAll()
 	if err != nil || len(want) < 2 {
@@ -81,7 +90,7 @@ func sameAsEncodingCSV(t *testing.T, data string) {
 			return
 		}
 	}
-	r, _, err := Open("-", strings.NewReader(data), Options{Format: CSV, Delimiter: ','})
+	r, _, err := Open("-", strings.NewReader(orig), Options{Format: CSV, Delimiter: ','})
 	if err != nil {
 		return // a header the reader refuses (duplicate names): reported, not read
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -344,5 +345,41 @@ func TestUnnamedColumnsWarn(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], `2 column(s) have no name; they are called ["column 2" "column 4"]`) {
 		t.Errorf("warnings %q", warnings)
+	}
+}
+
+// TestSpreadsheetLineEnds: old Excel for Mac ends lines with CR alone,
+// files can mix line ends, and Excel may write a "sep=" first line.
+func TestSpreadsheetLineEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		delim      rune
+		lines      []int
+	}{
+		{"CR only", "First Name,Email\rAda,ada@x.co\rBo,\"two\rlines\"\rCy,cy@x.co\r", ',', []int{2, 3, 5}},
+		{"mixed", "First Name,Email\r\nAda,ada@x.co\rBo,\"two\r\nlines\"\nCy,cy@x.co", ',', []int{2, 3, 5}},
+		{"sep= line", "sep=;\nFirst Name;Email\nAda;ada@x.co\nBo;\"two\nlines\"\nCy;cy@x.co\n", ';', []int{3, 4, 6}},
+		{"sep= with CRLF, delimiter detected otherwise", "SEP=|\r\nFirst Name|Email\r\nAda|ada@x.co\r\nBo|\"two\r\nlines\"\r\nCy|cy@x.co\r\n", '|', []int{3, 4, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, in, err := Open("-", strings.NewReader(tc.data), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if in.Delimiter != tc.delim || !slices.Equal(r.Columns(), []string{"First Name", "Email"}) {
+				t.Fatalf("delimiter %q, columns %q", in.Delimiter, r.Columns())
+			}
+			want := [][]string{{"Ada", "ada@x.co"}, {"Bo", "two\nlines"}, {"Cy", "cy@x.co"}}
+			for i, w := range want {
+				row, err := r.Next()
+				if err != nil || row.Err != nil || !slices.Equal(row.Values, w) || row.Line != tc.lines[i] {
+					t.Fatalf("row %d: %q line %d (%v %v), want %q line %d", i+1, row.Values, row.Line, err, row.Err, w, tc.lines[i])
+				}
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Errorf("more rows: %v", err)
+			}
+		})
 	}
 }
