@@ -93,13 +93,18 @@ var ErrInterrupted = errors.New("interrupted")
 
 // Summary counts a run's outcomes.
 type Summary struct {
-	Rows       int64 // rows read
-	Created    int64
-	Existing   int64 // already in RevCent: its own answer, or a search, said so
-	Duplicate  int64
-	Invalid    int64
-	Failed     int64
-	Skipped    int64   // done in an earlier run (--resume)
+	Rows      int64 // rows read
+	Created   int64
+	Existing  int64 // already in RevCent: its own answer, or a search, said so
+	Duplicate int64
+	Invalid   int64
+	Failed    int64
+	Skipped   int64 // done in an earlier run (--resume)
+	Blank     int64 // rows with every cell empty: skipped, not recorded
+	// NoRows says the input had no row to import: empty, a header alone,
+	// or only blank rows. The run is not OK: a nightly export with no rows
+	// is worth a look.
+	NoRows     bool
 	Reconciled int64   // created rows found by search after an unknown outcome
 	InDoubt    int64   // rows whose outcome is still unknown (pending in the journal)
 	Unsent     int64   // rows read but not finished when the run stopped
@@ -114,12 +119,14 @@ type Summary struct {
 }
 
 // OK reports whether every row read was created, a duplicate, or done.
-func (s Summary) OK() bool { return s.Invalid == 0 && s.Failed == 0 && s.InDoubt == 0 && s.Unsent == 0 }
+func (s Summary) OK() bool {
+	return s.Invalid == 0 && s.Failed == 0 && s.InDoubt == 0 && s.Unsent == 0 && !s.NoRows
+}
 
 // counters are updated by the pipeline and read by progress.
 type counters struct {
-	rows, created, existing, duplicate, invalid, failed, skipped, reconciled, inDoubt atomic.Int64
-	requests, retries                                                                 atomic.Int64
+	rows, created, existing, duplicate, invalid, failed, skipped, reconciled, inDoubt, blank atomic.Int64
+	requests, retries                                                                        atomic.Int64
 }
 
 // job is a row to send.
@@ -185,6 +192,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
 
 	src, in, mapper, err := open(cfg.Input, cfg.Log, cfg.Now())
+	if errors.Is(err, source.ErrEmpty) {
+		cfg.Log.Warn("no rows: " + in.Name + " is empty")
+		sum.NoRows, sum.Elapsed = true, time.Since(start)
+		return sum, nil
+	}
 	if err != nil {
 		return sum, err
 	}
@@ -248,10 +260,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	sum.Rows = r.c.rows.Load()
 	sum.Created, sum.Duplicate, sum.Invalid = r.c.created.Load(), r.c.duplicate.Load(), r.c.invalid.Load()
-	sum.Existing = r.c.existing.Load()
+	sum.Existing, sum.Blank = r.c.existing.Load(), r.c.blank.Load()
+	sum.NoRows = sum.Rows == sum.Blank && err == nil && ctx.Err() == nil
+	if sum.NoRows {
+		cfg.Log.Warn("no rows: " + in.Name + " has a header and no row with a value")
+	}
 	sum.Failed, sum.Skipped, sum.Reconciled = r.c.failed.Load(), r.c.skipped.Load(), r.c.reconciled.Load()
 	sum.InDoubt = r.c.inDoubt.Load()
-	sum.Unsent = sum.Rows - sum.Created - sum.Existing - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
+	sum.Unsent = sum.Rows - sum.Blank - sum.Created - sum.Existing - sum.Duplicate - sum.Invalid - sum.Failed - sum.Skipped - sum.InDoubt
 	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
 	sum.FinalRate = cfg.Limiter.Limit()
 	if r.gate != nil {

@@ -183,6 +183,10 @@ func (r *run) parse(out chan<- rowBatch, stop <-chan struct{}) {
 // send).
 func (r *run) decide(ctx context.Context, row source.Row) error {
 	r.c.rows.Add(1)
+	if row.Err == nil && source.Blank(row.Values) {
+		r.c.blank.Add(1) // not a person: no line in the journal
+		return nil
+	}
 	hash := results.RowHash(row.Values)
 	var prev results.Entry
 	if r.ix != nil {

@@ -47,7 +47,7 @@ func (r *run) report(p Progress) {
 			Failed: r.c.failed.Load(), Skipped: r.c.skipped.Load(), Existing: r.c.existing.Load(), Reconciling: r.reconciling.Load(),
 			Bytes: r.src.BytesRead(), BytesTotal: r.in.Size,
 			Limit: r.cfg.Limiter.Limit(), Elapsed: time.Since(start)}
-		s.Done = s.Created + s.Existing + s.Duplicate + s.Invalid + s.Failed + s.Skipped
+		s.Done = s.Created + s.Existing + s.Duplicate + s.Invalid + s.Failed + s.Skipped + r.c.blank.Load()
 		return s
 	}
 	t := time.NewTicker(progressEvery)

@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent"
+	"github.com/revcent-import/revcent-import/source"
 )
 
 // ValidateConfig is a validation run: every row is read, mapped and
@@ -44,6 +46,7 @@ type Report struct {
 	Valid     int64 // would be sent
 	Invalid   int64
 	Duplicate int64
+	Blank     int64    // rows with every cell empty: skipped
 	Reasons   []Reason // invalid rows by reason, most frequent first
 	Elapsed   time.Duration
 }
@@ -63,6 +66,9 @@ func Validate(ctx context.Context, cfg ValidateConfig) (Report, error) {
 		cfg.Problems = io.Discard
 	}
 	src, in, mapper, err := open(cfg.Input, cfg.Log, cfg.Now())
+	if errors.Is(err, source.ErrEmpty) {
+		return Report{Input: in.Name, Elapsed: time.Since(start)}, nil
+	}
 	if err != nil {
 		return Report{}, err
 	}
@@ -91,6 +97,10 @@ func Validate(ctx context.Context, cfg ValidateConfig) (Report, error) {
 			return rep, &ConfigError{fmt.Errorf("%s: %w", in.Name, err)}
 		}
 		rep.Rows++
+		if row.Err == nil && source.Blank(row.Values) {
+			rep.Blank++
+			continue
+		}
 		v := prep.prepare(row)
 		switch {
 		case v.send:

@@ -181,7 +181,7 @@ func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldErr
 				v = ""
 			}
 		}
-		v = strings.TrimSpace(v)
+		v = unguard(strings.TrimSpace(v))
 		if v == "" {
 			v = f.Default
 		}
@@ -225,6 +225,16 @@ func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldErr
 	}
 	errs = m.check(&req, errs)
 	return req, errs
+}
+
+// unguard strips the apostrophe that Shopify and spreadsheet users put
+// before digits or a "+" to keep Excel from reading them as a number
+// ("'0123", "'+44 20 7946 0000"): it is not part of the value.
+func unguard(v string) string {
+	if len(v) > 1 && v[0] == '\'' && (v[1] == '+' || v[1] >= '0' && v[1] <= '9') {
+		return v[1:]
+	}
+	return v
 }
 
 // normalise applies what is always applied to a kind of target.

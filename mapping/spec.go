@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -259,16 +260,37 @@ func Auto(columns []string) (Spec, []string) {
 		}
 		spec.Fields = append(spec.Fields, fields...)
 	}
-	// A lone full-name column feeds both names when no column names them.
+	// A lone full-name column feeds both names when no column names them,
+	// unless the header says the rows are companies: a column about the
+	// company that is not the person's company field ("Company Domain
+	// Name", "Company owner", "Organization Type" in a companies export).
+	// Then "Name" is the company's name, and is not split into a person's.
+	companies := false
+	for _, c := range columns {
+		n := normalise(c)
+		mentions := strings.Contains(n, "company") || strings.Contains(n, "organization") || strings.Contains(n, "organisation")
+		if mentions && !slices.Contains(autoTargets(c), "customer.company") && !slices.Contains(autoTargets(c), "bill_to.company") {
+			companies = true
+		}
+	}
 	if !taken["customer.first_name"] && !taken["customer.last_name"] {
 		for i, c := range unmapped {
-			if fullNames[normalise(c)] {
-				spec.Fields = append(spec.Fields,
-					Field{Target: "customer.first_name", Column: c, Transforms: []string{"given_name"}},
-					Field{Target: "customer.last_name", Column: c, Transforms: []string{"family_name"}})
-				unmapped = append(unmapped[:i:i], unmapped[i+1:]...)
+			if !fullNames[normalise(c)] {
+				continue
+			}
+			if companies && normalise(c) == "name" {
+				if !taken["customer.company"] {
+					spec.Fields = append(spec.Fields, Field{Target: "customer.company", Column: c})
+					taken["customer.company"] = true
+					unmapped = append(unmapped[:i:i], unmapped[i+1:]...)
+				}
 				break
 			}
+			spec.Fields = append(spec.Fields,
+				Field{Target: "customer.first_name", Column: c, Transforms: []string{"given_name"}},
+				Field{Target: "customer.last_name", Column: c, Transforms: []string{"family_name"}})
+			unmapped = append(unmapped[:i:i], unmapped[i+1:]...)
+			break
 		}
 	}
 	return spec, unmapped

@@ -191,7 +191,7 @@ func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDec
 	c.r = c.newReader()
 	header, err := c.r.Read()
 	if err == io.EOF {
-		return nil, errors.New("the file is empty: want a header line naming the columns")
+		return nil, ErrEmpty
 	}
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)

@@ -50,6 +50,21 @@ type Options struct {
 	Warn func(msg string)
 }
 
+// ErrEmpty is the error of Open for an input with no header, not even a
+// line: an export with nothing in it.
+var ErrEmpty = errors.New("the input is empty: no header line, and no rows")
+
+// Blank reports whether every value is empty or spaces: a row that
+// spreadsheets leave behind (";;;;"), not a person.
+func Blank(values []string) bool {
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // Row is one record of the input.
 type Row struct {
 	Record int // 1-based record number, header excluded

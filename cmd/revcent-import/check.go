@@ -42,7 +42,7 @@ reason, then the invalid rows counted by reason. Exit 1 if any row is invalid.`,
 				return err
 			}
 			printReport(out, rep)
-			if rep.Invalid > 0 {
+			if rep.Invalid > 0 || rep.Rows == rep.Blank {
 				*code = exitRowsFailed
 			}
 			return nil
@@ -85,7 +85,7 @@ func runDryRun(ctx context.Context, in importer.Input, f importFlags, io stdio, 
 	}
 	printReport(out, rep)
 	fmt.Fprintf(out, "\ndry run: nothing was sent; the %d requests that would be sent are in %s (card numbers masked)\n", rep.Valid, path)
-	if rep.Invalid > 0 {
+	if rep.Invalid > 0 || rep.Rows == rep.Blank {
 		*code = exitRowsFailed
 	}
 	return nil
@@ -94,6 +94,12 @@ func runDryRun(ctx context.Context, in importer.Input, f importFlags, io stdio, 
 func printReport(w io.Writer, r importer.Report) {
 	fmt.Fprintf(w, "\n%s: %d rows read in %s: %d valid, %d invalid, %d duplicate\n",
 		r.Input, r.Rows, r.Elapsed.Round(time.Millisecond), r.Valid, r.Invalid, r.Duplicate)
+	if r.Blank > 0 {
+		fmt.Fprintf(w, "%d blank rows (every cell empty) skipped\n", r.Blank)
+	}
+	if r.Rows == r.Blank {
+		fmt.Fprintf(w, "no rows: %s has no row with a value (is it the right export?)\n", r.Input)
+	}
 	if len(r.Reasons) == 0 {
 		return
 	}

@@ -442,6 +442,10 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 	rate := float64(s.Created+s.Existing+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "\n%s -> %s\n", input, s.Results)
 	row := func(name string, n int64) { fmt.Fprintf(w, "  %-11s %8d\n", name, n) }
+	if s.NoRows {
+		fmt.Fprintf(w, "\nno rows: %s has no row with a value (is it the right export?)\n", input)
+		return
+	}
 	row("created", s.Created)
 	if s.Reconciled > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (of created: found in RevCent after an unknown outcome, not sent again)\n", "reconciled", s.Reconciled)
@@ -454,6 +458,9 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 	row("failed", s.Failed)
 	if s.Skipped > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (done in an earlier run)\n", "skipped", s.Skipped)
+	}
+	if s.Blank > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (every cell empty: skipped, not recorded)\n", "blank", s.Blank)
 	}
 	if s.InDoubt > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (outcome unknown: --resume reconciles them)\n", "in doubt", s.InDoubt)

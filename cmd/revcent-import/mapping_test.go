@@ -270,3 +270,52 @@ func TestValidateCommand(t *testing.T) {
 		t.Errorf("clean file: exit %d\n%s", code, out)
 	}
 }
+
+// TestSpreadsheetLeftovers: what spreadsheets leave in exports.
+func TestSpreadsheetLeftovers(t *testing.T) {
+	t.Run("blank rows are skipped and counted, not invalid", func(t *testing.T) {
+		in := write(t, "l.csv", "First Name;Last Name;Email;Country\nAda;Lovelace;ada@example.com;GB\n;;;\n;;;;;;\n  ; ;;\nBo;Diddley;bo@example.com;US\n")
+		code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none")
+		if code != 0 || !strings.Contains(out, "created            2") || !strings.Contains(out, "blank              3") || strings.Contains(out, "invalid            1") {
+			t.Errorf("exit %d\n%s\n%s", code, out, stderr)
+		}
+		code, out, _ = runCLI(t, nil, "validate", in)
+		if code != 0 || !strings.Contains(out, "3 blank rows") {
+			t.Errorf("validate: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("a leading apostrophe before digits or + is Excel's guard, not the value", func(t *testing.T) {
+		in := write(t, "s.csv", "First Name,Last Name,Email,Phone,Zip,Company\nAda,Lovelace,ada@example.com,'+44 20 7946 0000,'01234,'Quoted' Ltd\n")
+		dry := in + ".dry-run.jsonl"
+		code, out, _ := runCLI(t, nil, "import", in, "--dry-run", "--campaign", "Spring Promo")
+		body := string(mustRead(t, dry))
+		if code != 0 || !strings.Contains(body, `"phone":"+44 20 7946 0000"`) || !strings.Contains(body, `"zip":"01234"`) || !strings.Contains(body, `"company":"'Quoted' Ltd"`) {
+			t.Errorf("exit %d\n%s\n%s", code, out, body)
+		}
+	})
+	t.Run("a lone Name in a companies export is the company's", func(t *testing.T) {
+		in := write(t, "c.csv", "Record ID,Name,Company Domain Name,Email,City\n1,Acme Widgets,acme.com,info@acme.com,Austin\n")
+		code, out, _ := runCLI(t, nil, "mapping", in)
+		if code != 0 || !strings.Contains(out, "customer.company: Name") || strings.Contains(out, "customer.first_name") {
+			t.Errorf("exit %d\n%s", code, out)
+		}
+		// A person list with a Company column still splits its Name.
+		in = write(t, "p.csv", "Name,Email,Company\nAda Lovelace,ada@example.com,Analytical Engines\n")
+		if _, out, _ := runCLI(t, nil, "mapping", in); !strings.Contains(out, "customer.first_name: {column: \"Name\", transform: [given_name]}") || !strings.Contains(out, "customer.company: Company") {
+			t.Errorf("person list:\n%s", out)
+		}
+	})
+	for _, tc := range []struct{ name, content string }{{"header only", "First Name,Last Name,Email\n"}, {"empty", ""}, {"only blank rows", "First Name,Last Name,Email\n,,\n"}} {
+		t.Run(tc.name+": no rows, exit 1", func(t *testing.T) {
+			in := write(t, "e.csv", tc.content)
+			code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none")
+			if code != exitRowsFailed || !strings.Contains(out, "no rows") || !strings.Contains(stderr, "no rows") {
+				t.Errorf("exit %d, want 1 and a warning\n%s\n%s", code, out, stderr)
+			}
+			code, out, _ = runCLI(t, nil, "validate", in)
+			if code != exitRowsFailed || !strings.Contains(out, "no rows") {
+				t.Errorf("validate: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
