@@ -61,7 +61,7 @@ type Mapper struct {
 	fields   []compiled
 	columns  map[string]string // required target -> the column feeding it
 	now      time.Time
-	country  map[string]string // cache: biter777's lookup is slow per call
+	country  map[string]countryAnswer // each spelling looked up once
 	truncate bool
 }
 
@@ -97,7 +97,7 @@ func (m *Mapper) addUnmapped(spec Spec, columns []string, index func(string) int
 // columns, unknown transforms and missing required targets are errors
 // naming the mapping file and line.
 func Compile(spec Spec, columns []string, index func(string) int, opts Options) (*Mapper, error) {
-	m := &Mapper{columns: map[string]string{}, now: opts.Now, country: map[string]string{}}
+	m := &Mapper{columns: map[string]string{}, now: opts.Now, country: map[string]countryAnswer{}}
 	where := func(f Field) string {
 		if spec.Name == "" || f.Line == 0 {
 			return fmt.Sprintf("auto-mapping of %q", f.Column)
@@ -243,21 +243,21 @@ func (m *Mapper) normalise(k kind, v string) (string, string) {
 	case emailKind:
 		return normEmail(v)
 	case countryKind:
-		if a3, ok := m.country[v]; ok {
-			if a3 == "" {
-				return v, "is not a country (use ISO alpha-2/alpha-3 or an English name)"
+		// A file repeats a few spellings: each is looked up once.
+		if c, ok := m.country[v]; ok {
+			if c.reason != "" {
+				return v, c.reason
 			}
-			return a3, ""
+			return c.a3, ""
 		}
 		a3, reason := normCountry(v)
 		if len(m.country) < 4096 {
-			if reason != "" {
-				m.country[v] = ""
-			} else {
-				m.country[v] = a3
-			}
+			m.country[v] = countryAnswer{a3, reason}
 		}
-		return a3, reason
+		if reason != "" {
+			return v, reason
+		}
+		return a3, ""
 	case cardNumberKind:
 		return cardNumber(v)
 	case cardCodeKind:

@@ -113,7 +113,7 @@ func TestMapRowErrors(t *testing.T) {
 	}{
 		{[]string{"Ada", "", "a@b.co", ""}, []string{`column "Last Name" is empty; RevCent requires last name`}},
 		{[]string{"Ada", "L", "ada@", ""}, []string{`column "Email": "ada@" is not an email address`}},
-		{[]string{"Ada", "L", "a@b.co", "Atlantis"}, []string{`column "Country": "Atlantis" is not a country (use ISO alpha-2/alpha-3 or an English name)`}},
+		{[]string{"Ada", "L", "a@b.co", "Atlantis"}, []string{`column "Country": "Atlantis" is not a country (use an ISO code such as DE or DEU, or the country's name)`}},
 		{[]string{"", "", "", "Atlantis"}, []string{`column "Country": "Atlantis" is not a country`, `column "First Name" is empty`, `column "Last Name" is empty`, `column "Email" is empty`}},
 		{[]string{"Ada"}, []string{`column "Last Name" is empty`, `column "Email" is empty`}}, // a short row
 	}

@@ -140,20 +140,17 @@ func normEmail(s string) (string, string) {
 	return s, ""
 }
 
-// normCountry turns an alpha-2 code, an alpha-3 code or an English name, in
-// any case, into an ISO 3166-1 alpha-3 code.
+// normCountry turns an ISO code or a country's name, in any language and
+// case (see lookupCountry), into an ISO 3166-1 alpha-3 code.
 func normCountry(s string) (string, string) {
-	// No country name is this long, and the library's lookup is quadratic
-	// in the input's length.
-	if len(s) > 64 {
-		return s, "is not a country (use ISO alpha-2/alpha-3 or an English name)"
+	if len(s) > 100 { // no country's name is this long
+		return s, "is not a country (use an ISO code such as DE or DEU, or the country's name)"
 	}
-	c := countries.ByName(s)
-	if a3 := c.Alpha3(); c != countries.Unknown && c.IsValid() && len(a3) == 3 {
-		return a3, ""
-	}
-	return s, "is not a country (use ISO alpha-2/alpha-3 or an English name)"
+	return lookupCountry(s)
 }
+
+// countryAnswer is a country spelling's lookup, cached by the Mapper.
+type countryAnswer struct{ a3, reason string }
 
 // splitExpiry reads MM/YY, MM/YYYY, M/YY, MM-YY, MMYY or MM/YY with spaces.
 // It returns month and year as written, or ok false.

@@ -253,7 +253,7 @@ func TestValidateCommand(t *testing.T) {
 		`prospects.csv:124: duplicate: same email as row 5`,
 		`prospects.csv:251: has 13 fields, the header has 12`,
 		"300 rows read in", "295 valid, 4 invalid, 1 duplicate", "invalid rows by reason:",
-		`1  column "Country" is not a country (use ISO alpha-2/alpha-3 or an English name)  (first on line 89)`,
+		`1  column "Country" is not a country (use an ISO code such as DE or DEU, or the country's name)  (first on line 89)`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)

@@ -1,0 +1,272 @@
+package mapping
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/biter777/countries"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Countries are read from what real exports write: ISO codes, English
+// names, names in the customer's own language ("España", "Deutschland",
+// "Brasil"), ISO's official names ("Argentine Republic"), and the usual
+// variants ("The Netherlands", "Trinidad & Tobago", "Korea, South", "Hong
+// Kong SAR"). The names come from CLDR in every language it has (through
+// golang.org/x/text/language/display) and from the ISO data of
+// biter777/countries. A spelling that names two countries is refused with
+// both named, never guessed.
+
+// countryIndex maps a spelling, folded (see foldCountry), to the alpha-3
+// codes it names: one, or several when it is ambiguous. englishIndex is
+// its small first tier, the ISO English names and the aliases, built in a
+// millisecond: most exports need nothing else, and the whole index (CLDR
+// in every language, about 24,000 names) takes a few hundred.
+var (
+	countryIndex = sync.OnceValue(func() map[string][]string { return buildCountryIndex(true) })
+	englishIndex = sync.OnceValue(func() map[string][]string { return buildCountryIndex(false) })
+)
+
+// officialForms are the words official names put before "of": "Republic
+// of", "Kingdom of the", "Plurinational State of", "Grand Duchy of".
+var officialWords = map[string]bool{
+	"republic": true, "kingdom": true, "principality": true, "state": true, "states": true, "commonwealth": true,
+	"union": true, "sultanate": true, "grand": true, "duchy": true, "federation": true, "islamic": true,
+	"people's": true, "peoples": true, "democratic": true, "federal": true, "socialist": true, "arab": true,
+	"plurinational": true, "hashemite": true, "united": true, "federative": true, "bolivarian": true,
+	"oriental": true, "independent": true, "co-operative": true, "cooperative": true, "territory": true,
+	"special": true, "administrative": true, "region": true, "sovereign": true, "the": true, "of": true,
+	"lao": true, "popular": true, "confederation": true, "emirate": true, "emirates": true,
+}
+
+// countryAliases are spellings seen in real exports that neither CLDR nor
+// the ISO data has: official names built on an adjective, which no rule
+// can take apart, and common short forms. Each is checked against the
+// spelling list in the tests.
+var countryAliases = map[string]string{
+	"argentine republic": "ARG", "french republic": "FRA", "italian republic": "ITA", "hellenic republic": "GRC",
+	"lebanese republic": "LBN", "gabonese republic": "GAB", "kyrgyz republic": "KGZ", "swiss confederation": "CHE",
+	"united mexican states": "MEX", "czech republic": "CZE", "slovak republic": "SVK", "togolese republic": "TGO",
+	"syrian arab republic": "SYR", "arab republic of egypt": "EGY", "oriental republic of uruguay": "URY",
+	"korea south": "KOR", "south korea": "KOR", "korea north": "PRK", "north korea": "PRK", "korea republic of": "KOR",
+	"republic of korea": "KOR", "korea democratic people's republic of": "PRK", "democratic people's republic of korea": "PRK",
+	"congo drc": "COD", "drc": "COD", "dr congo": "COD", "democratic republic of the congo": "COD", "congo democratic republic of the": "COD",
+	"congo republic": "COG", "republic of the congo": "COG", "congo brazzaville": "COG", "congo kinshasa": "COD",
+	"turkiye": "TUR", "holland": "NLD", "great britain": "GBR", "britain": "GBR", "uk": "GBR", "england": "GBR",
+	"scotland": "GBR", "wales": "GBR", "northern ireland": "GBR", "usa": "USA", "us": "USA", "u s a": "USA", "u s": "USA",
+	"united states of america": "USA", "united kingdom of great britain and northern ireland": "GBR", "america": "USA", "uae": "ARE", "ivory coast": "CIV", "cote divoire": "CIV",
+	"cape verde": "CPV", "swaziland": "SWZ", "macedonia": "MKD", "burma": "MMR", "east timor": "TLS",
+	"vatican": "VAT", "vatican city": "VAT", "holy see": "VAT", "russia": "RUS", "vietnam": "VNM", "viet nam": "VNM",
+	"laos": "LAO", "syria": "SYR", "iran": "IRN", "bolivia": "BOL", "venezuela": "VEN", "tanzania": "TZA",
+	"moldova": "MDA", "micronesia": "FSM", "palestine": "PSE", "brunei": "BRN", "taiwan": "TWN",
+	"eswatini": "SWZ", "kingdom of eswatini": "SWZ", "north macedonia": "MKD", "czechia": "CZE",
+}
+
+// foldCountry folds a spelling for lookup: lower case, accents and
+// punctuation gone, "&" read as "and", spaces single.
+func foldCountry(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+		if out, _, err := transform.String(t, s); err == nil {
+			s = out
+		}
+	}
+	s = strings.ToLower(s)
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case r == '&':
+			b.WriteString(" and ")
+			space = true
+			continue
+		case r == '\'' || r == '’' || r == '.':
+			continue // "Côte d'Ivoire", "U.S.A."
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteRune(r)
+			space = false
+		default:
+			space = true
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// variants returns the other spellings a name is written as: without a
+// leading "the", "X, Y" as "Y X", without "SAR" or "SAR China", and with
+// " and " for "&" (folding does that).
+func variants(folded string) []string {
+	out := []string{folded}
+	add := func(v string) {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	add(strings.TrimPrefix(folded, "the "))
+	for _, suffix := range []string{" sar china", " sar"} {
+		add(strings.TrimSuffix(folded, suffix))
+	}
+	return out
+}
+
+// looseVariants are the last spellings tried: with hyphens and spaces
+// closed up ("Bouvet-Insel" for "Bouvetinsel"). A parenthesis is never
+// dropped: "Saint Martin (Dutch part)" is not Saint Martin.
+func looseVariants(s string) []string {
+	var out []string
+	if strings.ContainsAny(s, "-") {
+		out = append(out, strings.ReplaceAll(foldCountry(strings.ReplaceAll(s, "-", "")), " ", ""))
+	}
+	return out
+}
+
+func buildCountryIndex(cldr bool) map[string][]string {
+	ix := map[string][]string{}
+	seen := map[string]bool{} // name+code: many languages share a name
+	put := func(name, a3 string) {
+		if seen[name+"\x00"+a3] {
+			return
+		}
+		seen[name+"\x00"+a3] = true
+		for _, v := range variants(foldCountry(name)) {
+			if !slices.Contains(ix[v], a3) {
+				ix[v] = append(ix[v], a3)
+			}
+		}
+	}
+	var tags []language.Tag
+	if cldr {
+		tags = display.Supported.Tags()
+	}
+	for _, c := range countries.All() {
+		a2, a3 := c.Alpha2(), c.Alpha3()
+		if len(a2) != 2 || len(a3) != 3 {
+			continue
+		}
+		put(c.String(), a3)
+		region, err := language.ParseRegion(a2)
+		if err != nil {
+			continue
+		}
+		for _, t := range tags {
+			if n := display.Regions(t); n != nil {
+				if name := n.Name(region); name != "" {
+					put(name, a3)
+					// "Congo - Kinshasa", "Hong Kong SAR China", "Korea, South".
+					if i := strings.Index(name, ", "); i > 0 {
+						put(name[i+2:]+" "+name[:i], a3)
+					}
+				}
+			}
+		}
+	}
+	for alias, a3 := range countryAliases {
+		ix[alias] = []string{a3} // an alias settles what it names
+	}
+	return ix
+}
+
+// lookupCountry returns the alpha-3 code for s, or a reason it is refused.
+func lookupCountry(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	if len(s) == 2 || len(s) == 3 {
+		if c := countries.ByName(s); c != countries.Unknown && c.IsValid() && (strings.EqualFold(c.Alpha2(), s) || strings.EqualFold(c.Alpha3(), s)) {
+			return c.Alpha3(), ""
+		}
+	}
+	f := foldCountry(s)
+	exact := variants(f)
+	// "Korea, South" reads as "south korea"; "Bolivia, Plurinational
+	// State of" as "plurinational state of bolivia".
+	if i := strings.Index(s, ","); i > 0 {
+		exact = append(exact, variants(foldCountry(s[i+1:]+" "+s[:i]))...)
+	}
+	// Official names, last: "Republic of Angola", "Kingdom of the
+	// Netherlands", "Plurinational State of Bolivia". Stripped of their
+	// state's title, some names stop telling two countries apart
+	// ("Democratic Republic of the Congo" and "Republic of the Congo"):
+	// those are refused, not guessed.
+	var stripped []string
+	// ISO's short names qualify after a comma, in every language:
+	// "Bolivia, Estado plurinacional de", "Tanzania, Zjednoczona Republika".
+	if i := strings.Index(s, ","); i > 0 {
+		stripped = append(stripped, variants(foldCountry(s[:i]))...)
+	}
+	for _, v := range exact {
+		if w := strings.Fields(v); len(w) > 2 {
+			for i := len(w) - 2; i > 0; i-- {
+				if w[i] == "of" && allOfficial(w[:i]) {
+					stripped = append(stripped, strings.TrimPrefix(strings.Join(w[i+1:], " "), "the "))
+					break
+				}
+			}
+		}
+	}
+	for k, forms := range [][]string{exact, stripped, looseVariants(s)} {
+		for _, ix := range []map[string][]string{englishIndex(), countryIndex()} {
+			for _, v := range forms {
+				codes := ix[v]
+				if k > 0 && len(codes) == 1 {
+					if other := sharedStem(v, codes[0]); other != "" {
+						codes = []string{codes[0], other}
+					}
+				}
+				switch len(codes) {
+				case 0:
+					continue
+				case 1:
+					return codes[0], ""
+				default:
+					names := make([]string, len(codes))
+					for i, c := range codes {
+						names[i] = fmt.Sprintf("%s (%s)", countries.ByName(c).String(), c)
+					}
+					return "", fmt.Sprintf("could be any of %s: write its ISO code", strings.Join(names, ", "))
+				}
+			}
+		}
+	}
+	return "", "is not a country (use an ISO code such as DE or DEU, or the country's name)"
+}
+
+// sharedStem returns another country one of whose names starts or ends
+// with name's words ("kongo" in "kongo kinshasa", "guinea" in "equatorial
+// guinea"), or "": a name stripped of its state's title or qualifier may
+// then be either.
+func sharedStem(name, a3 string) string {
+	for n, codes := range countryIndex() {
+		if len(n) <= len(name) || slices.Contains(codes, a3) {
+			continue
+		}
+		if strings.HasPrefix(n, name+" ") || strings.HasSuffix(n, " "+name) {
+			return codes[0]
+		}
+	}
+	return ""
+}
+
+func allOfficial(words []string) bool {
+	for _, w := range words {
+		if !officialWords[w] {
+			return false
+		}
+	}
+	return true
+}
