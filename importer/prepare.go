@@ -27,6 +27,8 @@ type Input struct {
 	// UnmappedAsMetadata and TruncateMetadata: see mapping.Options.
 	UnmappedAsMetadata bool
 	TruncateMetadata   bool
+	// MaxFieldLength: see mapping.Options.
+	MaxFieldLength int
 	// CampaignOptional lets a run without any campaign go on with a
 	// placeholder (validate: the rows can be checked before the campaign
 	// is known).
@@ -59,7 +61,7 @@ func open(in Input, log *slog.Logger, now time.Time) (source.Reader, source.Inpu
 		}
 	}
 	opts := mapping.Options{Campaign: in.Campaign, Now: now,
-		UnmappedAsMetadata: in.UnmappedAsMetadata, TruncateMetadata: in.TruncateMetadata}
+		UnmappedAsMetadata: in.UnmappedAsMetadata, TruncateMetadata: in.TruncateMetadata, MaxFieldLength: in.MaxFieldLength}
 	m, err := mapping.Compile(*spec, src.Columns(), src.Index, opts)
 	if err != nil && in.CampaignOptional && errors.Is(err, mapping.ErrNoCampaign) {
 		opts.Campaign = placeholderCampaign

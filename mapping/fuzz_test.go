@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/revcent-import/revcent-import/internal/schemacheck"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
 )
 
@@ -17,6 +18,9 @@ func FuzzMap(f *testing.F) {
 	f.Add("Ada", "Lovelace", "ADA@example.com", "gb", "4111 1111 1111 1111", "07/2031", "123", "x", "020 7946 0958", "Ada King")
 	f.Add("", " ", "a@b", "Atlantis", "1234", "13/99", "12345", strings.Repeat("é", 300), "12", "")
 	f.Add("Zoë", "Ødegård", "z@x.io", "Deutschland", "", "", "", "", "+49 30 1234567", "Lovelace, Ada")
+	f.Add("Info", "Desk", "INFO@ROYALTY_CC.COM", "España", "", "", "", "", "'+34 91 123 45 67", "")
+	f.Add("José", "Pérez", "josé@example.com", "México", "", "", "", "a\x00b", "n/a", "")
+	f.Add("Bo", "Bad", "bo@mail.-bad-.com", "Korea, South", "", "", "", "", "-1e400", "")
 	cols := []string{"First Name", "Last Name", "Email", "Country", "Card Number", "Expiry", "CVV", "Note", "Phone", "Billing Name", "Extra"}
 	spec, _ := Auto(cols)
 	spec.Fields = append(spec.Fields,
@@ -49,6 +53,10 @@ func FuzzMap(f *testing.F) {
 		srv.ServeHTTP(w, r)
 		if w.Code != 200 {
 			t.Fatalf("mapped without errors but the sandbox refused it: %s\nbody %s", w.Body, body)
+		}
+		// The independent judge: RevCent's own schema, formats asserted.
+		if err := schemacheck.Check(body); err != nil && schemacheck.Available() == nil {
+			t.Fatalf("mapped without errors but RevCent's schema refuses it: %v\nbody %s", err, body)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -45,7 +46,16 @@ type Options struct {
 	// TruncateMetadata cuts metadata values to RevCent's 255 characters
 	// instead of making the row invalid.
 	TruncateMetadata bool
+	// MaxFieldLength is the most characters a customer, bill_to or card
+	// field may hold (DefaultMaxFieldLength when 0): RevCent's schema
+	// sets no limit, so an absurd value (a 2 MB street) is refused here
+	// rather than by RevCent. The sandbox holds to the same default.
+	MaxFieldLength int
 }
+
+// DefaultMaxFieldLength is Options.MaxFieldLength's default: 255
+// characters, the common column size, far above any real name or address.
+const DefaultMaxFieldLength = 255
 
 type compiled struct {
 	Field
@@ -63,6 +73,7 @@ type Mapper struct {
 	now      time.Time
 	country  map[string]countryAnswer // each spelling looked up once
 	truncate bool
+	maxLen   int
 }
 
 // addUnmapped adds a metadata field for every column that no field of spec
@@ -150,6 +161,10 @@ func Compile(spec Spec, columns []string, index func(string) int, opts Options) 
 	// Transforms that read the row run once the rest of it is mapped.
 	sort.SliceStable(m.fields, func(i, j int) bool { return !m.fields[i].needsRow && m.fields[j].needsRow })
 	m.truncate = opts.TruncateMetadata || spec.TruncateMetadata
+	m.maxLen = opts.MaxFieldLength
+	if m.maxLen <= 0 {
+		m.maxLen = DefaultMaxFieldLength
+	}
 	for _, t := range []string{"customer.first_name", "customer.last_name", "customer.email"} {
 		if _, ok := m.columns[t]; !ok {
 			errs = append(errs, fmt.Errorf("nothing maps to %s, which RevCent requires: name a column for it in the mapping file, or rename the column (columns: %s)",
@@ -203,6 +218,9 @@ func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldErr
 		if reason == "" && v != "" {
 			v, reason = m.normalise(f.kind, v)
 		}
+		if reason == "" {
+			reason = checkText(v, f.metadata == "", m.maxLen)
+		}
 		if reason != "" {
 			errs = append(errs, fieldError(f, v, reason))
 			continue
@@ -225,6 +243,47 @@ func (m *Mapper) Map(values []string) (revcent.CreateCustomerRequest, []FieldErr
 	}
 	errs = m.check(&req, errs)
 	return req, errs
+}
+
+// checkText refuses what no field of a customer holds: control
+// characters (NUL and the like; tabs and line breaks pass), and, outside
+// metadata (which has its own limit), more than max characters.
+func checkText(v string, limited bool, max int) string {
+	for _, r := range v {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return fmt.Sprintf("contains a control character (U+%04X): remove it", r)
+		}
+	}
+	if limited && max > 0 {
+		if n := utf8.RuneCountInString(v); n > max {
+			return fmt.Sprintf("is %d characters long; a customer field takes at most %d (raise it with --max-field-length)", n, max)
+		}
+	}
+	return ""
+}
+
+// phoneExt is an extension at a phone number's end: "x12", "ext. 12".
+var phoneExt = regexp.MustCompile(`(?i)\s*(ext\.?|extension|x)\s*\d+$`)
+
+// checkPhone refuses what cannot be a phone number: no digits ("n/a"), or
+// letters ("-1e400", a spreadsheet's number gone wrong). Digits, spaces,
+// + - ( ) . / and an extension pass as written.
+func checkPhone(v string) string {
+	rest := phoneExt.ReplaceAllString(v, "")
+	digits := 0
+	for _, r := range rest {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case strings.ContainsRune(" +-().,/#*\t", r):
+		default:
+			return "is not a phone number: only digits, spaces, + - ( ) . / and an extension may be in one"
+		}
+	}
+	if digits < 3 {
+		return "is not a phone number: it has fewer than 3 digits"
+	}
+	return ""
 }
 
 // unguard strips the apostrophe that Shopify and spreadsheet users put
@@ -258,6 +317,8 @@ func (m *Mapper) normalise(k kind, v string) (string, string) {
 			return v, reason
 		}
 		return a3, ""
+	case phoneKind:
+		return v, checkPhone(v)
 	case cardNumberKind:
 		return cardNumber(v)
 	case cardCodeKind:
@@ -329,6 +390,16 @@ func fieldError(f *compiled, v, reason string) FieldError {
 	case cardCodeKind:
 		v = strings.Repeat("*", len(v))
 	}
+	if utf8.RuneCountInString(v) > 60 { // a message quotes the start of a long value
+		v = string([]rune(v)[:60]) + "..."
+	}
+	// Control characters are shown, not sent to a terminal.
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return '\uFFFD'
+		}
+		return r
+	}, v)
 	if f.index < 0 {
 		return FieldError{Target: f.Target, Value: v, Reason: reason}
 	}

@@ -26,6 +26,7 @@ const (
 	cardCodeKind
 	expMonthKind
 	expYearKind
+	phoneKind
 )
 
 type target struct {
@@ -48,7 +49,7 @@ var contactFields = []struct {
 	{"zip", plain, func(c *revcent.Contact) *string { return &c.Zip }},
 	{"country", countryKind, func(c *revcent.Contact) *string { return &c.Country }},
 	{"company", plain, func(c *revcent.Contact) *string { return &c.Company }},
-	{"phone", plain, func(c *revcent.Contact) *string { return &c.Phone }},
+	{"phone", phoneKind, func(c *revcent.Contact) *string { return &c.Phone }},
 }
 
 // targets are the fixed target paths; metadata.<name> is handled apart.

@@ -104,6 +104,7 @@ type inputFlags struct {
 	format, delimiter, encoding        string
 	unmappedAsMetadata, truncateMetada bool
 	logFormat                          string
+	maxFieldLength                     int
 }
 
 func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
@@ -117,6 +118,7 @@ func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
 	if withMapping {
 		fl.BoolVar(&f.unmappedAsMetadata, "unmapped-as-metadata", false, "send every column the mapping does not use as a metadata entry named after it")
 		fl.BoolVar(&f.truncateMetada, "truncate-metadata", false, "cut metadata values to RevCent's 255 characters instead of refusing the row")
+		fl.IntVar(&f.maxFieldLength, "max-field-length", mapping.DefaultMaxFieldLength, "most characters a customer field may hold; longer values make the row invalid")
 		fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	}
 }
@@ -124,7 +126,7 @@ func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
 // input checks the flags and returns what to read and how to map it.
 func (f *inputFlags) input(path string, stdin io.Reader) (importer.Input, error) {
 	in := importer.Input{Path: path, Stdin: stdin, Campaign: f.campaign,
-		UnmappedAsMetadata: f.unmappedAsMetadata, TruncateMetadata: f.truncateMetada}
+		UnmappedAsMetadata: f.unmappedAsMetadata, TruncateMetadata: f.truncateMetada, MaxFieldLength: f.maxFieldLength}
 	var err error
 	if in.Source, err = f.source(); err != nil {
 		return in, err

@@ -32,6 +32,12 @@ import (
 	"github.com/revcent-import/revcent-import/revcent"
 )
 
+// MaxFieldLength is the most characters the sandbox takes in a customer or
+// bill_to field. RevCent's schema sets none; the importer refuses longer
+// values by default (mapping.DefaultMaxFieldLength), so that validate and
+// import agree.
+const MaxFieldLength = 255
+
 // DefaultAPIKey is the key the sandbox accepts when Options.APIKey is empty.
 const DefaultAPIKey = "sandbox-key"
 
@@ -852,6 +858,12 @@ func (c *contact) validate(obj string) (revcent.Contact, error) {
 	}
 	if c.Country != nil && !alpha3(*c.Country) {
 		errs = append(errs, fmt.Errorf("%s.country %q is not an ISO 3166-1 alpha-3 code", obj, *c.Country))
+	}
+	for _, f := range []*string{c.FirstName, c.LastName, c.Email, c.AddressLine1, c.AddressLine2, c.City, c.State, c.Zip, c.Company, c.Phone} {
+		if f != nil && utf8.RuneCountInString(*f) > MaxFieldLength {
+			errs = append(errs, fmt.Errorf("%s: a field of %d characters; at most %d are accepted", obj, utf8.RuneCountInString(*f), MaxFieldLength))
+			break
+		}
 	}
 	return out, errors.Join(errs...)
 }
