@@ -54,8 +54,11 @@ func open(in Input, log *slog.Logger, now time.Time) (source.Reader, source.Inpu
 	}
 	spec := in.Mapping
 	if spec == nil {
-		auto, unmapped := mapping.Auto(src.Columns())
+		auto, unmapped, notes := mapping.AutoNotes(src.Columns())
 		spec = &auto
+		for _, n := range notes {
+			log.Warn(info.Name + ": " + n)
+		}
 		if len(unmapped) > 0 && !in.UnmappedAsMetadata {
 			log.Info("columns not mapped", "columns", strings.Join(unmapped, ", "))
 		}

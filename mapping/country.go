@@ -151,7 +151,7 @@ func buildCountryIndex(cldr bool) map[string][]string {
 			}
 		}
 	}
-	var tags []language.Tag
+	tags := []language.Tag{language.English} // CLDR's English names are in the first tier
 	if cldr {
 		tags = display.Supported.Tags()
 	}
@@ -220,7 +220,8 @@ func lookupCountry(s string) (string, string) {
 		}
 	}
 	for k, forms := range [][]string{exact, stripped, looseVariants(s)} {
-		for _, ix := range []map[string][]string{englishIndex(), countryIndex()} {
+		for _, index := range []func() map[string][]string{englishIndex, countryIndex} {
+			ix := index() // the whole index only when the first tier has no answer
 			for _, v := range forms {
 				codes := ix[v]
 				if k > 0 && len(codes) == 1 {

@@ -132,7 +132,7 @@ func TestStarterRoundTrips(t *testing.T) {
 	}
 	for _, cols := range headers {
 		auto, unmapped := Auto(cols)
-		out := Starter("in.csv", auto, unmapped)
+		out := Starter("in.csv", auto, unmapped, nil)
 		spec, err := Parse("starter.yaml", out)
 		if err != nil {
 			t.Fatalf("starter does not parse: %v\n%s", err, out)

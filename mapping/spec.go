@@ -232,34 +232,73 @@ func distance(a, b string) int {
 }
 
 // Auto maps columns by their header names (case, spaces, _, - and . are
-// ignored; common synonyms are known). Each target takes the first column
-// that names it. It returns the columns left unmapped, in input order.
+// ignored; common synonyms, and the headers of the usual exports, are
+// known). It returns the columns left unmapped, in input order. See
+// AutoNotes for what an operator should be told about the choice.
 func Auto(columns []string) (Spec, []string) {
+	spec, unmapped, _ := AutoNotes(columns)
+	return spec, unmapped
+}
+
+// AutoNotes is Auto with notes for the operator: two columns that match one
+// target (which one was chosen, and why), and unmapped columns that look
+// like a target (a shipping address, which CreateCustomer has no place
+// for; a second phone).
+func AutoNotes(columns []string) (Spec, []string, []string) {
 	var spec Spec
-	taken := map[string]bool{}
+	var notes []string
+	type pick struct {
+		column string
+		rank   int
+		fields []Field
+	}
+	best := map[string]*pick{} // target -> the column chosen for it
+	lost := map[string]bool{}  // columns that lost to another for a target (noted)
+	var order []string         // targets in the order first matched
 	var unmapped []string
 	for _, c := range columns {
-		ts := autoTargets(c)
+		ts, rank := autoTargetsRank(c)
+		if len(ts) == 0 {
+			unmapped = append(unmapped, c)
+			continue
+		}
 		var fields []Field
 		for _, t := range ts {
-			if taken[t] {
-				continue
-			}
 			fd := Field{Target: t, Column: c}
 			if len(ts) == 2 { // a combined expiry
 				fd.Transforms = []string{strings.TrimPrefix(t, "payment.credit_card.")}
 			}
 			fields = append(fields, fd)
 		}
-		if len(fields) == 0 {
+		key := ts[0]
+		switch prev := best[key]; {
+		case prev == nil:
+			best[key] = &pick{c, rank, fields}
+			order = append(order, key)
+		case rank < prev.rank:
+			notes = append(notes, fmt.Sprintf("columns %q and %q both map to %s: using %q (a plain name wins over a prefixed one)", prev.column, c, key, c))
+			unmapped = append(unmapped, prev.column)
+			lost[prev.column] = true
+			best[key] = &pick{c, rank, fields}
+		default:
+			notes = append(notes, fmt.Sprintf("columns %q and %q both map to %s: using %q, the first", prev.column, c, key, prev.column))
 			unmapped = append(unmapped, c)
-			continue
+			lost[c] = true
 		}
-		for _, fd := range fields {
-			taken[fd.Target] = true
-		}
-		spec.Fields = append(spec.Fields, fields...)
 	}
+	taken := map[string]bool{}
+	for _, key := range order {
+		for _, fd := range best[key].fields {
+			taken[fd.Target] = true
+			spec.Fields = append(spec.Fields, fd)
+		}
+	}
+	// Keep unmapped in input order.
+	pos := map[string]int{}
+	for i, c := range columns {
+		pos[c] = i
+	}
+	slices.SortStableFunc(unmapped, func(a, b string) int { return pos[a] - pos[b] })
 	// A lone full-name column feeds both names when no column names them,
 	// unless the header says the rows are companies: a column about the
 	// company that is not the person's company field ("Company Domain
@@ -293,7 +332,34 @@ func Auto(columns []string) (Spec, []string) {
 			break
 		}
 	}
-	return spec, unmapped
+	for _, c := range unmapped {
+		if why := looksLikeTarget(c); why != "" && !lost[c] {
+			notes = append(notes, fmt.Sprintf("column %q is not sent: %s", c, why))
+		}
+	}
+	return spec, unmapped, notes
+}
+
+// looksLikeTarget says why an unmapped column looks like something
+// CreateCustomer could take, or "".
+func looksLikeTarget(c string) string {
+	n := normalise(c)
+	for _, w := range []string{"label", "type", "marketing", "phonetic", "formatted", "verified", "optin", "consent"} {
+		if strings.Contains(n, w) {
+			return "" // about a field, not the field
+		}
+	}
+	for _, p := range shippingPrefixes {
+		if strings.HasPrefix(n, p) && n != p {
+			return "it is a shipping address, and CreateCustomer has none (map it to customer.* or bill_to.* in a mapping file if it is the customer's address)"
+		}
+	}
+	for _, w := range []string{"address", "street", "city", "zip", "postal", "country", "phone", "mobile", "company", "email", "state", "province"} {
+		if strings.Contains(n, w) {
+			return fmt.Sprintf("it looks like a %s, but no rule maps it (map it in a mapping file, or pass --unmapped-as-metadata)", w)
+		}
+	}
+	return ""
 }
 
 var fullNames = map[string]bool{"name": true, "fullname": true, "contactname": true, "customername": true, "contact": true, "prospectname": true}

@@ -12,7 +12,8 @@ import (
 // Starter writes spec as a mapping file an operator can edit: one line per
 // field, then the unmapped columns as commented-out metadata entries. Fed
 // back to Parse, it maps rows exactly as spec does.
-func Starter(input string, spec Spec, unmapped []string) []byte {
+// notes, from AutoNotes, come first, as comments.
+func Starter(input string, spec Spec, unmapped, notes []string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Mapping for %s, made by auto-mapping its header.\n", input)
 	fmt.Fprintf(&b, "# Edit it, then: revcent-import import %s --mapping THIS_FILE\n", input)
@@ -20,6 +21,12 @@ func Starter(input string, spec Spec, unmapped []string) []byte {
 	b.WriteString("# campaign, metadata.<name>. A value is a column name, or\n")
 	b.WriteString("# {column: NAME | value: CONSTANT, default: VALUE, transform: [NAMES]}.\n")
 	b.WriteString("# Transforms: " + strings.Join(transformNames(), ", ") + ".\n\n")
+	for _, n := range notes {
+		b.WriteString("# NOTE: " + n + "\n")
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
 	hasCampaign := false
 	for _, f := range spec.Fields {
 		hasCampaign = hasCampaign || f.Target == "campaign"

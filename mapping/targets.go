@@ -109,7 +109,32 @@ var synonyms = map[string]string{
 	"city": "city", "town": "city",
 	"country": "country", "countrycode": "country", "countryname": "country",
 	"company": "company", "companyname": "company", "organization": "company", "organisation": "company", "org": "company", "business": "company",
+	// From the exports people have (their published header lists):
+	// Shopify "Province Code", "Country Code"; Salesforce "Mailing
+	// State/Province", "Mailing Zip/Postal Code", "Account Name"; HubSpot
+	// "State/Region", "Country/Region", "Phone Number"; QuickBooks
+	// "BillAddr1", "Main Email", "Main Phone"; Stripe "Address Line1";
+	// Google Contacts "E-mail 1 - Value", "Phone 1 - Value", "Organization
+	// Name"; Mailchimp "Email Address"; WooCommerce "Billing Postcode".
+	"provincecode": "state", "statecode": "state", "state/province": "state", "state/region": "state", "stateregion": "state",
+	"county": "state", "zip/postalcode": "zip", "postalzip": "zip", "zippostalcode": "zip",
+	"country/region": "country", "countryregion": "country",
+	"addr1": "address_line_1", "addr2": "address_line_2", "line1": "address_line_1", "line2": "address_line_2",
+	"streetaddress1": "address_line_1", "streetaddress2": "address_line_2", "streetline1": "address_line_1", "streetline2": "address_line_2",
+	"mainemail": "email", "primaryemail": "email", "email1value": "email", "emailaddress1": "email",
+	"mainphone": "phone", "phone1value": "phone", "businessphone": "phone", "homephone": "phone", "workphone": "phone",
+	"accountname": "company", "organizationname": "company", "organization1name": "company", "companyname1": "company",
 }
+
+// customerPrefixes mark a column as the customer's own address (Shopify's
+// "Default Address ...", Salesforce's "Mailing ...", Google Contacts'
+// "Address 1 - ...", Stripe's "Address ..."): a name without a prefix
+// wins over one with.
+var customerPrefixes = []string{"defaultaddress", "mailing", "mailingaddress", "primaryaddress", "homeaddress", "address1", "address"}
+
+// shippingPrefixes mark a shipping address, which CreateCustomer has no
+// place for: such columns are left out, and a note says so.
+var shippingPrefixes = []string{"shipping", "shipto", "ship", "delivery"}
 
 // otherSynonyms maps normalised header names to targets outside contacts.
 var otherSynonyms = map[string]string{
@@ -127,8 +152,9 @@ var otherSynonyms = map[string]string{
 // expiryNames hold a whole MM/YY expiry, which maps to month and year.
 var expiryNames = map[string]bool{"expiry": true, "expiration": true, "expdate": true, "expirationdate": true, "expirydate": true, "exp": true}
 
-// billingPrefixes mark a column as bill_to's rather than the customer's.
-var billingPrefixes = []string{"billto", "billing", "bill"}
+// billingPrefixes mark a column as bill_to's rather than the customer's
+// (Stripe's "Card Address ..." is the card's billing address).
+var billingPrefixes = []string{"billingaddress", "billto", "billing", "bill", "cardaddress"}
 
 // normalise folds a header name for matching: lower case, without spaces,
 // underscores, dashes and dots, so that "E-mail Address", "email_address"
@@ -148,20 +174,46 @@ func normalise(h string) string {
 // autoTargets returns the targets a header name maps to automatically (a
 // combined expiry maps to two), or nil.
 func autoTargets(header string) []string {
+	t, _ := autoTargetsRank(header)
+	return t
+}
+
+// Ranks of an automatic match: when two columns match one target, the
+// lower rank wins ("Phone" over Shopify's "Default Address Phone").
+const (
+	rankExact = iota
+	rankPrefixed
+	rankNested
+)
+
+// autoTargetsRank is autoTargets with the match's rank.
+func autoTargetsRank(header string) ([]string, int) {
 	n := normalise(header)
 	if t, ok := otherSynonyms[n]; ok {
-		return []string{t}
+		return []string{t}, rankExact
 	}
 	if expiryNames[n] {
-		return []string{"payment.credit_card.exp_month", "payment.credit_card.exp_year"}
+		return []string{"payment.credit_card.exp_month", "payment.credit_card.exp_year"}, rankExact
 	}
 	if f, ok := synonyms[n]; ok {
-		return []string{"customer." + f}
+		return []string{"customer." + f}, rankExact
+	}
+	for _, p := range shippingPrefixes {
+		if rest, ok := strings.CutPrefix(n, p); ok && rest != "" {
+			return nil, rankExact // a shipping address: no place in CreateCustomer
+		}
 	}
 	for _, p := range billingPrefixes {
 		if rest, ok := strings.CutPrefix(n, p); ok {
 			if f, ok := synonyms[rest]; ok {
-				return []string{"bill_to." + f}
+				return []string{"bill_to." + f}, rankExact
+			}
+		}
+	}
+	for _, p := range customerPrefixes {
+		if rest, ok := strings.CutPrefix(n, p); ok {
+			if f, ok := synonyms[rest]; ok {
+				return []string{"customer." + f}, rankPrefixed
 			}
 		}
 	}
@@ -170,14 +222,19 @@ func autoTargets(header string) []string {
 		first := normalise(header[:strings.IndexByte(header, '.')])
 		f, ok := synonyms[normalise(header[i+1:])]
 		if !ok {
-			return nil
+			return nil, rankExact
 		}
 		for _, p := range billingPrefixes {
 			if first == p || first == p+"to" || first == "billingaddress" {
-				return []string{"bill_to." + f}
+				return []string{"bill_to." + f}, rankNested
 			}
 		}
-		return []string{"customer." + f}
+		for _, p := range shippingPrefixes {
+			if first == p || first == p+"address" {
+				return nil, rankExact
+			}
+		}
+		return []string{"customer." + f}, rankNested
 	}
-	return nil
+	return nil, rankExact
 }

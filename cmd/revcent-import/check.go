@@ -128,8 +128,8 @@ func mappingCommand(io stdio) *cobra.Command {
 				return usageError{err}
 			}
 			defer src.Close()
-			spec, unmapped := mapping.Auto(src.Columns())
-			_, err = io.out.Write(mapping.Starter(info.Name, spec, unmapped))
+			spec, unmapped, notes := mapping.AutoNotes(src.Columns())
+			_, err = io.out.Write(mapping.Starter(info.Name, spec, unmapped, notes))
 			return err
 		},
 	}
