@@ -66,4 +66,3 @@ func TestExportFamilies(t *testing.T) {
 		})
 	}
 }
-
