@@ -21,6 +21,9 @@ const maxRecordLines = 1000
 
 var errRunaway = errors.New("record spans too many lines")
 
+// errTooLong says the record being read has grown past the feeder's max.
+var errTooLong = errors.New("record too long")
+
 // feeder sits between the input and encoding/csv and keeps the raw bytes
 // of the record being parsed: enough to read its lines again when a stray
 // quote made csv misparse them. csv's bufio asks for more only when what
@@ -37,11 +40,15 @@ type feeder struct {
 	err   error // src's error, returned once the queue is empty
 	first int   // input line number of buf[head]'s line
 	fed   int   // lines handed out, replays included (for tests)
+	max   int   // bytes a record may hold; 0: no bound
 }
 
 func (f *feeder) Read(p []byte) (int, error) {
 	if f.nl >= maxRecordLines {
 		return 0, errRunaway
+	}
+	if f.max > 0 && len(f.buf)-f.head > f.max {
+		return 0, errTooLong
 	}
 	var n int
 	fresh := false
@@ -116,6 +123,35 @@ func (f *feeder) replay(start int, end int64) {
 	f.buf, f.head, f.off, f.nl, f.first = f.buf[:0], 0, 0, 0, start+1
 }
 
+// skipRecord drops the record being read, which has grown too long, and
+// the rest of the input line it has reached, without holding it: reading
+// goes on at the next line, whose number it returns.
+func (f *feeder) skipRecord() (next int) {
+	next = f.first + bytes.Count(f.buf[f.head:], newline)
+	if len(f.buf) == f.head || f.buf[len(f.buf)-1] != '\n' {
+		for {
+			if i := bytes.IndexByte(f.queue, '\n'); i >= 0 {
+				f.queue = f.queue[i+1:]
+				next++
+				break
+			}
+			f.queue = nil
+			b, err := f.src.ReadSlice('\n')
+			if err == nil {
+				next++
+				break
+			}
+			if err != bufio.ErrBufferFull {
+				f.err = err
+				break
+			}
+			_ = b
+		}
+	}
+	f.buf, f.head, f.off, f.nl, f.first = f.buf[:0], 0, 0, 0, next
+	return next
+}
+
 // line returns the text of input line n, if the bytes since mark hold it.
 func (f *feeder) line(n int) []byte {
 	rest := f.buf[f.head:]
@@ -165,7 +201,7 @@ type csvReader struct {
 }
 
 // newCSV reads the header of a CSV input. delim 0 detects the delimiter.
-func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDecoder) (*csvReader, error) {
+func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDecoder, maxRecord int) (*csvReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(64 << 10)
 	if loneCR(head) {
@@ -187,11 +223,14 @@ func newCSV(r io.Reader, name string, delim rune, counted *counter, enc *autoDec
 	if delim == 0 {
 		delim = detectDelimiter(head)
 	}
-	c := &csvReader{name: name, comma: delim, feed: &feeder{src: br, first: 1 + skipped}, counted: counted, enc: enc, base: skipped}
+	c := &csvReader{name: name, comma: delim, feed: &feeder{src: br, first: 1 + skipped, max: maxRecord}, counted: counted, enc: enc, base: skipped}
 	c.r = c.newReader()
 	header, err := c.r.Read()
 	if err == io.EOF {
 		return nil, ErrEmpty
+	}
+	if errors.Is(err, errTooLong) || errors.Is(err, errRunaway) {
+		return nil, fmt.Errorf("line 1, the header, is over %d bytes or %d lines: is this a CSV file (not compressed, not binary)?", maxRecord, maxRecordLines)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
@@ -266,6 +305,12 @@ func (c *csvReader) Next() (Row, error) {
 	}
 	var pe *csv.ParseError
 	switch {
+	case errors.Is(err, errTooLong):
+		start := c.feed.firstNonBlank()
+		next := c.feed.skipRecord()
+		c.base, c.r = next-1, c.newReader()
+		row.Line, row.Values = start, nil
+		row.Err = fmt.Errorf("is over %d bytes, as no customer row is: skipped to line %d (if it is real, raise --max-record-size)", c.feed.max, next)
 	case errors.Is(err, errRunaway):
 		start := c.feed.firstNonBlank()
 		row.Raw = c.rawText(c.feed.line(start), start)

@@ -22,10 +22,12 @@ type jsonlReader struct {
 	counted *counter
 	buf     []byte
 	enc     *autoDecoder
+	max     int  // bytes a line may hold
+	long    bool // the line being read is over max: dropped
 }
 
-func newJSONL(r io.Reader, name string, counted *counter, enc *autoDecoder) (*jsonlReader, error) {
-	j := &jsonlReader{name: name, br: bufio.NewReaderSize(r, 64<<10), index: map[string]int{}, counted: counted, enc: enc}
+func newJSONL(r io.Reader, name string, counted *counter, enc *autoDecoder, maxRecord int) (*jsonlReader, error) {
+	j := &jsonlReader{name: name, br: bufio.NewReaderSize(r, 64<<10), index: map[string]int{}, counted: counted, enc: enc, max: maxRecord}
 	row, err := j.next()
 	if err == io.EOF {
 		return nil, errors.New("the file is empty: want one JSON object per line")
@@ -67,6 +69,11 @@ func (j *jsonlReader) next() (Row, error) {
 			return Row{}, err
 		}
 		j.line++
+		if j.long {
+			j.record++
+			return Row{Record: j.record, Line: j.line,
+				Err: fmt.Errorf("line %d is over %d bytes, as no customer row is: skipped (if it is real, raise --max-record-size)", j.line, j.max)}, nil
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
@@ -75,6 +82,11 @@ func (j *jsonlReader) next() (Row, error) {
 		j.record++
 		row := Row{Record: j.record, Line: j.line}
 		clear(j.values)
+		if d := depth(line); d > MaxDepth {
+			row.Err = fmt.Errorf("line %d nests objects or arrays %d deep; at most %d are read", j.line, d, MaxDepth)
+			row.Raw = string(line[:min(len(line), 200)])
+			return row, nil
+		}
 		if line[0] != '{' {
 			row.Err = fmt.Errorf("line %d is %s, not a JSON object: write one object per line", j.line, describe(line))
 			row.Raw = string(line)
@@ -94,16 +106,27 @@ func (j *jsonlReader) next() (Row, error) {
 // until the next call. It returns io.EOF only when no bytes are left.
 func (j *jsonlReader) readLine() ([]byte, error) {
 	j.buf = j.buf[:0]
+	j.long = false
 	for {
 		chunk, err := j.br.ReadSlice('\n')
-		j.buf = append(j.buf, chunk...)
+		if !j.long {
+			j.buf = append(j.buf, chunk...)
+			if j.max > 0 && len(j.buf) > j.max {
+				// Too long to be a customer: keep reading to the line's
+				// end, but keep none of it.
+				j.long, j.buf = true, j.buf[:0]
+			}
+		}
 		switch {
 		case err == bufio.ErrBufferFull:
 			continue
-		case err == io.EOF && len(j.buf) > 0:
+		case err == io.EOF && (len(j.buf) > 0 || j.long):
 			return j.buf, nil
 		case err != nil:
 			return nil, err
+		}
+		if j.long {
+			return j.buf, nil // Next reports it
 		}
 		return j.buf[:len(j.buf)-1], nil
 	}
@@ -166,6 +189,38 @@ func (j *jsonlReader) flatten(prefix string, obj []byte) error {
 		}
 	}
 	return nil
+}
+
+// depth returns how deeply line's objects and arrays nest, outside
+// strings, stopping once past MaxDepth.
+func depth(line []byte) int {
+	d, most, inString, escaped := 0, 0, false, false
+	for _, c := range line {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			if d > most {
+				most = d
+				if most > MaxDepth {
+					return most
+				}
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return most
 }
 
 func describe(line []byte) string {

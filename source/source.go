@@ -48,7 +48,18 @@ type Options struct {
 	// Warn, when set, receives warnings about the input: a guessed
 	// encoding, unnamed columns. Each comes once.
 	Warn func(msg string)
+	// MaxRecordBytes bounds one record (a CSV record, a JSONL line):
+	// longer ones become a row error and are skipped, so that memory does
+	// not grow with a hostile line. DefaultMaxRecordBytes when 0.
+	MaxRecordBytes int
 }
+
+// DefaultMaxRecordBytes is the default bound on one record: 1 MiB, some
+// thousand times a real customer row.
+const DefaultMaxRecordBytes = 1 << 20
+
+// MaxDepth bounds how deeply a JSONL object may nest.
+const MaxDepth = 32
 
 // ErrEmpty is the error of Open for an input with no header, not even a
 // line: an export with nothing in it.
@@ -183,12 +194,12 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 			delim = '\t'
 		}
 		var c *csvReader
-		c, err = newCSV(r, in.Name, delim, counted, enc)
+		c, err = newCSV(r, in.Name, delim, counted, enc, maxRecord(opts))
 		if err == nil {
 			rd, in.Delimiter = c, c.comma
 		}
 	case JSONL:
-		rd, err = newJSONL(r, in.Name, counted, enc)
+		rd, err = newJSONL(r, in.Name, counted, enc, maxRecord(opts))
 	default:
 		return fail(fmt.Errorf("unknown format %q (want csv, tsv or jsonl)", in.Format))
 	}
@@ -196,6 +207,13 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 		return fail(err)
 	}
 	return &closing{Reader: rd, closers: closers}, in, nil
+}
+
+func maxRecord(o Options) int {
+	if o.MaxRecordBytes > 0 {
+		return o.MaxRecordBytes
+	}
+	return DefaultMaxRecordBytes
 }
 
 // FormatOf guesses the format from a file name.

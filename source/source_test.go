@@ -383,3 +383,40 @@ func TestSpreadsheetLineEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileSizes: a record over the bound, a cell over it and deep
+// nesting are row errors naming their line; the rows after them are read.
+func TestHostileSizes(t *testing.T) {
+	big := strings.Repeat("x", 3<<20)
+	for _, tc := range []struct {
+		name, data string
+		format     Format
+		want       string
+		lines      []int // of the good rows after
+	}{
+		{"a long line", "First Name,Email\n" + big + "\nAda,ada@x.co\nBo,bo@x.co\n", CSV, "line 2 ... is over", []int{3, 4}},
+		{"a long quoted cell", "First Name,Email\n\"" + big + "\",x@x.co\nAda,ada@x.co\nBo,bo@x.co\n", CSV, "is over", []int{3, 4}},
+		{"a long JSONL line", `{"email":"` + big + `"}` + "\n" + `{"email":"ada@x.co"}` + "\n" + `{"email":"bo@x.co"}` + "\n", JSONL, "line 1 is over", []int{2, 3}},
+		{"deep nesting", strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000) + "\n" + `{"email":"ada@x.co"}` + "\n" + `{"email":"bo@x.co"}` + "\n", JSONL, "nests objects or arrays 33 deep", []int{2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The good first row (JSONL learns its columns from it) comes
+			// after the bad one here; a CSV header is read first.
+			r, _, err := Open("-", strings.NewReader(tc.data), Options{Format: tc.format, MaxRecordBytes: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			row, err := r.Next()
+			if err != nil || row.Err == nil || !strings.Contains(row.Err.Error(), strings.Split(tc.want, " ... ")[len(strings.Split(tc.want, " ... "))-1]) {
+				t.Fatalf("first row: %v %v, want %q", err, row.Err, tc.want)
+			}
+			for _, line := range tc.lines {
+				row, err := r.Next()
+				if err != nil || row.Err != nil || row.Line != line {
+					t.Fatalf("after it: line %d %v %v, want line %d", row.Line, err, row.Err, line)
+				}
+			}
+		})
+	}
+}

@@ -104,7 +104,7 @@ type inputFlags struct {
 	format, delimiter, encoding        string
 	unmappedAsMetadata, truncateMetada bool
 	logFormat                          string
-	maxFieldLength                     int
+	maxFieldLength, maxRecordSize      int
 }
 
 func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
@@ -114,6 +114,7 @@ func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
 	}
 	fl.StringVar(&f.format, "format", "", "csv, tsv or jsonl (default: from the file name)")
 	fl.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter (default: detected among , ; tab |)")
+	fl.IntVar(&f.maxRecordSize, "max-record-size", source.DefaultMaxRecordBytes, "most bytes one row (a CSV record, a JSONL line) may hold; longer rows are refused and skipped")
 	fl.StringVar(&f.encoding, "encoding", "", "utf-8, utf-16, windows-1252 or iso-8859-1 (default: UTF-8, and Windows-1252 for text that is not)")
 	if withMapping {
 		fl.BoolVar(&f.unmappedAsMetadata, "unmapped-as-metadata", false, "send every column the mapping does not use as a metadata entry named after it")
@@ -212,7 +213,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 
 // source checks the input flags and returns the reader's options.
 func (f *inputFlags) source() (source.Options, error) {
-	o := source.Options{Format: source.Format(strings.ToLower(f.format)), Encoding: f.encoding}
+	o := source.Options{Format: source.Format(strings.ToLower(f.format)), Encoding: f.encoding, MaxRecordBytes: f.maxRecordSize}
 	switch o.Format {
 	case "", source.CSV, source.TSV, source.JSONL:
 	default:

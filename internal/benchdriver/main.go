@@ -33,7 +33,7 @@ var (
 	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
-	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle); all when empty")
+	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile); all when empty")
 	dir    string
 )
 
@@ -69,6 +69,7 @@ func main() {
 		{"memory", func() { memory(scale) }},
 		{"resume", func() { resumeStartup(scale) }},
 		{"settle", func() { settleCost(scale) }},
+		{"hostile", func() { hostile(scale) }},
 	} {
 		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
 			sec.run()
@@ -387,6 +388,57 @@ func settleCost(scale int) {
 		bound := time.Duration(float64(r.clean+settle) * 1.10)
 		fmt.Printf("| %d | %v | %v | %v | %.3f | %s | %s |\n", i+1, r.clean.Round(10*time.Millisecond), r.faulty.Round(10*time.Millisecond),
 			bound.Round(10*time.Millisecond), r.faulty.Seconds()/bound.Seconds(), r.reconciled, r.extraReqs)
+	}
+	fmt.Println()
+}
+
+// hostile is issue 11's bounded memory: validate reads inputs built to
+// exhaust it, and its peak RSS stays within 64 MiB.
+func hostile(scale int) {
+	size := (100 << 20) / scale
+	mk := func(name string, write func(w *bufio.Writer)) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			fail(err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		write(w)
+		w.Flush()
+		f.Close()
+		return p
+	}
+	chunk := strings.Repeat("x", 1<<16)
+	fill := func(w *bufio.Writer, n int) {
+		for ; n > len(chunk); n -= len(chunk) {
+			w.WriteString(chunk)
+		}
+		w.WriteString(chunk[:n])
+	}
+	good := "Ada,Lovelace,ada@example.com\n"
+	files := []struct{ what, path string }{
+		{fmt.Sprintf("a %d MB line, no line break", size>>20), mk("line.csv", func(w *bufio.Writer) {
+			w.WriteString("First Name,Last Name,Email\n")
+			fill(w, size)
+		})},
+		{fmt.Sprintf("a %d MB quoted cell, then a good row", size>>20), mk("cell.csv", func(w *bufio.Writer) {
+			w.WriteString("First Name,Last Name,Email\n\"")
+			fill(w, size)
+			w.WriteString("\",x,x@example.com\n" + good)
+		})},
+		{"a JSONL line nested 10,000 deep (60 KB), then a good row", mk("deep.jsonl", func(w *bufio.Writer) {
+			w.WriteString(`{"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}` + "\n")
+			w.WriteString(strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000) + "\n")
+		})},
+	}
+	fmt.Printf("## 8. Hostile input (issue 11)\n\n`validate` on each file; the record bound is 1 MiB.\n\n| input | wall | peak RSS | outcome |\n| --- | --- | --- | --- |\n")
+	for _, f := range files {
+		u := runChild(*bin, "validate", f.path, "--campaign", "Spring Promo")
+		outcome := "?"
+		if m := regexp.MustCompile(`(\d+) valid, (\d+) invalid`).FindStringSubmatch(u.out); m != nil {
+			outcome = m[0]
+		}
+		fmt.Printf("| %s | %v | %.1f MiB | %s |\n", f.what, u.wall.Round(time.Millisecond), float64(u.maxRSS)/(1<<20), outcome)
 	}
 	fmt.Println()
 }
