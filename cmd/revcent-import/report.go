@@ -22,9 +22,12 @@ func reportCommand(io stdio) *cobra.Command {
 		Long: `report reads a results file (also one still being written, or left by a
 killed run): rows by status, the errors by code with an example, retries and
 429s, rows still in doubt. With --input, it exports the invalid and failed
-rows with their original columns plus import_row, import_line and
-import_error (fix the cells, then import that file as it is), and the
-created rows with their customer ids.`,
+rows with their original columns plus import_row, import_line,
+import_error and import_raw (fix the cells, then import that file as it
+is), and the created and existing rows with their customer ids. A row that
+could not be split into the header's columns (a stray quote, a field too
+many or too few) keeps its original text in import_raw: fix it there, or in
+the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 		Example: `  revcent-import report prospects.csv.results.csv
   revcent-import report prospects.csv.results.csv --input prospects.csv --errors-csv fix-me.csv
   revcent-import import fix-me.csv --campaign "Spring Promo"          # after fixing the cells
