@@ -142,13 +142,7 @@ type SearchResponse struct {
 }
 
 // ListResponse is the answer of GetCustomers (GET /v2/customers), a page
-// of the customers created in a date window. The list's key is not
-// documented: results, customers and data are all read.
-type ListResponse struct {
-	APICallID   string     `json:"api_call_id,omitempty"`
-	APICallUnix int64      `json:"api_call_unix,omitempty"`
-	Code        int        `json:"code"`
-	Results     []Customer `json:"results"`
-	ErrorCode   string     `json:"error_code,omitempty"`
-	Message     string     `json:"message,omitempty"`
-}
+// of the customers created in a date window: the search's shape, except
+// that the list's key is not documented (results, customers and data are
+// all read; see UnmarshalJSON).
+type ListResponse SearchResponse

@@ -154,6 +154,23 @@ func readExport(t *testing.T, path string, comma rune) [][]string {
 	return recs
 }
 
+// importThenExportErrors imports in into the in-process sandbox, where
+// some rows are invalid (exit 1), and returns the errors file report
+// writes, as a second parser reads it.
+func importThenExportErrors(t *testing.T, in string) [][]string {
+	t.Helper()
+	res := in + ".results.csv"
+	code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
+	if code != exitRowsFailed {
+		t.Fatalf("exit %d, want 1 (rows that cannot be customers)\n%s\n%s", code, out, stderr)
+	}
+	fix := in + ".errors.csv"
+	if code, out, stderr := runCLI(t, nil, "report", res, "--input", in, "--errors-csv", fix); code != 0 {
+		t.Fatalf("report: %d\n%s\n%s", code, out, stderr)
+	}
+	return readExport(t, fix, ',')
+}
+
 // TestErrorsCSVKeepsEveryCell: csv-spectrum's files (none of whose rows can
 // be a customer: no email) come back in the errors file with every cell
 // as csv-spectrum's own JSON says it is.
@@ -171,17 +188,7 @@ func TestErrorsCSVKeepsEveryCell(t *testing.T) {
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Fatal(err)
 			}
-			in := write(t, name+".csv", string(mustRead(t, f)))
-			res := in + ".results.csv"
-			code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
-			if code != exitRowsFailed {
-				t.Fatalf("exit %d, want 1 (no row has an email)\n%s\n%s", code, out, stderr)
-			}
-			fix := in + ".errors.csv"
-			if code, out, stderr := runCLI(t, nil, "report", res, "--input", in, "--errors-csv", fix); code != 0 {
-				t.Fatalf("report: %d\n%s\n%s", code, out, stderr)
-			}
-			recs := readExport(t, fix, ',')
+			recs := importThenExportErrors(t, write(t, name+".csv", string(mustRead(t, f))))
 			if len(recs) != len(want)+1 {
 				t.Fatalf("%d rows exported, want %d", len(recs)-1, len(want))
 			}
@@ -207,17 +214,7 @@ func TestErrorsCSVKeepsBrokenRows(t *testing.T) {
 		"Cy,Young,cy@example.com,Young, Sons & Co,Boston,US\n" + // an unquoted comma: a field too many
 		"Di,Short,di@example.com\n" + // fields missing
 		"Ed,Ok,ed@example.com,Ok Inc,Paris,FR\n"
-	in := write(t, "broken.csv", content)
-	res := in + ".results.csv"
-	code, out, stderr := runCLI(t, nil, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
-	if code != exitRowsFailed {
-		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
-	}
-	fix := in + ".errors.csv"
-	if code, out, stderr := runCLI(t, nil, "report", res, "--input", in, "--errors-csv", fix); code != 0 {
-		t.Fatalf("report: %d\n%s\n%s", code, out, stderr)
-	}
-	recs := readExport(t, fix, ',')
+	recs := importThenExportErrors(t, write(t, "broken.csv", content))
 	raw := map[string]bool{}
 	iRaw := slices.Index(recs[0], "import_raw")
 	for _, r := range recs[1:] {
