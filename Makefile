@@ -16,6 +16,7 @@ test: lint
 	$(GO) test -race -count=1 -parallel 12 $(PKGS)
 	$(GO) test -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s ./source
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime 10s ./source
+	$(GO) test -run '^$$' -fuzz '^FuzzXLSX$$' -fuzztime 10s ./source
 	$(GO) test -run '^$$' -fuzz '^FuzzMap$$' -fuzztime 10s ./mapping
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./mapping
 

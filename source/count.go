@@ -22,6 +22,9 @@ func Count(path string, format Format, encoding string) (int, error) {
 	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 		return -1, nil
 	}
+	if format == XLSX || (format == "" && FormatOf(path) == XLSX) {
+		return XLSXRows(path, ""), nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err

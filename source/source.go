@@ -30,6 +30,7 @@ const (
 	CSV   Format = "csv"
 	TSV   Format = "tsv"
 	JSONL Format = "jsonl"
+	XLSX  Format = "xlsx"
 )
 
 // Options says how to read an input. The zero value detects everything.
@@ -48,6 +49,8 @@ type Options struct {
 	// Warn, when set, receives warnings about the input: a guessed
 	// encoding, unnamed columns. Each comes once.
 	Warn func(msg string)
+	// Sheet names the XLSX sheet to read; the first when empty.
+	Sheet string
 	// MaxRecordBytes bounds one record (a CSV record, a JSONL line):
 	// longer ones become a row error and are skipped, so that memory does
 	// not grow with a hostile line. DefaultMaxRecordBytes when 0.
@@ -137,6 +140,13 @@ type Input struct {
 
 // Open opens path ("-" for stdin) with opts.
 func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
+	if opts.Format == XLSX || (opts.Format == "" && FormatOf(path) == XLSX) {
+		x, in, err := openXLSX(path, opts.Sheet, opts)
+		if err != nil {
+			return nil, in, err
+		}
+		return x, in, nil
+	}
 	in := Input{Name: path, Size: -1}
 	var raw io.ReadCloser
 	if path == "-" {
@@ -201,7 +211,7 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 	case JSONL:
 		rd, err = newJSONL(r, in.Name, counted, enc, maxRecord(opts))
 	default:
-		return fail(fmt.Errorf("unknown format %q (want csv, tsv or jsonl)", in.Format))
+		return fail(fmt.Errorf("unknown format %q (want csv, tsv, jsonl or xlsx)", in.Format))
 	}
 	if err != nil {
 		return fail(err)
@@ -224,6 +234,8 @@ func FormatOf(path string) Format {
 		return JSONL
 	case ".tsv", ".tab":
 		return TSV
+	case ".xlsx", ".xlsm":
+		return XLSX
 	}
 	return CSV
 }

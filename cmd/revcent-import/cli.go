@@ -101,7 +101,7 @@ func version() string {
 // share them.
 type inputFlags struct {
 	campaign, mappingFile              string
-	format, delimiter, encoding        string
+	format, delimiter, encoding, sheet string
 	unmappedAsMetadata, truncateMetada bool
 	logFormat                          string
 	maxFieldLength, maxRecordSize      int
@@ -112,7 +112,8 @@ func (f *inputFlags) register(fl *pflag.FlagSet, withMapping bool) {
 		fl.StringVar(&f.campaign, "campaign", "", "RevCent campaign name or id for every row (overrides the mapping's)")
 		fl.StringVar(&f.mappingFile, "mapping", "", "mapping file (YAML or JSON); without it, columns are mapped by their header names")
 	}
-	fl.StringVar(&f.format, "format", "", "csv, tsv or jsonl (default: from the file name)")
+	fl.StringVar(&f.format, "format", "", "csv, tsv, jsonl or xlsx (default: from the file name)")
+	fl.StringVar(&f.sheet, "sheet", "", "the XLSX sheet to read (default: the first)")
 	fl.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter (default: detected among , ; tab |)")
 	fl.IntVar(&f.maxRecordSize, "max-record-size", source.DefaultMaxRecordBytes, "most bytes one row (a CSV record, a JSONL line) may hold; longer rows are refused and skipped")
 	fl.StringVar(&f.encoding, "encoding", "", "utf-8, utf-16, windows-1252 or iso-8859-1 (default: UTF-8, and Windows-1252 for text that is not)")
@@ -213,11 +214,11 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 
 // source checks the input flags and returns the reader's options.
 func (f *inputFlags) source() (source.Options, error) {
-	o := source.Options{Format: source.Format(strings.ToLower(f.format)), Encoding: f.encoding, MaxRecordBytes: f.maxRecordSize}
+	o := source.Options{Format: source.Format(strings.ToLower(f.format)), Encoding: f.encoding, MaxRecordBytes: f.maxRecordSize, Sheet: f.sheet}
 	switch o.Format {
-	case "", source.CSV, source.TSV, source.JSONL:
+	case "", source.CSV, source.TSV, source.JSONL, source.XLSX:
 	default:
-		return o, fmt.Errorf("--format %q: want csv, tsv or jsonl", f.format)
+		return o, fmt.Errorf("--format %q: want csv, tsv, jsonl or xlsx", f.format)
 	}
 	switch d := f.delimiter; {
 	case d == "":

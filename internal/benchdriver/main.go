@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
@@ -33,7 +35,7 @@ var (
 	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
-	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile); all when empty")
+	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile,xlsx); all when empty")
 	dir    string
 )
 
@@ -70,6 +72,7 @@ func main() {
 		{"resume", func() { resumeStartup(scale) }},
 		{"settle", func() { settleCost(scale) }},
 		{"hostile", func() { hostile(scale) }},
+		{"xlsx", func() { xlsxRate(scale) }},
 	} {
 		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
 			sec.run()
@@ -441,4 +444,51 @@ func hostile(scale int) {
 		fmt.Printf("| %s | %v | %.1f MiB | %s |\n", f.what, u.wall.Round(time.Millisecond), float64(u.maxRSS)/(1<<20), outcome)
 	}
 	fmt.Println()
+}
+
+// xlsxRate is issue 11's workbook case: the same rows as .xlsx and as CSV,
+// imported into one sandbox process with --rate 0, alternating.
+func xlsxRate(scale int) {
+	n := 100000 / scale
+	in := csvFile(n)
+	book := filepath.Join(dir, fmt.Sprintf("customers-%d.xlsx", n))
+	f := excelize.NewFile()
+	f.SetSheetName("Sheet1", "Customers")
+	sw, err := f.NewStreamWriter("Customers")
+	if err != nil {
+		fail(err)
+	}
+	head := make([]any, len(fake.Header))
+	for i, h := range fake.Header {
+		head[i] = h
+	}
+	sw.SetRow("A1", head)
+	for i, p := range fake.Prospects(n, 100) {
+		rec := p.Record()
+		row := make([]any, len(rec))
+		for j, v := range rec {
+			row[j] = v
+		}
+		cell, _ := excelize.CoordinatesToCellName(1, i+2)
+		sw.SetRow(cell, row)
+	}
+	if err := sw.Flush(); err != nil {
+		fail(err)
+	}
+	if err := f.SaveAs(book); err != nil {
+		fail(err)
+	}
+	f.Close()
+	srv := startSandbox("--discard")
+	defer srv.stop()
+	fmt.Printf("## 9. XLSX input (issue 11)\n\n%d rows as .xlsx and as CSV, `--rate 0`, into one `sandbox --discard` process, alternating.\n\n| pair | CSV rows/s | XLSX rows/s | XLSX/CSV | CSV peak RSS | XLSX peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", n)
+	var ratios []float64
+	for i := range 3 {
+		c := importRun(in, srv.url, "--rate", "0")
+		x := importRun(book, srv.url, "--rate", "0")
+		cr, xr := float64(n)/c.wall.Seconds(), float64(n)/x.wall.Seconds()
+		ratios = append(ratios, xr/cr)
+		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f MiB | %.1f MiB |\n", i+1, cr, xr, xr/cr, float64(c.maxRSS)/(1<<20), float64(x.maxRSS)/(1<<20))
+	}
+	fmt.Printf("| **median** | | | **%.3f** | | |\n\n", median(ratios))
 }
