@@ -269,7 +269,10 @@ var phoneExt = regexp.MustCompile(`(?i)\s*(ext\.?|extension|x)\s*\d+$`)
 // letters ("-1e400", a spreadsheet's number gone wrong). Digits, spaces,
 // + - ( ) . / and an extension pass as written.
 func checkPhone(v string) string {
-	rest := phoneExt.ReplaceAllString(v, "")
+	rest := v
+	if strings.ContainsAny(v, "xXeE") { // an extension, perhaps: the regexp only then
+		rest = phoneExt.ReplaceAllString(v, "")
+	}
 	digits := 0
 	for _, r := range rest {
 		switch {
