@@ -141,6 +141,10 @@ type searchResult struct {
 // done and every row is decided) or ctx ends.
 func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) error {
 	r := rc.r
+	// Its searches and sweeps end with it, whatever ends it: returning
+	// with an error would otherwise wait for them while they wait to hand
+	// back their answer.
+	ctx, cancel := context.WithCancel(ctx)
 	defer close(rc.done)
 	defer close(rc.resend)
 	rows := map[*aside]bool{}
@@ -160,6 +164,7 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 	defer func() {
 		// Rows still set aside stay pending in the journal: --resume
 		// reconciles them.
+		cancel()
 		rc.wg.Wait()
 		n := int64(len(rows) + len(queue))
 		r.c.inDoubt.Add(n)
