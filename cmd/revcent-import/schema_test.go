@@ -14,8 +14,8 @@ import (
 )
 
 // TestBodiesPassRevCentsSchema: every request that validate lets through,
-// across the test inputs (the samples, a CRM export, csv-spectrum, and the
-// spreadsheet and validation cases below), is accepted by an independent
+// across the test inputs (the samples, a CRM export, every export family in
+// testdata/exports, and the validation cases below), is accepted by an independent
 // JSON Schema validator reading RevCent's own CreateCustomer.json.
 func TestBodiesPassRevCentsSchema(t *testing.T) {
 	if err := schemacheck.Available(); err != nil {
@@ -25,12 +25,9 @@ func TestBodiesPassRevCentsSchema(t *testing.T) {
 	var crmCSV bytes.Buffer
 	fake.WriteCSV(&crmCSV, ps)
 	inputs := map[string]string{"crm.csv": crmCSV.String(), "validation.csv": validationCases}
-	for _, f := range []string{"../../sample_data/prospects.csv", "../../sample_data/prospects.jsonl"} {
+	families, _ := filepath.Glob("testdata/exports/*.csv")
+	for _, f := range append([]string{"../../sample_data/prospects.csv", "../../sample_data/prospects.jsonl"}, families...) {
 		inputs[filepath.Base(f)] = string(mustRead(t, f))
-	}
-	spectrum, _ := filepath.Glob("../../shared/testdata/csv-spectrum/csvs/*.csv")
-	for _, f := range spectrum {
-		inputs["spectrum-"+filepath.Base(f)] = string(mustRead(t, f))
 	}
 	bodies := 0
 	for name, content := range inputs {
