@@ -137,6 +137,7 @@ type job struct {
 	hash      string
 	req       revcent.CreateCustomerRequest
 	attempts  int  // requests sent for this row so far
+	before    int  // of attempts, those sent by earlier runs: --max-attempts counts this run's
 	throttled int  // 429 answers so far
 	inDoubt   bool // an earlier run sent it and its outcome is not known to be final: reconcile before sending
 	// since is when the row's first request was about to leave (its first

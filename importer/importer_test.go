@@ -899,3 +899,30 @@ func TestSparseAnswers(t *testing.T) {
 		t.Error("no row left pending")
 	})
 }
+
+// TestRetryFailedAfterRetriesRanOut: rows whose attempts ran out on 503s
+// (in doubt each time, proven not created each time) are sent again by
+// --retry-failed once the server is well: the attempt budget is a run's,
+// not a row's forever.
+func TestRetryFailedAfterRetriesRanOut(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 4)
+	in := e.file("c.csv", content)
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		w.WriteHeader(503)
+		return true
+	})
+	cfg := e.config(in)
+	cfg.MaxAttempts = 2
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Failed != 4 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	e.setFault(nil)
+	cfg.Resume, cfg.RetryFailed = true, true
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || sum.Created != 4 || !sum.OK() {
+		t.Fatalf("--retry-failed: %+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+}

@@ -225,7 +225,7 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 		// after creating the customer. Reconcile before sending again.
 		inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Attempts > 0)
 		j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
-			attempts: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent}
+			attempts: prev.Attempts, before: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent}
 		if inDoubt {
 			j.last, j.why = r.lastLine(row.Record, prev)
 		}

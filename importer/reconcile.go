@@ -185,7 +185,7 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 	}
 	resend := func(a *aside, how string) {
 		decide(a)
-		if a.rec.Attempts >= r.cfg.MaxAttempts {
+		if a.rec.Attempts-a.j.before >= r.cfg.MaxAttempts {
 			rec := a.rec
 			rec.Status, rec.Retryable = results.Failed, "yes"
 			rec.Message = fmt.Sprintf("gave up after %d attempts: %s (%s, so it was not created)", rec.Attempts, a.why, how)
