@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
@@ -416,6 +417,37 @@ func TestHostileSizes(t *testing.T) {
 				if err != nil || row.Err != nil || row.Line != line {
 					t.Fatalf("after it: line %d %v %v, want line %d", row.Line, err, row.Err, line)
 				}
+			}
+		})
+	}
+}
+
+// TestCRAtChunkBoundary: a CR that ends one read of the input and the LF
+// (or not) that starts the next are read as one line end (or two).
+func TestCRAtChunkBoundary(t *testing.T) {
+	for _, tc := range []struct {
+		name, tail string
+		lines      []int
+	}{{"CRLF split", "\r\nBo,b@x.co\r", []int{2, 3}}, {"lone CR, then a lone CR", "\rBo,b@x.co\r", []int{2, 3}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The header's line end is a lone CR, so that lone CRs are
+			// detected; the first row ends exactly at 64 KiB.
+			head := "First Name,Email\r"
+			row := "Ada," + strings.Repeat("a", 64<<10-len(head)-len("Ada,")-len("@x.co")) + "@x.co"
+			data := head + row + tc.tail
+			r, _, err := Open("-", iotest.OneByteReader(strings.NewReader(data)), Options{MaxRecordBytes: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for i, want := range tc.lines {
+				row, err := r.Next()
+				if err != nil || row.Err != nil || row.Line != want {
+					t.Fatalf("row %d: line %d %v %v, want line %d", i+1, row.Line, err, row.Err, want)
+				}
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Errorf("a row more: %v", err)
 			}
 		})
 	}
