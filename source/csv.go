@@ -445,58 +445,34 @@ func loneCR(b []byte) bool {
 
 // crToLF turns every carriage return not followed by a line feed into a
 // line feed, so that lines ended by CR alone, or by a mix, read as lines.
+// It reads a byte at a time from its bufio.Reader, peeking past each CR;
+// only files found to hold a lone CR pay for it.
 type crToLF struct {
-	r       io.Reader
-	pending bool // a CR ended the last chunk and was held back
-	err     error
+	r *bufio.Reader
 }
 
 func (c *crToLF) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
 	n := 0
-	if c.pending {
-		// A CR held back from the last read: its fate depends on the
-		// byte after it.
-		p[0] = '\r'
-		n = 1
-		c.pending = false
-	}
-	if c.err != nil {
-		if n == 0 {
-			return 0, c.err
-		}
-		p[0] = '\n' // a CR at the very end of the input
-		return n, nil
-	}
-	m, err := c.r.Read(p[n:])
-	n += m
-	c.err = err
-	for i := 0; i < n; i++ {
-		if p[i] != '\r' {
-			continue
-		}
-		switch {
-		case i+1 < n:
-			if p[i+1] != '\n' {
-				p[i] = '\n'
+	for n < len(p) {
+		b, err := c.r.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
 			}
-		case c.err == nil:
-			// The chunk ends in a CR: hold it until the next byte is known.
-			c.pending = true
-			n--
-		default:
-			p[i] = '\n'
+			return 0, err
+		}
+		if b == '\r' {
+			if next, err := c.r.Peek(1); err != nil || next[0] != '\n' {
+				b = '\n'
+			}
+		}
+		p[n] = b
+		n++
+		if b == '\n' && n > 0 && c.r.Buffered() == 0 {
+			break // hand over what we have rather than wait on the input
 		}
 	}
-	if n == 0 && c.err == nil {
-		return c.Read(p)
-	}
-	if n > 0 {
-		return n, nil
-	}
-	return 0, c.err
+	return n, nil
 }
 
 // detectDelimiter picks the candidate that splits the header line most

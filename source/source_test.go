@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -450,5 +451,24 @@ func TestCRAtChunkBoundary(t *testing.T) {
 				t.Errorf("a row more: %v", err)
 			}
 		})
+	}
+}
+
+// TestCRToLFOneByteAtATime: a reader asking for one byte at a time (as
+// bufio does when its buffer is nearly full) gets every byte; an earlier
+// version held a trailing CR back and asked again forever.
+func TestCRToLFOneByteAtATime(t *testing.T) {
+	c := &crToLF{r: bufio.NewReader(strings.NewReader("a\r\r\nb\r"))}
+	var got []byte
+	buf := make([]byte, 1)
+	for range 20 {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+	}
+	if string(got) != "a\n\r\nb\n" {
+		t.Errorf("read %q", got)
 	}
 }
