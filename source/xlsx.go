@@ -23,6 +23,12 @@ import (
 // isoDate is the pattern excelize applies to the system date formats.
 const isoDate = "yyyy-mm-dd"
 
+// xlsxOptions: system dates as ISO dates; a sheet or shared-string table
+// over 4 MiB unzipped goes to a temporary file and is streamed from there
+// (excelize's default, 16 MiB in memory, held a 10,000-row sheet whole: 73
+// MiB peak).
+var xlsxOptions = excelize.Options{ShortDatePattern: isoDate, LongDatePattern: isoDate, UnzipXMLSizeLimit: 4 << 20}
+
 type xlsxReader struct {
 	f      *excelize.File
 	rows   *excelize.Rows
@@ -48,7 +54,7 @@ func openXLSX(path, sheet string, opts Options) (*xlsxReader, Input, error) {
 		return nil, in, fmt.Errorf("%s: an XLSX workbook must be a regular file, not a pipe", path)
 	}
 	in.Size = st.Size()
-	f, err := excelize.OpenFile(path, excelize.Options{ShortDatePattern: isoDate, LongDatePattern: isoDate})
+	f, err := excelize.OpenFile(path, xlsxOptions)
 	if err != nil {
 		return nil, in, fmt.Errorf("%s is not an XLSX workbook that can be read (%v): save it again as .xlsx, or export it as CSV", path, plain(err))
 	}
@@ -161,7 +167,7 @@ func (x *xlsxReader) Close() error {
 // when sheet is empty) declares: its dimension, less the header. It is for
 // progress; -1 when unknown.
 func XLSXRows(path, sheet string) int {
-	f, err := excelize.OpenFile(path)
+	f, err := excelize.OpenFile(path, xlsxOptions)
 	if err != nil {
 		return -1
 	}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
 )
@@ -17,30 +15,8 @@ import (
 // same cells as fake.WriteCSV.
 func writeXLSX(t *testing.T, ps []fake.Prospect) string {
 	t.Helper()
-	f := excelize.NewFile()
-	defer f.Close()
-	f.SetSheetName("Sheet1", "Customers")
-	head := make([]any, len(fake.Header))
-	for i, h := range fake.Header {
-		head[i] = h
-	}
-	sw, err := f.NewStreamWriter("Customers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw.SetRow("A1", head)
-	for i, p := range ps {
-		rec := p.Record()
-		row := make([]any, len(rec))
-		for j, v := range rec {
-			row[j] = v
-		}
-		cell, _ := excelize.CoordinatesToCellName(1, i+2)
-		sw.SetRow(cell, row)
-	}
-	sw.Flush()
 	path := filepath.Join(t.TempDir(), "customers.xlsx")
-	if err := f.SaveAs(path); err != nil {
+	if err := fake.WriteXLSX(path, ps); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -23,8 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
@@ -452,33 +450,9 @@ func xlsxRate(scale int) {
 	n := 100000 / scale
 	in := csvFile(n)
 	book := filepath.Join(dir, fmt.Sprintf("customers-%d.xlsx", n))
-	f := excelize.NewFile()
-	f.SetSheetName("Sheet1", "Customers")
-	sw, err := f.NewStreamWriter("Customers")
-	if err != nil {
+	if err := fake.WriteXLSX(book, fake.Prospects(n, 100)); err != nil {
 		fail(err)
 	}
-	head := make([]any, len(fake.Header))
-	for i, h := range fake.Header {
-		head[i] = h
-	}
-	sw.SetRow("A1", head)
-	for i, p := range fake.Prospects(n, 100) {
-		rec := p.Record()
-		row := make([]any, len(rec))
-		for j, v := range rec {
-			row[j] = v
-		}
-		cell, _ := excelize.CoordinatesToCellName(1, i+2)
-		sw.SetRow(cell, row)
-	}
-	if err := sw.Flush(); err != nil {
-		fail(err)
-	}
-	if err := f.SaveAs(book); err != nil {
-		fail(err)
-	}
-	f.Close()
 	srv := startSandbox("--discard")
 	defer srv.stop()
 	fmt.Printf("## 9. XLSX input (issue 11)\n\n%d rows as .xlsx and as CSV, `--rate 0`, into one `sandbox --discard` process, alternating.\n\n| pair | CSV rows/s | XLSX rows/s | XLSX/CSV | CSV peak RSS | XLSX peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", n)

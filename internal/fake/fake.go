@@ -10,6 +10,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/xuri/excelize/v2"
 )
 
 // Header is the CRM export header the importer's acceptance tests use.
@@ -98,4 +100,38 @@ func WriteJSONL(w io.Writer, ps []Prospect) error {
 		}
 	}
 	return nil
+}
+
+// WriteXLSX writes ps as a workbook at path, sheet "Customers": the same
+// cells, header first, as WriteCSV writes.
+func WriteXLSX(path string, ps []Prospect) error {
+	f := excelize.NewFile()
+	defer f.Close()
+	if err := f.SetSheetName("Sheet1", "Customers"); err != nil {
+		return err
+	}
+	sw, err := f.NewStreamWriter("Customers")
+	if err != nil {
+		return err
+	}
+	row := func(n int, cells []string) error {
+		vals := make([]any, len(cells))
+		for i, v := range cells {
+			vals[i] = v
+		}
+		cell, _ := excelize.CoordinatesToCellName(1, n)
+		return sw.SetRow(cell, vals)
+	}
+	if err := row(1, Header); err != nil {
+		return err
+	}
+	for i, p := range ps {
+		if err := row(i+2, p.Record()); err != nil {
+			return err
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		return err
+	}
+	return f.SaveAs(path)
 }
