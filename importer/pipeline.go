@@ -38,11 +38,9 @@ func (r *run) run(ctx context.Context) error {
 	// second core is idle while the reader starts) instead of before.
 	if r.cfg.Progress != nil {
 		g.Go(func() error {
-			n, err := source.Count(r.cfg.Path, r.in.Format, r.cfg.Source.Encoding)
-			if r.in.Format == source.XLSX {
-				n, err = source.XLSXRows(r.cfg.Path, r.cfg.Source.Sheet), nil
-			}
-			if err == nil && n >= 0 {
+			opts := r.cfg.Source
+			opts.Format = r.in.Format
+			if n, err := source.Count(r.cfg.Path, opts); err == nil && n >= 0 {
 				r.total.Store(int64(n))
 			}
 			return nil

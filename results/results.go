@@ -39,10 +39,6 @@ const (
 	Existing Status = "existing"
 )
 
-// Done reports whether s is a final outcome that --resume skips and that
-// counts as finished for the exit code: created, duplicate or existing.
-func (s Status) Done() bool { return s == Created || s == Duplicate || s == Existing }
-
 // Header is the results file's header, in order. Readers find columns by
 // name, so columns may be added at the end.
 var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at", "retryable", "throttled"}

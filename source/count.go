@@ -14,7 +14,10 @@ import (
 // (stdin, gzip, UTF-16), and when it is not a regular file: a FIFO, a
 // process substitution (<(zcat list.gz)) or a device can be read only
 // once, and that once is the import's.
-func Count(path string, format Format, encoding string) (int, error) {
+// opts gives the format (empty: from the name), the encoding and, for a
+// workbook, the sheet.
+func Count(path string, opts Options) (int, error) {
+	format, encoding := opts.Format, opts.Encoding
 	lower := strings.ToLower(path)
 	if path == "-" || strings.HasSuffix(lower, ".gz") || strings.HasPrefix(strings.ToLower(encoding), "utf-16") {
 		return -1, nil
@@ -23,7 +26,7 @@ func Count(path string, format Format, encoding string) (int, error) {
 		return -1, nil
 	}
 	if format == XLSX || (format == "" && FormatOf(path) == XLSX) {
-		return XLSXRows(path, ""), nil
+		return xlsxRows(path, opts.Sheet), nil
 	}
 	f, err := os.Open(path)
 	if err != nil {

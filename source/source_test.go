@@ -112,7 +112,7 @@ func TestCSVSpectrum(t *testing.T) {
 			if !reflect.DeepEqual(g.rows, want) {
 				t.Errorf("got %q\nwant %q", g.rows, want)
 			}
-			if n, err := Count(f, "", ""); err != nil || n != len(want) {
+			if n, err := Count(f, Options{}); err != nil || n != len(want) {
 				t.Errorf("Count = %d, %v; want %d", n, err, len(want))
 			}
 		})
@@ -200,7 +200,7 @@ func TestGzipAndStdin(t *testing.T) {
 	if r.BytesRead() != int64(b.Len()) {
 		t.Errorf("BytesRead %d, want the compressed size %d", r.BytesRead(), b.Len())
 	}
-	if n, _ := Count(p, "", ""); n != -1 {
+	if n, _ := Count(p, Options{}); n != -1 {
 		t.Errorf("Count of gzip = %d, want -1 (unknown)", n)
 	}
 	g, _ = readAll(t, "-", strings.NewReader(`{"a":1}`+"\n"), Options{Format: JSONL})
@@ -268,7 +268,7 @@ func TestJSONL(t *testing.T) {
 	if i := r.Index("later.key"); i != len(r.Columns())-1 || r.Columns()[i] != "later.key" {
 		t.Errorf("Index of an unseen JSONL key = %d, columns %q", i, r.Columns())
 	}
-	if n, _ := Count(write(t, "c.jsonl", content), "", ""); n != 6 {
+	if n, _ := Count(write(t, "c.jsonl", content), Options{}); n != 6 {
 		t.Errorf("Count = %d, want 6", n)
 	}
 }

@@ -163,10 +163,10 @@ func (x *xlsxReader) Close() error {
 	return x.f.Close()
 }
 
-// XLSXRows returns the number of data rows a workbook's sheet (the first
+// xlsxRows returns the number of data rows a workbook's sheet (the first
 // when sheet is empty) declares: its dimension, less the header. It is for
 // progress; -1 when unknown.
-func XLSXRows(path, sheet string) int {
+func xlsxRows(path, sheet string) int {
 	f, err := excelize.OpenFile(path, xlsxOptions)
 	if err != nil {
 		return -1

@@ -78,8 +78,8 @@ func TestXLSXCellsAsAPersonSeesThem(t *testing.T) {
 	if _, err := r.Next(); err != io.EOF {
 		t.Errorf("after the last row: %v", err)
 	}
-	if n := XLSXRows(p, "Prospects"); n != 3 {
-		t.Errorf("XLSXRows = %d, want 3", n)
+	if n, err := Count(p, Options{Sheet: "Prospects"}); err != nil || n != 3 {
+		t.Errorf("Count = %d, %v; want 3", n, err)
 	}
 	if _, _, err := Open(p, nil, Options{Sheet: "Nope"}); err == nil || !strings.Contains(err.Error(), `its sheets are`) {
 		t.Errorf("unknown sheet: %v", err)

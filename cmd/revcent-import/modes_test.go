@@ -148,7 +148,7 @@ func notDone(t *testing.T, path string) string {
 		byRow[r.Row] = append(byRow[r.Row], r)
 	}
 	for row, recs := range byRow {
-		if last := recs[len(recs)-1]; !last.Status.Done() {
+		if st := recs[len(recs)-1].Status; st != results.Created && st != results.Existing && st != results.Duplicate {
 			for _, r := range recs {
 				fmt.Fprintf(&b, "  row %d %s %s %s attempts=%d http=%d: %s\n", row, r.At, r.Status, r.CustomerID, r.Attempts, r.HTTPStatus, r.Message)
 			}
