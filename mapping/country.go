@@ -1,6 +1,10 @@
 package mapping
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	_ "embed"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,8 +14,6 @@ import (
 	"github.com/biter777/countries"
 	"golang.org/x/text/language"
 	"golang.org/x/text/language/display"
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -30,9 +32,26 @@ import (
 // millisecond: most exports need nothing else, and the whole index (CLDR
 // in every language, about 24,000 names) takes a few hundred.
 var (
-	countryIndex = sync.OnceValue(func() map[string][]string { return buildCountryIndex(true) })
-	englishIndex = sync.OnceValue(func() map[string][]string { return buildCountryIndex(false) })
+	fullIndex    = sync.OnceValue(func() countryNames { return buildCountryIndex(true) })
+	countryIndex = func() map[string][]string { return fullIndex().codes }
+	englishIndex = sync.OnceValue(func() map[string][]string { return buildCountryIndex(false).codes })
 )
+
+// countryNames is the index and, beside it, the spellings that a single
+// language attests, in CLDR or iso-codes, and English does not. Those are
+// the least checked: where such a name is also the stem of another
+// country's name it is refused as ambiguous. Arabic iso-codes gives
+// "المالديف" to Moldova (inside "جزر المالديف", the Maldives); Kirundi's
+// CLDR gives "Guyane" to Guyana (French's "Guyane française" is French
+// Guiana, which French speakers write "Guyane").
+type countryNames struct {
+	codes          map[string][]string
+	translatedOnly map[string]bool
+}
+
+// stemIndex maps the first or last words of a name to the codes of the
+// names that start or end with them: "guinea" to GNQ, PNG and GNB.
+var stemIndex = sync.OnceValue(buildStems)
 
 // officialForms are the words official names put before "of": "Republic
 // of", "Kingdom of the", "Plurinational State of", "Grand Duchy of".
@@ -80,16 +99,18 @@ func foldCountry(s string) string {
 		}
 	}
 	if !ascii {
-		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-		if out, _, err := transform.String(t, s); err == nil {
-			s = out
-		}
+		// Decomposed, without the combining marks: "é" is "e". Both sides
+		// of a lookup are folded alike, so nothing is recomposed.
+		s = norm.NFD.String(s)
 	}
 	s = strings.ToLower(s)
 	var b strings.Builder
 	space := false
 	for _, r := range s {
+		r = foldArabic(r)
 		switch {
+		case r == 0 || unicode.Is(unicode.Mn, r):
+			continue
 		case r == '&':
 			b.WriteString(" and ")
 			space = true
@@ -107,6 +128,25 @@ func foldCountry(s string) string {
 		}
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// foldArabic folds the Arabic script's letter variants as search engines
+// do: Arabic and Persian kaf and yeh, hamza on alef, teh marbuta; tatweel
+// and the zero-width joiners are dropped (returned as 0).
+func foldArabic(r rune) rune {
+	switch r {
+	case 'ك':
+		return 'ک'
+	case 'ي', 'ى':
+		return 'ی'
+	case 'أ', 'إ', 'آ', 'ٱ':
+		return 'ا'
+	case 'ة':
+		return 'ه'
+	case 'ـ', '\u200c', '\u200d':
+		return 0
+	}
+	return r
 }
 
 // variants returns the other spellings a name is written as: without a
@@ -137,15 +177,22 @@ func looseVariants(s string) []string {
 	return out
 }
 
-func buildCountryIndex(cldr bool) map[string][]string {
+func buildCountryIndex(cldr bool) countryNames {
 	ix := map[string][]string{}
-	seen := map[string]bool{} // name+code: many languages share a name
-	put := func(name, a3 string) {
-		if seen[name+"\x00"+a3] {
+	langs := map[string][]string{} // spelling -> the languages giving it
+	seen := map[string]bool{}      // name+code+language
+	put := func(name, a3, lang string) {
+		if i := strings.IndexAny(lang, "-_@"); i > 0 {
+			lang = lang[:i] // "ar-EG", "pt_BR": one language
+		}
+		if seen[name+"\x00"+a3+"\x00"+lang] {
 			return
 		}
-		seen[name+"\x00"+a3] = true
+		seen[name+"\x00"+a3+"\x00"+lang] = true
 		for _, v := range variants(foldCountry(name)) {
+			if !slices.Contains(langs[v], lang) {
+				langs[v] = append(langs[v], lang)
+			}
 			if !slices.Contains(ix[v], a3) {
 				ix[v] = append(ix[v], a3)
 			}
@@ -160,7 +207,7 @@ func buildCountryIndex(cldr bool) map[string][]string {
 		if len(a2) != 2 || len(a3) != 3 {
 			continue
 		}
-		put(c.String(), a3)
+		put(c.String(), a3, "en")
 		region, err := language.ParseRegion(a2)
 		if err != nil {
 			continue
@@ -168,19 +215,89 @@ func buildCountryIndex(cldr bool) map[string][]string {
 		for _, t := range tags {
 			if n := display.Regions(t); n != nil {
 				if name := n.Name(region); name != "" {
-					put(name, a3)
+					put(name, a3, t.String())
 					// "Congo - Kinshasa", "Hong Kong SAR China", "Korea, South".
 					if i := strings.Index(name, ", "); i > 0 {
-						put(name[i+2:]+" "+name[:i], a3)
+						put(name[i+2:]+" "+name[:i], a3, t.String())
 					}
 				}
 			}
 		}
 	}
+	for _, n := range isoNames(!cldr) {
+		put(n.name, n.a3, n.lang)
+	}
+	only := map[string]bool{}
+	for v, ls := range langs {
+		if len(ls) == 1 && ls[0] != "en" {
+			only[v] = true
+		}
+	}
 	for alias, a3 := range countryAliases {
 		ix[alias] = []string{a3} // an alias settles what it names
+		delete(only, alias)
 	}
-	return ix
+	return countryNames{codes: ix, translatedOnly: only}
+}
+
+// buildStems maps the first or last words of every indexed name to the
+// codes of the names that start or end with them.
+func buildStems() map[string][]string {
+	stems := map[string][]string{}
+	for n, codes := range countryIndex() {
+		w := strings.Fields(n)
+		for k := 1; k < len(w); k++ {
+			for _, stem := range []string{strings.Join(w[:k], " "), strings.Join(w[k:], " ")} {
+				for _, c := range codes {
+					if !slices.Contains(stems[stem], c) {
+						stems[stem] = append(stems[stem], c)
+					}
+				}
+			}
+		}
+	}
+	for _, cs := range stems {
+		slices.Sort(cs)
+	}
+	return stems
+}
+
+// isocodesTable is Debian's iso-codes ISO 3166-1 names (short, official
+// and common) with their translations into its 158 locales, generated by
+// internal/gen/isocodes. CLDR names each country once per language;
+// iso-codes adds the ISO forms localised software writes ("Federación
+// Rusa", "Corée, République de", "Falklandinseln (Malwinen)").
+//
+//go:embed isocodes.tsv.gz
+var isocodesTable []byte
+
+type isoName struct{ a3, name, lang string }
+
+func isoNames(englishOnly bool) []isoName {
+	zr, err := gzip.NewReader(bytes.NewReader(isocodesTable))
+	if err != nil {
+		panic("mapping: the embedded iso-codes table is not gzip: " + err.Error())
+	}
+	var out []isoName
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		p := strings.Split(line, "\t")
+		if len(p) != 3 {
+			continue
+		}
+		if englishOnly && p[2] != "en" {
+			break // the English names come first
+		}
+		out = append(out, isoName{p[0], p[1], p[2]})
+	}
+	if sc.Err() != nil {
+		panic("mapping: the embedded iso-codes table cannot be read: " + sc.Err().Error())
+	}
+	return out
 }
 
 // lookupCountry returns the alpha-3 code for s, or a reason it is refused.
@@ -219,12 +336,15 @@ func lookupCountry(s string) (string, string) {
 			}
 		}
 	}
+	if a3, reason, done := lookupQualified(s); done {
+		return a3, reason
+	}
 	for k, forms := range [][]string{exact, stripped, looseVariants(s)} {
 		for _, index := range []func() map[string][]string{englishIndex, countryIndex} {
 			ix := index() // the whole index only when the first tier has no answer
 			for _, v := range forms {
 				codes := ix[v]
-				if k > 0 && len(codes) == 1 {
+				if (k > 0 || fullIndex().translatedOnly[v]) && len(codes) == 1 {
 					if other := sharedStem(v, codes[0]); other != "" {
 						codes = []string{codes[0], other}
 					}
@@ -247,17 +367,46 @@ func lookupCountry(s string) (string, string) {
 	return "", "is not a country (use an ISO code such as DE or DEU, or the country's name)"
 }
 
+// lookupQualified reads a name with a qualifier in parentheses after it,
+// "Falkland Islands (Malvinas)", "Palaos (Palau)": the name outside is
+// taken when the qualifier names the same country, or names none and no
+// other country has a name that starts or ends with the outer name's
+// words. "Saint-Martin (partie néerlandaise)" is then refused, not taken
+// as Saint-Martin: CLDR's French name of Sint Maarten starts the same way.
+// done is false when s has no such qualifier, or the whole of s is a name.
+func lookupQualified(s string) (a3, reason string, done bool) {
+	open := strings.LastIndex(s, "(")
+	if open <= 0 || !strings.HasSuffix(s, ")") || strings.Count(s, "(") != 1 {
+		return "", "", false
+	}
+	if len(countryIndex()[foldCountry(s)]) > 0 {
+		return "", "", false // a name as it stands, with its parenthesis
+	}
+	outer, inner := strings.TrimSpace(s[:open]), strings.TrimSpace(s[open+1:len(s)-1])
+	a, why := lookupCountry(outer)
+	if why != "" {
+		return "", "", false
+	}
+	if b, why := lookupCountry(inner); why == "" {
+		if b == a {
+			return a, "", true
+		}
+		return "", fmt.Sprintf("could be any of %s (%s), %s (%s): write its ISO code", countries.ByName(a).String(), a, countries.ByName(b).String(), b), true
+	}
+	if other := sharedStem(foldCountry(outer), a); other != "" {
+		return "", fmt.Sprintf("could be any of %s (%s), %s (%s): write its ISO code", countries.ByName(a).String(), a, countries.ByName(other).String(), other), true
+	}
+	return a, "", true
+}
+
 // sharedStem returns another country one of whose names starts or ends
 // with name's words ("kongo" in "kongo kinshasa", "guinea" in "equatorial
 // guinea"), or "": a name stripped of its state's title or qualifier may
 // then be either.
 func sharedStem(name, a3 string) string {
-	for n, codes := range countryIndex() {
-		if len(n) <= len(name) || slices.Contains(codes, a3) {
-			continue
-		}
-		if strings.HasPrefix(n, name+" ") || strings.HasSuffix(n, " "+name) {
-			return codes[0]
+	for _, c := range stemIndex()[name] {
+		if c != a3 {
+			return c
 		}
 	}
 	return ""

@@ -179,7 +179,16 @@ func TestSignalsWithSlowRequests(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // four requests in flight
+			// Signal once requests are in flight: their pending lines are
+			// in the results file (a fixed wait failed on a loaded machine).
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if b, _ := os.ReadFile(in + ".results.csv"); bytes.Count(b, []byte(",pending,")) >= 4 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no four requests in flight after 20 s\n%s", out.String())
+				}
+			}
 			start := time.Now()
 			cmd.Process.Signal(syscall.SIGINT)
 			if tc.signals == 2 {
