@@ -15,6 +15,7 @@ type gate struct {
 	cond   *sync.Cond
 	limit  int
 	active int
+	peak   int // most workers admitted at once
 }
 
 func newGate(limit int) *gate {
@@ -40,6 +41,7 @@ func (g *gate) acquire(ctx context.Context) error {
 		g.cond.Wait()
 	}
 	g.active++
+	g.peak = max(g.peak, g.active)
 	return nil
 }
 
@@ -55,6 +57,13 @@ func (g *gate) set(n int) {
 	g.limit = n
 	g.mu.Unlock()
 	g.cond.Broadcast()
+}
+
+// most returns the most workers admitted at once so far.
+func (g *gate) most() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.peak
 }
 
 func (g *gate) size() int {

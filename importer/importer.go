@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
@@ -27,6 +29,12 @@ import (
 type Config struct {
 	Input
 	Results     string // the results file
+	// Target is what this run sends to. A results file records its target
+	// in run lines; resuming one made against another target is refused.
+	Target results.Target
+	// About is written in the run line for a person reading the journal:
+	// the version, the input, the campaign.
+	About string
 	Resume      bool   // continue the run recorded in Results
 	RetryFailed bool   // with Resume: send rows whose last status is failed again
 	// Force resumes even when rows differ from those the results file
@@ -116,11 +124,24 @@ type Summary struct {
 	Workers    int
 	Elapsed    time.Duration
 	Results    string
+	// File is the whole results file after the run: rows by last status,
+	// this run's and every earlier one's. nil when it could not be read
+	// back (the run then judges by its own counts).
+	File   map[results.Status]int
+	Target results.Target
 }
 
-// OK reports whether every row read was created, a duplicate, or done.
+// OK reports whether the job is done: every row of the results file
+// created, existing or a duplicate (none invalid, failed or in doubt),
+// and every row this run read recorded.
 func (s Summary) OK() bool {
-	return s.Invalid == 0 && s.Failed == 0 && s.InDoubt == 0 && s.Unsent == 0 && !s.NoRows
+	if s.Unsent > 0 || s.NoRows {
+		return false
+	}
+	if s.File != nil {
+		return s.File[results.Invalid] == 0 && s.File[results.Failed] == 0 && s.File[results.Pending] == 0
+	}
+	return s.Invalid == 0 && s.Failed == 0 && s.InDoubt == 0
 }
 
 // counters are updated by the pipeline and read by progress.
@@ -190,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Settle <= 0 {
 		cfg.Settle = DefaultSettle
 	}
-	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results}
+	sum := Summary{Workers: cfg.Concurrency, Results: cfg.Results, Target: cfg.Target}
 
 	src, in, mapper, err := open(cfg.Input, cfg.Log, cfg.Now())
 	if errors.Is(err, source.ErrEmpty) {
@@ -204,6 +225,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	defer src.Close()
 
 	prep := newPreparer(mapper, in.EstimatedRows)
+	if err := checkResultsPath(cfg.Results, cfg.Input.Path); err != nil {
+		return sum, &ConfigError{err}
+	}
 	var w *results.Writer
 	var ix *results.Index
 	if cfg.Resume {
@@ -216,11 +240,25 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	} else {
 		w, err = results.Create(cfg.Results)
 		if errors.Is(err, results.ErrExists) {
-			err = fmt.Errorf("%w: add --resume to continue that run (skipping rows already done), or pass --results with a new file name", err)
+			if old, lerr := results.Load(cfg.Results); lerr == nil && old.Target.URL != "" && old.Target != cfg.Target {
+				err = fmt.Errorf("%s was made against %s, and this run is against %s: pass --results with a new file name for this one (or move that file away)",
+					cfg.Results, old.Target.Describe(), cfg.Target.Describe())
+			} else {
+				err = fmt.Errorf("%w: add --resume to continue that run (skipping rows already done), or pass --results with a new file name", err)
+			}
 		}
 	}
 	if err != nil {
 		return sum, &ConfigError{err}
+	}
+	if ix != nil && ix.Target.URL != "" && ix.Target != cfg.Target {
+		w.Close()
+		return sum, &ConfigError{fmt.Errorf("%s belongs to %s, and this run is against %s: resume it against its own target, or pass --results with a new file name for this one",
+			cfg.Results, ix.Target.Describe(), cfg.Target.Describe())}
+	}
+	if err := w.WriteRun(cfg.Target, cfg.About); err != nil {
+		w.Close()
+		return sum, &AbortError{err}
 	}
 	if ix != nil && ix.Torn {
 		cfg.Log.Warn("results file ended in a partial line (the last run was killed mid-write); dropped it", "results", cfg.Results)
@@ -243,20 +281,31 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		r.gate = newGate(workersFor(rate, autoGuessLatency))
 	}
-	workers := cfg.Concurrency
+	concurrency := fmt.Sprint(cfg.Concurrency)
 	if r.gate != nil {
-		workers = r.gate.size()
+		concurrency = fmt.Sprintf("auto (%d to start, %d-%d)", r.gate.size(), autoMin, autoMax)
 	}
 	gcPercent := 0 // the default, or GOGC
 	if cfg.GCPercent > 0 && heapInUse() < smallHeap {
 		gcPercent = cfg.GCPercent
 		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
 	}
-	cfg.Log.Info("import started", "input", in.Name, "results", cfg.Results,
-		"workers", workers, "auto_concurrency", cfg.AutoConcurrency, "rate", cfg.Limiter.Limit(), "resume", cfg.Resume, "settle", cfg.Settle.String(), "gc_percent", gcPercent)
+	rate := "unlimited"
+	if l := cfg.Limiter.Limit(); l > 0 {
+		rate = fmt.Sprintf("%g/s", l)
+	}
+	cfg.Log.Info("import started", "target", cfg.Target.Describe(), "campaign", cfg.Input.Campaign, "input", in.Name, "results", cfg.Results,
+		"rate", rate, "concurrency", concurrency, "resume", cfg.Resume, "retry_failed", cfg.RetryFailed, "settle", cfg.Settle.String(), "gc_percent", gcPercent)
 	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
+	}
+	// The exit code tells the state of the file, not of this run alone:
+	// read it back (about a second for a million rows).
+	if whole, lerr := results.Load(cfg.Results); lerr == nil {
+		sum.File = whole.Counts
+	} else {
+		cfg.Log.Warn("could not read the results file back; the summary counts this run only", "results", cfg.Results, "error", lerr)
 	}
 
 	sum.Rows = r.c.rows.Load()
@@ -272,14 +321,19 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
 	sum.FinalRate = cfg.Limiter.Limit()
 	if r.gate != nil {
-		sum.Workers = r.gate.size()
+		sum.Workers = r.gate.most()
 	}
 	sum.Elapsed = time.Since(start)
 	if err == nil && ctx.Err() != nil {
 		err = ErrInterrupted
 	}
-	cfg.Log.Info("import finished", "created", sum.Created, "existing", sum.Existing, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
-		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond), "error", err)
+	end := []any{"created", sum.Created, "existing", sum.Existing, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
+		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond).String(),
+		"most_in_flight", sum.Workers}
+	if err != nil {
+		end = append(end, "stopped", err.Error())
+	}
+	cfg.Log.Info("import finished", end...)
 	return sum, err
 }
 
@@ -306,6 +360,29 @@ type run struct {
 	open        atomic.Int64
 	reconciling atomic.Int64 // rows set aside now, for progress
 	readerDone  chan struct{}
+}
+
+// checkResultsPath refuses a results path that is the input itself, or a
+// symbolic link: --resume appends to it and may cut a torn last line, so
+// it must be the journal itself, never what a link points at.
+func checkResultsPath(path, input string) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return nil // not there yet: it will be created
+	}
+	if st.Mode()&os.ModeSymlink != 0 {
+		target, _ := filepath.EvalSymlinks(path)
+		return fmt.Errorf("--results %s is a symbolic link (to %s): pass the file itself", path, target)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("--results %s is not a regular file", path)
+	}
+	if input != "" && input != "-" {
+		if in, err := os.Stat(input); err == nil && os.SameFile(st, in) {
+			return fmt.Errorf("--results %s is the input file itself: pass another name (the default is INPUT.results.csv)", path)
+		}
+	}
+	return nil
 }
 
 // smallHeap is the live heap, once the journal is loaded and the

@@ -6,12 +6,15 @@ package results
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +41,72 @@ const (
 	// search, said so); customer_id is that customer. Final, like created.
 	Existing Status = "existing"
 )
+
+// RunStatus marks a run line: row 0, written when a run opens the file,
+// whose message starts with "target=" and the target's name (see Target).
+// It is not a row's status: readers of rows skip row 0.
+const RunStatus Status = "run"
+
+// Target is what a results file was made against: RevCent or a sandbox at
+// a base URL with a key, or the in-process sandbox. The key is kept only
+// as a fingerprint.
+type Target struct {
+	URL string // the API root; InProcessSandbox for the in-process one
+	Key string // KeyFingerprint of the API key; "" for the in-process sandbox
+}
+
+// InProcessSandbox is the URL of the target of import --sandbox: a server
+// that exists for one run, forgotten at exit.
+const InProcessSandbox = "sandbox:in-process"
+
+// KeyFingerprint is the first 12 hex digits of the key's SHA-256: enough
+// to tell two keys apart, nothing to recover one from.
+func KeyFingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:6])
+}
+
+// String is how the target is written in a run line: "URL key=FP".
+func (t Target) String() string {
+	if t.Key == "" {
+		return t.URL
+	}
+	return t.URL + " key=" + t.Key
+}
+
+// Describe names the target for a person.
+func (t Target) Describe() string {
+	if t.URL == InProcessSandbox {
+		return "the in-process sandbox (import --sandbox)"
+	}
+	if t.Key == "" {
+		return t.URL
+	}
+	return t.URL + " with the key whose fingerprint is " + t.Key
+}
+
+// parseTarget reads a run line's message: "target=URL key=FP; ...".
+func parseTarget(msg string) (Target, bool) {
+	rest, ok := strings.CutPrefix(msg, "target=")
+	if !ok {
+		return Target{}, false
+	}
+	if i := strings.Index(rest, "; "); i >= 0 {
+		rest = rest[:i]
+	}
+	url, key, _ := strings.Cut(rest, " key=")
+	return Target{URL: url, Key: key}, url != ""
+}
+
+// WriteRun writes a run line: the target, and what the run is, for a
+// person reading the journal.
+func (w *Writer) WriteRun(t Target, about string) error {
+	msg := "target=" + t.String()
+	if about != "" {
+		msg += "; " + about
+	}
+	return w.Write(&Record{Row: 0, Status: RunStatus, Message: msg})
+}
 
 // Header is the results file's header, in order. Readers find columns by
 // name, so columns may be added at the end.
@@ -334,6 +403,10 @@ type Index struct {
 	keep   int64          // bytes of complete lines, for readers after Load
 	Counts map[Status]int // rows by last status
 	Torn   bool           // the file ended in a partial line, which was dropped
+	// Target is what the last run line names; zero in a journal written
+	// before run lines were (such a file is bound at its next run).
+	Target Target
+	Runs   int // run lines: how many runs opened the file
 }
 
 // Last returns the last entry for row.
@@ -412,26 +485,26 @@ func Resume(path string, created func(row int, email []byte)) (*Writer, *Index, 
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	torn, err := repairTail(f)
+	// The journal is read, and must read as one, before anything is cut:
+	// only a partial last line after a valid journal is dropped (a run
+	// killed mid-write). Any other file is left as it was.
+	keep, size, err := completeLines(f)
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	st, err := f.Stat()
+	ix, err := loadFile(f, keep, path, created)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	ix, err := loadFile(f, st.Size(), path, created)
-	if err != nil {
-		f.Close()
-		return nil, nil, err
+	if keep < size {
+		if err := f.Truncate(keep); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		ix.Torn = true
 	}
-	ix.Torn = torn
 	if _, err := f.Seek(0, io.SeekEnd); err != nil {
 		f.Close()
 		return nil, nil, err
@@ -439,8 +512,8 @@ func Resume(path string, created func(row int, email []byte)) (*Writer, *Index, 
 	return newWriter(f), ix, nil
 }
 
-// ReadRecords returns every line of a results file, in order, for
-// reports and exports. It holds the whole file: use Load for resume.
+// ReadRecords returns every row line of a results file, in order (run
+// lines left out). It holds the whole file: use Load for resume.
 func ReadRecords(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -451,7 +524,7 @@ func ReadRecords(path string) ([]Record, error) {
 	if err := gocsv.UnmarshalFile(f, &recs); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return recs, nil
+	return slices.DeleteFunc(recs, func(r Record) bool { return r.Row == 0 && r.Status == RunStatus }), nil
 }
 
 // Load reads a results file into an Index without changing it or locking
@@ -472,17 +545,6 @@ func Load(path string) (*Index, error) {
 		ix.keep = keep
 	}
 	return ix, err
-}
-
-// repairTail truncates f after its last newline, dropping a partial line.
-// Records are written whole and flushed one batch at a time, so only the
-// last line can be partial, and only when the process died mid-write.
-func repairTail(f *os.File) (bool, error) {
-	keep, size, err := completeLines(f)
-	if err != nil || keep == size {
-		return false, err
-	}
-	return true, f.Truncate(keep)
 }
 
 // completeLines returns how many bytes of f end with its last newline, and
@@ -518,7 +580,7 @@ type loader struct {
 	name                               string
 	nFields                            int
 	iRow, iStatus, iEmail, iHash, iAtt int
-	iRetry, iAt                        int
+	iRetry, iAt, iMsg                  int
 	hasRetry, hasAt                    bool
 	created                            func(row int, email []byte)
 }
@@ -537,6 +599,10 @@ func newLoader(head []string, name string, created func(row int, email []byte)) 
 		iHash: col["row_hash"], iAtt: col["attempts"], created: created}
 	l.iRetry, l.hasRetry = col["retryable"]
 	l.iAt, l.hasAt = col["at"]
+	l.iMsg = -1
+	if i, ok := col["message"]; ok {
+		l.iMsg = i
+	}
 	return l, nil
 }
 
@@ -673,6 +739,15 @@ func (l *loader) add(rec [][]byte, lineNo int, start int64, ix *Index) error {
 		return fmt.Errorf("%s line %d: %d fields, the header has %d: the file was edited or damaged", l.name, lineNo, len(rec), l.nFields)
 	}
 	row, ok := decimal(rec[l.iRow])
+	if ok && row == 0 && string(rec[l.iStatus]) == string(RunStatus) {
+		ix.Runs++
+		if l.iMsg >= 0 {
+			if t, ok := parseTarget(string(rec[l.iMsg])); ok {
+				ix.Target = t
+			}
+		}
+		return nil
+	}
 	if !ok || row < 1 || row > 1<<31 {
 		return fmt.Errorf("%s line %d: row %q is not a row number", l.name, lineNo, rec[l.iRow])
 	}
@@ -841,6 +916,10 @@ func loadFile(f *os.File, size int64, name string, created func(row int, email [
 			}
 			a.rows[i] = e
 		}
+	}
+	a.Runs += b.Runs
+	if b.Target.URL != "" {
+		a.Target = b.Target // the later run line
 	}
 	a.count()
 	return a, nil

@@ -120,6 +120,9 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// BaseURL returns the API root requests go to, without a trailing slash.
+func (c *Client) BaseURL() string { return c.base }
+
 // Close releases idle connections.
 func (c *Client) Close() {
 	if c.transport != nil {

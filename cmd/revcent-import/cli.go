@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +24,7 @@ import (
 	"github.com/revcent-import/revcent-import/importer"
 	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/ratelimit"
+	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
 	"github.com/revcent-import/revcent-import/source"
@@ -40,6 +43,12 @@ type stdio struct {
 	in       io.Reader
 	out, err io.Writer
 }
+
+// shownError wraps an error the summary has already shown: run does not
+// print it again, and exits with its code.
+type shownError struct{ error }
+
+func (e shownError) Unwrap() error { return e.error }
 
 // usageError marks errors that exit 2.
 type usageError struct{ error }
@@ -73,7 +82,10 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 	if err == nil {
 		return code
 	}
-	fmt.Fprintf(io.err, "revcent-import: %v\n", err)
+	var shown shownError
+	if !errors.As(err, &shown) {
+		fmt.Fprintf(io.err, "revcent-import: %v\n", err)
+	}
 	var ue usageError
 	var ce *importer.ConfigError
 	var ae *importer.AbortError
@@ -268,7 +280,10 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.progress != "auto" && f.progress != "bar" && f.progress != "log" && f.progress != "none" {
 		return usageError{fmt.Errorf("--progress %q: want auto, bar, log or none", f.progress)}
 	}
-	bar := f.progress == "bar" || (f.progress == "auto" && isTerminal(io.err))
+	if f.progress == "bar" && f.logFormat == "json" {
+		return usageError{errors.New("--progress bar draws on stderr, which --log-format json keeps for JSON lines: use --progress log or none")}
+	}
+	bar := f.progress == "bar" || (f.progress == "auto" && isTerminal(io.err) && f.logFormat != "json")
 	level := slog.LevelInfo
 	if bar {
 		level = slog.LevelWarn // the bar shows progress; keep the screen for it
@@ -287,7 +302,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		}
 		defer sb.Close()
 		baseURL, key = sb.URL, sandbox.DefaultAPIKey
-		fmt.Fprintf(io.err, "importing into the in-process sandbox at %s (nothing reaches RevCent)\n", sb.URL)
+		log.Warn("importing into the in-process sandbox at " + sb.URL + " (nothing reaches RevCent)")
 	} else {
 		if baseURL == "" {
 			baseURL = getenv("REVCENT_BASE_URL")
@@ -319,7 +334,12 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if settle < 0 {
 		return usageError{fmt.Errorf("--settle %v: want a positive duration such as 30s", f.settle)}
 	}
+	target := results.Target{URL: client.BaseURL(), Key: results.KeyFingerprint(key)}
+	if f.useSandbox {
+		target = results.Target{URL: results.InProcessSandbox}
+	}
 	cfg := importer.Config{
+		Target: target, About: fmt.Sprintf("revcent-import %s; input %s; campaign %q", version(), input, f.campaign),
 		Settle: settle, ExistsCode: prof.ExistsCode,
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
@@ -357,9 +377,13 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if errors.As(err, &ce) {
 		return err
 	}
-	printSummary(io.out, input, sum, err, cmdline)
+	if f.logFormat == "json" {
+		logSummary(log, input, sum, err, cmdline)
+	} else {
+		printSummary(io.out, input, sum, err, cmdline)
+	}
 	if err != nil {
-		return err
+		return shownError{err}
 	}
 	if !sum.OK() {
 		*code = exitRowsFailed
@@ -391,12 +415,31 @@ func apiKey(file string, getenv func(string) string) (string, error) {
 		if k == "" {
 			return "", fmt.Errorf("--api-key-file %s is empty", file)
 		}
-		return k, nil
+		return k, checkKey(k, "the key in --api-key-file "+file)
 	}
 	if k := strings.TrimSpace(getenv("REVCENT_API_KEY")); k != "" {
-		return k, nil
+		return k, checkKey(k, "REVCENT_API_KEY")
 	}
 	return "", errors.New("no API key: set REVCENT_API_KEY or pass --api-key-file FILE (or try --sandbox)")
+}
+
+// checkKey refuses a key with a space, a line break or another control
+// character inside (two keys pasted together, a copied line with its
+// comment): RevCent would refuse every request with it. The key itself
+// is never shown.
+func checkKey(k, where string) error {
+	for i, r := range k {
+		if r <= ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r) {
+			what := "a space"
+			if r == '\n' || r == '\r' {
+				what = "a line break"
+			} else if r != ' ' {
+				what = "a control character"
+			}
+			return fmt.Errorf("%s has %s inside it (at character %d of %d): an API key is one word; check what was pasted", where, what, len([]rune(k[:i]))+1, len([]rune(k)))
+		}
+	}
+	return nil
 }
 
 func isTerminal(w io.Writer) bool {
@@ -407,7 +450,13 @@ func isTerminal(w io.Writer) bool {
 const slogInfo = slog.LevelInfo
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		// Durations as "1m2.5s", never JSON's nanoseconds.
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().Round(time.Millisecond).String())
+		}
+		return a
+	}}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -442,32 +491,74 @@ func rateText(r float64) string {
 	return fmt.Sprintf("%.1f/s", r)
 }
 
+// nextSteps are the commands that would finish the job the results file
+// records, each with what it does: none when it is done.
+func nextSteps(input string, s importer.Summary, err error, cmdline []string) [][2]string {
+	rerun := append([]string{"revcent-import"}, cmdline...)
+	has := func(flag string) bool { return slices.Contains(cmdline, flag) }
+	file := s.File
+	if file == nil {
+		file = map[results.Status]int{results.Failed: int(s.Failed), results.Invalid: int(s.Invalid), results.Pending: int(s.InDoubt)}
+	}
+	var steps [][2]string
+	if err != nil || s.Unsent > 0 || file[results.Pending] > 0 || file[results.Failed] > 0 {
+		cmd := rerun
+		if !has("--resume") {
+			cmd = append(cmd, "--resume")
+		}
+		why := "continue: skip rows done, reconcile rows in doubt, send the rest"
+		if file[results.Failed] > 0 && !has("--retry-failed") {
+			cmd = append(cmd, "--retry-failed")
+			why += ", and send the failed rows again"
+		}
+		if errors.Is(err, importer.ErrInterrupted) {
+			why = "continue the interrupted run"
+		}
+		steps = append(steps, [2]string{why, shellJoin(cmd)})
+	}
+	if file[results.Invalid] > 0 {
+		steps = append(steps, [2]string{"export the invalid rows with their columns, fix them, import that file",
+			shellJoin([]string{"revcent-import", "report", s.Results, "--input", input, "--errors-csv", strings.TrimSuffix(s.Results, ".results.csv") + ".errors.csv"})})
+	}
+	return steps
+}
+
 func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdline []string) {
 	rate := float64(s.Created+s.Existing+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "\n%s -> %s\n", input, s.Results)
-	row := func(name string, n int64) { fmt.Fprintf(w, "  %-11s %8d\n", name, n) }
+	fmt.Fprintf(w, "\n%s -> %s, target: %s\n", input, s.Results, s.Target.Describe())
 	if s.NoRows {
 		fmt.Fprintf(w, "\nno rows: %s has no row with a value (is it the right export?)\n", input)
 		return
 	}
-	row("created", s.Created)
+	whole := s.File != nil && len(s.File) > 0
+	if whole {
+		fmt.Fprintf(w, "  %-11s %8s  %10s\n", "", "this run", "whole file")
+	}
+	row := func(name string, n int64, st results.Status, note string) {
+		if whole {
+			fmt.Fprintf(w, "  %-11s %8d  %10d%s\n", name, n, s.File[st], note)
+		} else {
+			fmt.Fprintf(w, "  %-11s %8d%s\n", name, n, note)
+		}
+	}
+	row("created", s.Created, results.Created, "")
 	if s.Reconciled > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (of created: found in RevCent after an unknown outcome, not sent again)\n", "reconciled", s.Reconciled)
 	}
-	if s.Existing > 0 {
-		fmt.Fprintf(w, "  %-11s %8d  (already in RevCent: its customer id is recorded)\n", "existing", s.Existing)
+	if s.Existing > 0 || s.File[results.Existing] > 0 {
+		row("existing", s.Existing, results.Existing, "  (already in RevCent: its customer id is recorded)")
 	}
-	row("duplicate", s.Duplicate)
-	row("invalid", s.Invalid)
-	row("failed", s.Failed)
+	row("duplicate", s.Duplicate, results.Duplicate, "")
+	row("invalid", s.Invalid, results.Invalid, "")
+	row("failed", s.Failed, results.Failed, "")
+	if s.InDoubt > 0 || s.File[results.Pending] > 0 {
+		row("in doubt", s.InDoubt, results.Pending, "  (outcome unknown: --resume reconciles them)")
+	}
 	if s.Skipped > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (done in an earlier run)\n", "skipped", s.Skipped)
 	}
 	if s.Blank > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (every cell empty: skipped, not recorded)\n", "blank", s.Blank)
-	}
-	if s.InDoubt > 0 {
-		fmt.Fprintf(w, "  %-11s %8d  (outcome unknown: --resume reconciles them)\n", "in doubt", s.InDoubt)
 	}
 	if s.Unsent > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (read but not sent before the run stopped)\n", "not sent", s.Unsent)
@@ -478,25 +569,51 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 	if s.Throttled > 0 || s.Retries > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d; rate at the end: %s)\n", "retries", s.Retries, s.Throttled, rateText(s.FinalRate))
 	}
-	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
-	rerun := shellJoin(append([]string{"revcent-import"}, cmdline...))
-	if !strings.Contains(rerun, "--resume") {
-		rerun += " --resume"
+	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, at most %d requests in flight)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
+	if err != nil {
+		fmt.Fprintf(w, "\nstopped: %v\n", err)
 	}
-	switch {
-	case err != nil:
-		fmt.Fprintf(w, "\nstopped: %v\nto continue: %s\n", err, rerun)
-	case s.Failed > 0 || s.Invalid > 0:
-		fmt.Fprintf(w, "\ninvalid rows were not sent; every problem row is explained in %s\n", s.Results)
-		fmt.Fprintf(w, "to export them with their columns, to fix and import: %s\n",
-			shellJoin([]string{"revcent-import", "report", s.Results, "--input", input, "--errors-csv", strings.TrimSuffix(s.Results, ".results.csv") + ".errors.csv"}))
-		if s.Failed > 0 {
-			if !strings.Contains(rerun, "--retry-failed") {
-				rerun += " --retry-failed"
-			}
-			fmt.Fprintf(w, "to send the failed rows again: %s\n", rerun)
+	steps := nextSteps(input, s, err, cmdline)
+	if len(steps) == 0 {
+		if err == nil && s.OK() {
+			fmt.Fprintf(w, "\ndone: every row of %s is created, existing or a duplicate\n", s.Results)
 		}
+		return
 	}
+	fmt.Fprintln(w)
+	if !(s.File[results.Invalid] == 0 && s.Invalid == 0) {
+		fmt.Fprintf(w, "invalid rows were not sent; every problem row is explained in %s\n", s.Results)
+	}
+	for _, st := range steps {
+		fmt.Fprintf(w, "to %s:\n  %s\n", st[0], st[1])
+	}
+}
+
+// logSummary is the summary as one log line, for --log-format json: the
+// counts of this run and of the whole file, and the commands that would
+// finish the job.
+func logSummary(log *slog.Logger, input string, s importer.Summary, err error, cmdline []string) {
+	file := map[string]int{}
+	for st, n := range s.File {
+		file[string(st)] = n
+	}
+	attrs := []any{"input", input, "results", s.Results, "target", s.Target.Describe(),
+		slog.Group("this_run", "created", s.Created, "existing", s.Existing, "duplicate", s.Duplicate, "invalid", s.Invalid,
+			"failed", s.Failed, "in_doubt", s.InDoubt, "skipped", s.Skipped, "blank", s.Blank, "not_sent", s.Unsent,
+			"reconciled", s.Reconciled, "retried", s.Retried, "requests", s.Requests, "retries", s.Retries, "throttled", s.Throttled),
+		"whole_file", file, "elapsed", s.Elapsed.Round(time.Millisecond).String(), "most_in_flight", s.Workers,
+		"done", err == nil && s.OK(), "no_rows", s.NoRows}
+	if err != nil {
+		attrs = append(attrs, "stopped", err.Error())
+	}
+	var next []string
+	for _, st := range nextSteps(input, s, err, cmdline) {
+		next = append(next, st[1])
+	}
+	if len(next) > 0 {
+		attrs = append(attrs, "to_continue", next)
+	}
+	log.Info("summary", attrs...)
 }
 
 func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *cobra.Command {

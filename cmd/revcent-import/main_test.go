@@ -377,7 +377,7 @@ func TestRerunCommandIsTheCommandRun(t *testing.T) {
 	if code != exitRowsFailed {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
-	want := "to send the failed rows again: " + shellJoin(append(append([]string{"revcent-import"}, args...), "--resume", "--retry-failed"))
+	want := "and send the failed rows again:\n  " + shellJoin(append(append([]string{"revcent-import"}, args...), "--resume", "--retry-failed"))
 	if !strings.Contains(out, want+"\n") {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}

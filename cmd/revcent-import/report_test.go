@@ -89,7 +89,7 @@ func TestErrorsCSVRoundTrip(t *testing.T) {
 	w.WriteAll(recs)
 	f.Close()
 	code, out, stderr = importProcess(t, sandboxEnv, fix, "--base-url", base, "--rate", "0")
-	if code != 0 || !regexp.MustCompile(`created +5\n`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`created +5 +5\n`).MatchString(out) {
 		t.Fatalf("re-import: exit %d\n%s\n%s", code, out, stderr)
 	}
 	d := dump(t, base, sandbox.DefaultAPIKey)
