@@ -28,15 +28,15 @@ import (
 // Config is one import run.
 type Config struct {
 	Input
-	Results     string // the results file
+	Results string // the results file
 	// Target is what this run sends to. A results file records its target
 	// in run lines; resuming one made against another target is refused.
 	Target results.Target
 	// About is written in the run line for a person reading the journal:
 	// the version, the input, the campaign.
-	About string
-	Resume      bool   // continue the run recorded in Results
-	RetryFailed bool   // with Resume: send rows whose last status is failed again
+	About       string
+	Resume      bool // continue the run recorded in Results
+	RetryFailed bool // with Resume: send rows whose last status is failed again
 	// Force resumes even when rows differ from those the results file
 	// recorded (rows are matched by their number).
 	Force bool
