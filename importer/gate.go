@@ -15,7 +15,6 @@ type gate struct {
 	cond   *sync.Cond
 	limit  int
 	active int
-	peak   int // most workers admitted at once
 }
 
 func newGate(limit int) *gate {
@@ -41,7 +40,6 @@ func (g *gate) acquire(ctx context.Context) error {
 		g.cond.Wait()
 	}
 	g.active++
-	g.peak = max(g.peak, g.active)
 	return nil
 }
 
@@ -57,13 +55,6 @@ func (g *gate) set(n int) {
 	g.limit = n
 	g.mu.Unlock()
 	g.cond.Broadcast()
-}
-
-// most returns the most workers admitted at once so far.
-func (g *gate) most() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.peak
 }
 
 func (g *gate) size() int {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -321,7 +322,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Requests, sum.Retries, sum.Throttled = r.c.requests.Load(), r.c.retries.Load(), cfg.Limiter.Throttles()
 	sum.FinalRate = cfg.Limiter.Limit()
 	if r.gate != nil {
-		sum.Workers = r.gate.most()
+		sum.Workers = r.gate.size()
 	}
 	sum.Elapsed = time.Since(start)
 	if err == nil && ctx.Err() != nil {
@@ -329,7 +330,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	end := []any{"created", sum.Created, "existing", sum.Existing, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
 		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond).String(),
-		"most_in_flight", sum.Workers}
+		"workers_at_end", sum.Workers}
 	if err != nil {
 		end = append(end, "stopped", err.Error())
 	}
@@ -354,6 +355,15 @@ type run struct {
 	lat        latencies
 
 	rc *reconciler
+	// pending maps the emails of rows the journal left in doubt to their
+	// rows, for --force (read once, when a changed row first needs it).
+	pending     map[string]int
+	pendingOnce sync.Once
+	// opened says the first create request has had its answer; until
+	// then firstMu lets one worker at a time send. badURL says that answer
+	// showed the base URL wrong: no other row is sent.
+	opened, badURL atomic.Bool
+	firstMu        sync.Mutex
 	// open counts the rows handed to the workers that have no final line
 	// yet, set-aside rows included; the reconciler ends the run's sending
 	// when the reader is done and it is 0.

@@ -193,14 +193,17 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 	var prev results.Entry
 	if r.ix != nil {
 		var ok bool
-		if prev, ok = r.ix.Last(row.Record); ok {
-			if prev.RowHash != 0 && hash != prev.RowHash && !r.cfg.Force {
+		if prev, ok = r.ix.Last(row.Record); ok && prev.RowHash != 0 && hash != prev.RowHash {
+			if !r.cfg.Force {
 				// Rows before this one matched, so what was done
 				// with them stands; from here the journal would
 				// describe other rows.
 				return &AbortError{fmt.Errorf("%s line %d (row %d) differs from the row recorded in %s: the input changed since that run. "+
-					"Put the original input back, or pass --force to match rows by their number anyway", r.in.Name, row.Line, row.Record, r.cfg.Results)}
+					"Put the original input back, or pass --force to match changed rows by their email instead", r.in.Name, row.Line, row.Record, r.cfg.Results)}
 			}
+			return r.decideChanged(ctx, row, hash, prev)
+		}
+		if ok {
 			switch prev.Status {
 			case results.Created, results.Invalid, results.Duplicate, results.Existing:
 				r.c.skipped.Add(1)
@@ -213,7 +216,62 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 			}
 		}
 	}
+	return r.dispatch(ctx, row, r.prep.prepare(row), hash, prev, row.Record)
+}
+
+// decideChanged decides, under --force, a row whose content differs from
+// the row the journal recorded under its number (a row inserted or
+// removed above it shifts every number). Its identity is then its email:
+// one the journal created or found existing is recorded as a duplicate of
+// that customer, with its id, and not sent; one a row in doubt carries is
+// reconciled before anything is sent; any other is a new person, sent.
+func (r *run) decideChanged(ctx context.Context, row source.Row, hash uint64, old results.Entry) error {
 	v := r.prep.prepare(row)
+	if !v.send {
+		return r.dispatch(ctx, row, v, hash, results.Entry{}, 0)
+	}
+	if rec, err := r.ix.Record(row.Record); err == nil && rec.Email == v.rec.Email {
+		// The same person as the journal's line for this number, edited.
+		switch old.Status {
+		case results.Created, results.Existing, results.Duplicate:
+			r.c.skipped.Add(1)
+			return nil
+		case results.Failed:
+			if !r.cfg.RetryFailed {
+				r.c.skipped.Add(1)
+				return nil
+			}
+			return r.dispatch(ctx, row, v, hash, old, row.Record)
+		case results.Pending:
+			return r.dispatch(ctx, row, v, hash, old, row.Record)
+		}
+	}
+	if p, ok := r.pendingByEmail()[v.rec.Email]; ok {
+		if e, ok := r.ix.Last(p); ok && e.Status == results.Pending {
+			return r.dispatch(ctx, row, v, hash, e, p) // in doubt: reconcile first
+		}
+	}
+	return r.dispatch(ctx, row, v, hash, results.Entry{}, 0)
+}
+
+// pendingByEmail maps the email of every row the journal left in doubt to
+// its row, read once, for --force.
+func (r *run) pendingByEmail() map[string]int {
+	r.pendingOnce.Do(func() {
+		r.pending = map[string]int{}
+		for _, row := range r.ix.Rows(results.Pending) {
+			if rec, err := r.ix.Record(row); err == nil && rec.Email != "" {
+				r.pending[rec.Email] = row
+			}
+		}
+	})
+	return r.pending
+}
+
+// dispatch hands a decided row to the workers (to send) or the writer.
+// prev is the journal's last line for the person, at row prevRow, when one
+// is in doubt or failed and is being retried.
+func (r *run) dispatch(ctx context.Context, row source.Row, v verdict, hash uint64, prev results.Entry, prevRow int) error {
 	v.rec.RowHash, v.rec.Attempts = strconv.FormatUint(hash, 16), prev.Attempts
 	switch {
 	case v.send:
@@ -225,7 +283,7 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 		j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
 			attempts: prev.Attempts, before: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent}
 		if inDoubt {
-			j.last, j.why = r.lastLine(row.Record, prev)
+			j.last, j.why = r.lastLine(prevRow, prev)
 		}
 		r.open.Add(1)
 		select {
@@ -350,6 +408,24 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		if err := r.cfg.Limiter.Wait(ctx); err != nil {
 			return r.leave(pendingWritten || j.attempts > 0)
 		}
+		// Until RevCent has answered once, one request at a time: a wrong
+		// --base-url or a closed port then costs one row, not one per
+		// worker.
+		first := false
+		if !r.opened.Load() {
+			r.firstMu.Lock()
+			if r.opened.Load() {
+				r.firstMu.Unlock()
+			} else {
+				first = true
+			}
+		}
+		if r.badURL.Load() {
+			if first {
+				r.firstMu.Unlock()
+			}
+			return r.leave(pendingWritten || j.attempts > 0)
+		}
 		if !pendingWritten {
 			// The pending line reaches the OS before the request leaves:
 			// if the process dies after sending, the next run knows this
@@ -374,7 +450,10 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		}
 		// The pending line took time to write: the start is counted now,
 		// where it happens, so that no second holds more than rate + burst.
-		if err := r.cfg.Limiter.Start(ctx); err != nil {
+		// Once the pending line is written the request goes, signal or
+		// not (the wait is a fraction of a second): a row counted in doubt
+		// is one whose request was sent.
+		if err := r.cfg.Limiter.Start(reqCtx); err != nil {
 			return r.leave(true)
 		}
 		rec.Attempts++
@@ -388,6 +467,14 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		var e *revcent.Error
 		if err != nil && !errors.As(err, &e) {
 			e = &revcent.Error{Class: revcent.InDoubt, Message: err.Error(), Err: err}
+		}
+		wrongURL := !r.opened.Load() && e != nil && ((e.HTTPStatus == 404 && e.Code == "") || e.Unreachable)
+		if first {
+			// Whatever came back, the others may go: they stop at once
+			// if it said the URL is wrong.
+			r.badURL.Store(wrongURL)
+			r.opened.Store(true)
+			r.firstMu.Unlock()
 		}
 		switch {
 		case e != nil && e.HTTPStatus == 429:
@@ -408,6 +495,19 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			return r.finish(rec)
 		}
 		rec.HTTPStatus, rec.ErrorCode, rec.Message = e.HTTPStatus, e.Code, e.Error()
+		if wrongURL {
+			// The very first answers say the URL is wrong: stop after one
+			// row rather than after the circuit breaker's twenty.
+			what := fmt.Sprintf("POST %s/customers answered HTTP 404 without RevCent's JSON", r.cfg.Client.BaseURL())
+			if e.HTTPStatus == 0 {
+				what = fmt.Sprintf("could not reach %s (%s)", r.cfg.Client.BaseURL(), e.Message)
+			}
+			rec.Status, rec.Retryable = results.Failed, "yes"
+			if err := r.finish(rec); err != nil {
+				return err
+			}
+			return &AbortError{fmt.Errorf("%s: check --base-url (it should end in /v2, as %s does) and the network; then rerun with --resume --retry-failed", what, revcent.DefaultBaseURL)}
+		}
 		switch e.Class {
 		case revcent.Fatal:
 			r.open.Add(-1) // refused, not created; its pending line makes --resume look first
@@ -564,10 +664,10 @@ func (r *run) write() error {
 			}
 			streak++
 			if n := r.cfg.BreakAfter; n > 0 && streak >= n {
-				return &AbortError{fmt.Errorf("stopped: the same error on %d consecutive rows (%s); fix its cause, then rerun with --resume --retry-failed", streak, rec.Message)}
+				return &AbortError{fmt.Errorf("the same error on %d consecutive rows (%s); fix its cause, then rerun with --resume --retry-failed", streak, rec.Message)}
 			}
 			if n := r.cfg.MaxErrors; n > 0 && r.c.failed.Load() >= int64(n) {
-				return &AbortError{fmt.Errorf("stopped: %d rows failed (--max-errors %d); the last: %s", r.c.failed.Load(), n, rec.Message)}
+				return &AbortError{fmt.Errorf("%d rows failed (--max-errors %d); the last: %s", r.c.failed.Load(), n, rec.Message)}
 			}
 		}
 		return nil

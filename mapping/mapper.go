@@ -291,12 +291,36 @@ func checkPhone(v string) string {
 
 // unguard strips the apostrophe that Shopify and spreadsheet users put
 // before digits or a "+" to keep Excel from reading them as a number
-// ("'0123", "'+44 20 7946 0000"): it is not part of the value.
+// ("'0123", "'+44 20 7946 0000"), and the one report's exports put before
+// a cell a spreadsheet would run as a formula ("'=", "'-", "'@"; see
+// results.Neutralise): it is not part of the value.
 func unguard(v string) string {
-	if len(v) > 1 && v[0] == '\'' && (v[1] == '+' || v[1] >= '0' && v[1] <= '9') {
-		return v[1:]
+	if len(v) > 1 && v[0] == '\'' {
+		switch c := v[1]; {
+		case c >= '0' && c <= '9', c == '+', c == '-', c == '=', c == '@':
+			return v[1:]
+		case c == '\t' || c == '\r':
+			return strings.TrimSpace(v[1:])
+		}
 	}
 	return v
+}
+
+// CardColumns returns the columns spec maps to a card number and to a
+// card code: exports mask the one and blank the other.
+func CardColumns(spec Spec) (numbers, codes []string) {
+	for _, f := range spec.Fields {
+		if f.Column == "" {
+			continue
+		}
+		switch f.Target {
+		case "payment.credit_card.card_number":
+			numbers = append(numbers, f.Column)
+		case "payment.credit_card.card_code":
+			codes = append(codes, f.Column)
+		}
+	}
+	return numbers, codes
 }
 
 // normalise applies what is always applied to a kind of target.

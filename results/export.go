@@ -4,10 +4,13 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/revcent-import/revcent-import/revcent"
 	"github.com/revcent-import/revcent-import/source"
 )
 
@@ -74,6 +77,27 @@ type Exporter struct {
 	results       string
 	errs, created bool
 	rows          map[int]exportRow
+	// Cards names, given the input's columns, those holding card numbers
+	// (masked to their last four digits) and card codes (blanked). Any
+	// other cell shaped like a card number is masked too.
+	Cards func(columns []string) (numbers, codes []string)
+}
+
+// Neutralise guards a cell that a spreadsheet would run as a formula, as
+// OWASP's CSV injection advice says: one that starts with =, +, -, @, a
+// tab or a carriage return gets a leading apostrophe, which Excel and
+// LibreOffice show as text and do not run. The importer drops that
+// apostrophe again (see mapping's unguard), so a fixed export imports
+// with the values it had.
+func Neutralise(v string) string {
+	if v == "" {
+		return v
+	}
+	switch v[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + v
+	}
+	return v
 }
 
 type exportRow struct {
@@ -148,6 +172,16 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		cw.Write(append(append([]string{}, cols...), extra...))
 		return cw
 	}
+	numberCol, codeCol := map[int]bool{}, map[int]bool{}
+	var codeNames []string
+	if x.Cards != nil {
+		numbers, codes := x.Cards(cols)
+		for i, c := range cols {
+			numberCol[i] = slices.Contains(numbers, c)
+			codeCol[i] = slices.Contains(codes, c)
+		}
+		codeNames = codes
+	}
 	ew := newWriter(errs, ColRow, ColLine, ColError, ColRaw)
 	cw := newWriter(created, ColRow, ColLine, ColCustomerID)
 	out := make([]string, len(cols)+4)
@@ -169,13 +203,27 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		}
 		clear(out)
 		copy(out, row.Values)
+		var codes []string // this row's card codes, to hide in its raw text
+		for i := range cols {
+			switch {
+			case codeCol[i]:
+				if out[i] != "" {
+					codes = append(codes, strings.TrimSpace(out[i]))
+				}
+				out[i] = ""
+			case numberCol[i]:
+				out[i] = maskNumber(out[i])
+			}
+		}
 		out[len(cols)], out[len(cols)+1] = strconv.Itoa(row.Record), strconv.Itoa(row.Line)
 		if w.status == Created || w.status == Existing {
 			out[len(cols)+2] = w.id
+			guard(out[:len(cols)+3])
 			cw.Write(out[:len(cols)+3])
 			n.Created++
 		} else {
-			out[len(cols)+2], out[len(cols)+3] = w.msg, row.Raw
+			out[len(cols)+2], out[len(cols)+3] = w.msg, scrubRaw(row.Raw, delim, cols, codeNames, codes)
+			guard(out)
 			ew.Write(out)
 			n.Errors++
 		}
@@ -189,4 +237,83 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		}
 	}
 	return n, nil
+}
+
+// guard neutralises every cell, and masks anything shaped like a card
+// number that a column the mapping does not use may hold.
+func guard(cells []string) {
+	for i, c := range cells {
+		cells[i] = Neutralise(revcent.Scrub(c, "", ""))
+	}
+}
+
+// maskNumber masks a card number cell to its last four digits, keeping
+// what is not a digit ("4111 1111 1111 1111" becomes "**** **** **** 1111").
+func maskNumber(v string) string {
+	digits := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] >= '0' && v[i] <= '9' {
+			digits++
+		}
+	}
+	b := []byte(v)
+	for i := range b {
+		if b[i] >= '0' && b[i] <= '9' {
+			if digits > 4 {
+				b[i] = '*'
+			}
+			digits--
+		}
+	}
+	return string(b)
+}
+
+// scrubRaw hides card data in the raw text of a row that could not be
+// split into columns: card-number-shaped digits are masked, and where the
+// text splits at the delimiter into the header's width (it often does: a
+// stray quote inside a cell), the card code columns are blanked. A card
+// code the split cannot place is hidden wherever it stands alone.
+func scrubRaw(raw string, delim rune, cols, codeNames, codes []string) string {
+	if raw == "" {
+		return raw
+	}
+	raw = revcent.Scrub(raw, "", "")
+	if len(codeNames) == 0 {
+		return raw
+	}
+	parts := strings.Split(raw, string(delim))
+	if len(parts) == len(cols) {
+		for i, c := range cols {
+			if slices.Contains(codeNames, c) {
+				parts[i] = ""
+			}
+		}
+		return strings.Join(parts, string(delim))
+	}
+	if len(codes) > 0 {
+		for _, c := range codes {
+			raw = revcent.Scrub(raw, "", c)
+		}
+		return raw
+	}
+	// Nothing says which digits are the code: every run of 3 or 4 digits
+	// standing alone is hidden (a zip code too, in this one row).
+	b := []byte(raw)
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		if j == i {
+			i++
+			continue
+		}
+		if n := j - i; n == 3 || n == 4 {
+			for k := i; k < j; k++ {
+				b[k] = '*'
+			}
+		}
+		i = j
+	}
+	return string(b)
 }

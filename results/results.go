@@ -23,6 +23,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
+
+	"github.com/revcent-import/revcent-import/revcent"
 )
 
 // Status is a row's state in the journal.
@@ -240,7 +242,8 @@ func (w *Writer) Write(r *Record) error {
 	// One record per line: a line break inside a message (RevCent's, or a
 	// row error quoting input) becomes " / ", so that the journal can be
 	// split at any newline and read on several cores.
-	code, msg, email := oneLine(r.ErrorCode), oneLine(r.Message), oneLine(r.Email)
+	// Anything shaped like a card number is masked, whatever wrote it.
+	code, msg, email := oneLine(r.ErrorCode), revcent.Scrub(oneLine(r.Message), "", ""), oneLine(r.Email)
 	for _, v := range [...]string{string(r.Status), r.CustomerID, code, msg, email, r.RowHash, r.At, r.Retryable} {
 		if needsQuotes(v) {
 			w.err = w.writeCSV(r, code, msg, email)
@@ -465,6 +468,17 @@ func (ix *Index) Record(row int) (Record, error) {
 	return Record{Row: row, Line: atoi(col["line"]), Status: Status(col["status"]), CustomerID: col["customer_id"],
 		ErrorCode: col["error_code"], Message: col["message"], HTTPStatus: atoi(col["http_status"]), Attempts: atoi(col["attempts"]),
 		Email: col["email"], RowHash: col["row_hash"], At: col["at"], Retryable: col["retryable"], Throttled: atoi(col["throttled"])}, nil
+}
+
+// Rows returns the rows whose last status is st, in order.
+func (ix *Index) Rows(st Status) []int {
+	var out []int
+	for i, e := range ix.rows {
+		if e.status != 0 && statuses[e.status] == st {
+			out = append(out, i+1)
+		}
+	}
+	return out
 }
 
 // Len returns the number of rows the journal mentions.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -137,6 +138,16 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // "retrieved if already exists"). Every error is an *Error whose Class
 // says whether the customer may exist.
 func (c *Client) CreateCustomer(ctx context.Context, req *CreateCustomerRequest) (id string, existing bool, err error) {
+	id, existing, err = c.createCustomer(ctx, req)
+	if e, ok := err.(*Error); ok {
+		// What the server says may quote the card back: it is recorded
+		// and logged, so the row's card is scrubbed from it here.
+		e.Message, e.Code = ScrubRequest(e.Message, req), ScrubRequest(e.Code, req)
+	}
+	return id, existing, err
+}
+
+func (c *Client) createCustomer(ctx context.Context, req *CreateCustomerRequest) (id string, existing bool, err error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -301,6 +312,16 @@ func transportError(err error, wrote bool, method string) *Error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		e.Message = ue.Err.Error()
+	}
+	// Said for a person, not as Go's "dial tcp 127.0.0.1:1: connect: ...".
+	var oe *net.OpError
+	var dns *net.DNSError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &dns):
+		e.Message, e.Unreachable = fmt.Sprintf("no such host %q (DNS)", dns.Name), true
+	case errors.As(err, &oe) && oe.Op == "dial" && oe.Addr != nil && errors.As(err, &errno):
+		e.Message, e.Unreachable = fmt.Sprintf("could not connect to %s: %s", oe.Addr, errno.Error()), true
 	}
 	timeout := errors.Is(err, context.DeadlineExceeded)
 	var ne net.Error

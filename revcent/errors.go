@@ -54,6 +54,9 @@ type Error struct {
 	// HasRetryAfter tells a Retry-After of 0 ("now") from none at all.
 	HasRetryAfter bool
 	Err           error // the transport error, if any
+	// Unreachable says no connection could be made (refused, no such
+	// host): nothing was sent, and the base URL or the network is wrong.
+	Unreachable bool
 }
 
 func (e *Error) Error() string {

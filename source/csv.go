@@ -330,7 +330,7 @@ func (c *csvReader) Next() (Row, error) {
 		c.feed.mark(c.r.InputOffset())
 		row.Line = c.base + pe.StartLine
 		row.Values = nil
-		row.Err = fmt.Errorf("line %d, column %d: %v; double a quote (\"\") inside a quoted field, or quote the whole field", c.base+pe.Line, pe.Column, pe.Err)
+		row.Err = fmt.Errorf("%s%s: %s", c.columnAt(row.Raw, pe), lineNote(pe), quoteProblem(pe.Err))
 	case err != nil:
 		return Row{}, err
 	case len(rec) != len(c.cols):
@@ -503,4 +503,62 @@ func detectDelimiter(head []byte) rune {
 		}
 	}
 	return rune(best)
+}
+
+// columnAt names, by its header, the column in which a parse error
+// stands: csv.ParseError gives a character position in the line, which
+// tells a person nothing.
+func (c *csvReader) columnAt(raw string, pe *csv.ParseError) string {
+	lines := strings.Split(raw, "\n")
+	k := pe.Line - pe.StartLine
+	if k < 0 || k >= len(lines) {
+		return "a field"
+	}
+	field := 0
+	// Count the delimiters outside quotes before the error's position,
+	// from the record's start.
+	quoted := false
+	pos := 0
+	for li, l := range lines[:k+1] {
+		for _, r := range l {
+			if li == k && pos >= pe.Column-1 {
+				break
+			}
+			switch {
+			case r == '"':
+				quoted = !quoted
+			case r == c.comma && !quoted:
+				field++
+			}
+			if li == k {
+				pos++
+			}
+		}
+	}
+	if field < len(c.cols) {
+		return fmt.Sprintf("column %q", c.cols[field])
+	}
+	return fmt.Sprintf("field %d (the header has %d columns)", field+1, len(c.cols))
+}
+
+// lineNote says where a record's error is when it is not on the line the
+// record starts on.
+func lineNote(pe *csv.ParseError) string {
+	if pe.Line > pe.StartLine {
+		return fmt.Sprintf(" (on the record's line %d)", pe.Line-pe.StartLine+1)
+	}
+	return ""
+}
+
+// quoteProblem says what encoding/csv's quote errors mean, and what to do.
+func quoteProblem(err error) string {
+	switch {
+	case errors.Is(err, csv.ErrBareQuote):
+		return `a quote (") inside a field that does not start with one: double it (""), or quote the whole field`
+	case errors.Is(err, csv.ErrQuote):
+		return `a quoted field has a quote (") inside it that is not doubled, or text after its closing quote: double a quote ("") inside a quoted field, or quote the whole field`
+	case errors.Is(err, csv.ErrFieldCount):
+		return "the wrong number of fields"
+	}
+	return "the row cannot be read as CSV"
 }

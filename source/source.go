@@ -157,7 +157,12 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 		if err != nil {
 			return nil, in, err
 		}
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		st, err := f.Stat()
+		if err == nil && st.IsDir() {
+			f.Close()
+			return nil, in, fmt.Errorf("%s is a directory: name a file in it", path)
+		}
+		if err == nil && st.Mode().IsRegular() {
 			in.Size = st.Size()
 		}
 		raw = f
@@ -171,7 +176,19 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, Input, error) {
 		}
 		return nil, in, fmt.Errorf("%s: %w", in.Name, err)
 	}
-	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+	gzipped := strings.HasSuffix(strings.ToLower(path), ".gz")
+	if !gzipped {
+		// Binary bytes read as text would become a "header" of garbage.
+		br := bufio.NewReaderSize(r, 64<<10)
+		head, _ := br.Peek(512)
+		if what := binaryKind(head, opts.Encoding); strings.HasPrefix(what, "UTF-16") {
+			return fail(fmt.Errorf("this looks like %s", what))
+		} else if what != "" {
+			return fail(fmt.Errorf("this is not text: is it compressed? It starts like %s", what))
+		}
+		r = br
+	}
+	if gzipped {
 		gz, err := gzip.NewReader(bufio.NewReaderSize(r, 64<<10))
 		if err != nil {
 			return fail(fmt.Errorf("not a gzip file: %w", err))
@@ -301,4 +318,41 @@ func decode(r io.Reader, name string) (_ io.Reader, auto bool, _ error) {
 		return nil, false, fmt.Errorf("unknown encoding %q (want utf-8, utf-16, windows-1252 or iso-8859-1)", name)
 	}
 	return transform.NewReader(br, enc.NewDecoder()), false, nil
+}
+
+// binaryKind names what head, the first bytes of an input, looks like when
+// it is not text: "" for text.
+func binaryKind(head []byte, encoding string) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return "a gzip file: name it .gz, or pipe it through gunzip -c"
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return "a zip archive (an Excel workbook? pass --format xlsx, or name it .xlsx)"
+	case bytes.HasPrefix(head, []byte("%PDF")):
+		return "a PDF document"
+	case bytes.HasPrefix(head, []byte("\x89PNG")), bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}), bytes.HasPrefix(head, []byte("GIF8")):
+		return "an image"
+	case bytes.HasPrefix(head, []byte("BZh")), bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z'}), bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "a bzip2, xz or zstd file: decompress it first"
+	case bytes.HasPrefix(head, []byte{0xd0, 0xcf, 0x11, 0xe0}):
+		return "an old Excel .xls workbook: save it as .xlsx or CSV"
+	}
+	if strings.HasPrefix(strings.ToLower(encoding), "utf-16") || bytes.HasPrefix(head, []byte{0xff, 0xfe}) || bytes.HasPrefix(head, []byte{0xfe, 0xff}) {
+		return "" // UTF-16 text holds NUL bytes
+	}
+	if n := bytes.Count(head, []byte{0}); n > 0 && n*4 >= len(head)/8 {
+		odd, even := 0, 0
+		for i, b := range head {
+			if b == 0 && i%2 == 1 {
+				odd++
+			} else if b == 0 {
+				even++
+			}
+		}
+		if odd*2 >= len(head)/2 || even*2 >= len(head)/2 {
+			return "UTF-16 text without a byte-order mark: pass --encoding utf-16 (or utf-16be)"
+		}
+		return "binary data (it holds NUL bytes)"
+	}
+	return ""
 }

@@ -27,7 +27,7 @@ reason, then the invalid rows counted by reason. Exit 1 if any row is invalid.`,
 		Example: `  revcent-import validate prospects.csv
   revcent-import validate prospects.csv --mapping mapping.yaml
   revcent-import validate export.csv --encoding windows-1252 --delimiter ';'`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := f.input(args[0], io.in)
 			if err != nil {
@@ -51,6 +51,7 @@ reason, then the invalid rows counted by reason. Exit 1 if any row is invalid.`,
 	fl := cmd.Flags()
 	fl.SortFlags = false
 	f.register(fl, true)
+	completeValues(cmd, inputValues)
 	return cmd
 }
 
@@ -116,7 +117,7 @@ func mappingCommand(io stdio) *cobra.Command {
 		Short: "Print a starter mapping file (YAML) for INPUT, made by auto-mapping its header",
 		Example: `  revcent-import mapping prospects.csv > mapping.yaml
   revcent-import import prospects.csv --mapping mapping.yaml --campaign "Spring Promo"`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.source()
 			if err != nil {

@@ -9,7 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
+	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -44,6 +44,56 @@ type stdio struct {
 	out, err io.Writer
 }
 
+// badValue is pflag's message for a value that does not parse; its last
+// part is Go's own ("strconv.ParseFloat: parsing ...").
+var badValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (.*)$`)
+
+// flagProblem says a flag error in words, without Go's parser names.
+func flagProblem(err error) string {
+	m := badValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	flag, _, _ := strings.Cut(m[2], ", ")
+	if i := strings.LastIndex(m[2], "--"); i >= 0 {
+		flag = m[2][i:]
+	}
+	want := "a valid value"
+	switch inner := m[3]; {
+	case strings.Contains(inner, "ParseFloat"):
+		want = "a number, such as 10 or 2.5"
+	case strings.Contains(inner, "ParseInt"), strings.Contains(inner, "ParseUint"), strings.Contains(inner, "Atoi"):
+		want = "a whole number"
+	case strings.Contains(inner, "ParseBool"):
+		want = "true or false"
+	case strings.Contains(inner, "duration"):
+		want = "a duration such as 30s, 1m or 1m30s"
+	}
+	return fmt.Sprintf("%s %q: want %s", flag, m[1], want)
+}
+
+// oneArg and noArgs check a command's arguments, saying what is wanted.
+func oneArg(cmd *cobra.Command, args []string) error {
+	what := "INPUT (a file, or - for stdin)"
+	if cmd.Name() == "report" {
+		what = "RESULTS (a results file)"
+	}
+	switch {
+	case len(args) == 0:
+		return usageError{fmt.Errorf("%s needs %s (see %s --help)", cmd.Name(), what, cmd.CommandPath())}
+	case len(args) > 1:
+		return usageError{fmt.Errorf("%s takes one %s, and was given %d: %s (quote a name with spaces; flags start with --)", cmd.Name(), what, len(args), shellJoin(args))}
+	}
+	return nil
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, and was given %s (flags start with --; see %s --help)", cmd.Name(), shellJoin(args), cmd.CommandPath())}
+	}
+	return nil
+}
+
 // shownError wraps an error the summary has already shown: run does not
 // print it again, and exits with its code.
 type shownError struct{ error }
@@ -64,7 +114,7 @@ func run(ctx context.Context, args []string, io stdio, getenv func(string) strin
 		Long: `revcent-import loads prospect and customer lists (CSV, TSV or JSONL) into
 RevCent through its CreateCustomer API. Every row ends up created exactly
 once, or explained in the results file; a stopped run continues with --resume.`,
-		Version:       version(),
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -73,10 +123,11 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 	root.SetOut(io.out)
 	root.SetErr(io.err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+		return usageError{fmt.Errorf("%s (see %s --help)", flagProblem(err), c.CommandPath())}
 	})
 	root.AddCommand(importCommand(ctx, io, getenv, &code, args), validateCommand(ctx, io, &code), mappingCommand(io),
-		reportCommand(io), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code))
+		reportCommand(io), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code), versionCommand(io))
+	root.SetVersionTemplate("{{.Version}}\n")
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -103,10 +154,8 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 }
 
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
+	ver, _, _, _ := buildInfo()
+	return ver
 }
 
 // inputFlags say what to read and how to map it: import and validate
@@ -191,7 +240,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
   revcent-import import prospects.csv --campaign "Spring Promo" --resume --retry-failed
   gunzip -c list.csv.gz | revcent-import import - --results list.results.csv --campaign X
   revcent-import import sample_data/prospects.csv --sandbox --campaign "Spring Promo"`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImport(ctx, args[0], f, io, getenv, code, cmdline)
 		},
@@ -202,7 +251,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.results, "results", "", "results file (default INPUT.results.csv beside the input; required when INPUT is -)")
 	fl.BoolVar(&f.resume, "resume", false, "continue the run recorded in the results file: skip done rows, reconcile rows in doubt")
 	fl.BoolVar(&f.retryFailed, "retry-failed", false, "with --resume: send rows whose last status is failed again")
-	fl.BoolVar(&f.force, "force", false, "with --resume: go on even if rows differ from those the results file recorded")
+	fl.BoolVar(&f.force, "force", false, "with --resume: go on when rows differ from those the results file recorded; a changed row is matched by its email, not its number (created: skipped with its id; unknown: sent)")
 	fl.Float64Var(&f.rate, "rate", 10, "requests per second (0 = unlimited)")
 	fl.IntVar(&f.burst, "burst", 1, "requests allowed at once above the rate")
 	fl.StringVar(&f.concurrency, "concurrency", "auto", "requests in flight: a number, or auto (enough for the rate at the observed latency, 4-512; 32 without a rate)")
@@ -221,6 +270,13 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof) of the run to this file")
 	fl.MarkHidden("memprofile")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
+	group(fl, "input", "format", "sheet", "delimiter", "encoding", "max-record-size")
+	group(fl, "mapping", "campaign", "mapping", "unmapped-as-metadata", "truncate-metadata", "max-field-length")
+	group(fl, "sending", "sandbox", "base-url", "api-key-file", "rate", "burst", "concurrency", "max-attempts", "timeout", "circuit-breaker", "max-errors", "settle", "profile", "dry-run")
+	group(fl, "rerun", "results", "resume", "retry-failed", "force")
+	group(fl, "output", "progress", "log-format")
+	cmd.SetUsageFunc(groupedUsage)
+	completeValues(cmd, inputValues)
 	return cmd
 }
 
@@ -302,7 +358,11 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		}
 		defer sb.Close()
 		baseURL, key = sb.URL, sandbox.DefaultAPIKey
-		log.Warn("importing into the in-process sandbox at " + sb.URL + " (nothing reaches RevCent)")
+		if f.logFormat == "json" {
+			log.Warn("importing into the in-process sandbox at " + sb.URL + " (nothing reaches RevCent)")
+		} else {
+			fmt.Fprintf(io.err, "importing into the in-process sandbox at %s (nothing reaches RevCent)\n", sb.URL)
+		}
 	} else {
 		if baseURL == "" {
 			baseURL = getenv("REVCENT_BASE_URL")
@@ -569,7 +629,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 	if s.Throttled > 0 || s.Retries > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d; rate at the end: %s)\n", "retries", s.Retries, s.Throttled, rateText(s.FinalRate))
 	}
-	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, at most %d requests in flight)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
+	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers at the end)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
 	if err != nil {
 		fmt.Fprintf(w, "\nstopped: %v\n", err)
 	}
@@ -601,7 +661,7 @@ func logSummary(log *slog.Logger, input string, s importer.Summary, err error, c
 		slog.Group("this_run", "created", s.Created, "existing", s.Existing, "duplicate", s.Duplicate, "invalid", s.Invalid,
 			"failed", s.Failed, "in_doubt", s.InDoubt, "skipped", s.Skipped, "blank", s.Blank, "not_sent", s.Unsent,
 			"reconciled", s.Reconciled, "retried", s.Retried, "requests", s.Requests, "retries", s.Retries, "throttled", s.Throttled),
-		"whole_file", file, "elapsed", s.Elapsed.Round(time.Millisecond).String(), "most_in_flight", s.Workers,
+		"whole_file", file, "elapsed", s.Elapsed.Round(time.Millisecond).String(), "workers_at_end", s.Workers,
 		"done", err == nil && s.OK(), "no_rows", s.NoRows}
 	if err != nil {
 		attrs = append(attrs, "stopped", err.Error())
@@ -628,7 +688,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 		Short: "Run a RevCent-compatible server on loopback for trials and tests",
 		Example: `  revcent-import sandbox --addr 127.0.0.1:8080
   REVCENT_API_KEY=sandbox-key revcent-import import prospects.csv --base-url http://127.0.0.1:8080/v2 --campaign "Spring Promo"`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, p := range []float64{faults.Unavailable, faults.LostAnswers, faults.Gateway504, faults.ErrorAfterCreate} {
 				if p < 0 || p > 1 {
@@ -688,6 +748,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.IntVar(&faults.RetryAfter, "retry-after", 1, "Retry-After seconds sent with a 429 (0 = no header)")
 	fl.Float64Var(&faults.Unavailable, "unavailable", 0, "share (0-1) of create requests answered 503, nothing created")
 	fl.Float64Var(&faults.LostAnswers, "lost-answers", 0, "share (0-1) of create requests that create the customer, then drop the connection")
+	fl.BoolVar(&faults.EchoCard, "echo-card", false, "refuse every create with a card, with a 400 whose message quotes the card number and code back")
 	fl.Uint64Var(&faults.Seed, "seed", 0, "seed for the random faults (0 = random)")
 	fl.BoolVar(&discard, "discard", false, "keep no customers, only count them (benchmarks)")
 	fl.BoolVar(&arrivals, "record-arrivals", false, "record each create request's arrival time (benchmarks)")

@@ -13,6 +13,10 @@ import (
 )
 
 func main() {
+	// Logs are best effort; the results file is the record. With SIGPIPE
+	// delivered here rather than killing the process, a closed pipe on
+	// stdout or stderr (2>&1 | head) fails that write, and the run goes on.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

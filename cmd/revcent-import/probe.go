@@ -61,7 +61,7 @@ a repeated email, a second one with the same email): use an address you can
 recognise and delete, such as probe+DATE@your-domain.`,
 		Example: `  REVCENT_API_KEY=... revcent-import probe --email probe+2026-12-02@example.com --campaign "Spring Promo" --save revcent.profile
   REVCENT_API_KEY=... revcent-import import prospects.csv --campaign "Spring Promo" --profile revcent.profile`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if email == "" || campaign == "" {
 				return usageError{errors.New("--email and --campaign are required: probe creates that one customer in that campaign")}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/source"
 )
@@ -33,7 +35,7 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
   revcent-import import fix-me.csv --campaign "Spring Promo"          # after fixing the cells
   revcent-import report prospects.csv.results.csv --input prospects.csv --success-csv created.csv
   revcent-import report prospects.csv.results.csv --format json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "json" {
 				return usageError{fmt.Errorf("--format %q: want text or json", format)}
@@ -51,6 +53,25 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 			if input != "" {
 				export = results.NewExporter(args[0], errorsCSV != "", successCSV != "")
 				collect = export.Collect
+				var spec *mapping.Spec
+				if in.mappingFile != "" {
+					data, err := os.ReadFile(in.mappingFile)
+					if err != nil {
+						return usageError{err}
+					}
+					s, err := mapping.Parse(filepath.Base(in.mappingFile), data)
+					if err != nil {
+						return usageError{err}
+					}
+					spec = &s
+				}
+				export.Cards = func(cols []string) ([]string, []string) {
+					if spec != nil {
+						return mapping.CardColumns(*spec)
+					}
+					auto, _ := mapping.Auto(cols)
+					return mapping.CardColumns(auto)
+				}
 			}
 			rep, err := results.Summarize(args[0], collect)
 			if err != nil {
@@ -124,6 +145,7 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 	fl.StringVar(&errorsCSV, "errors-csv", "", "write the invalid and failed rows here (needs --input)")
 	fl.StringVar(&successCSV, "success-csv", "", "write the created rows here, with their customer ids (needs --input)")
 	fl.StringVar(&format, "format", "text", "text or json")
+	fl.StringVar(&in.mappingFile, "mapping", "", "the mapping file the import used, to know its card columns (default: the columns auto-mapping would take)")
 	// The input's format comes from its name; its dialect may be given.
 	fl.StringVar(&in.delimiter, "delimiter", "", "the input's CSV field delimiter (default: detected)")
 	fl.StringVar(&in.encoding, "encoding", "", "the input's encoding (default: UTF-8, and Windows-1252 for text that is not)")

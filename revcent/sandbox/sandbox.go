@@ -137,6 +137,10 @@ type Faults struct {
 	// ErrorAfterCreate is the share (0-1) of create requests that create
 	// the customer and then answer 200 with code 0 and an error code.
 	ErrorAfterCreate float64
+	// EchoCard refuses every create that carries a card with a 400 whose
+	// message quotes the card number and code back, as many payment APIs
+	// do: the client must not record them.
+	EchoCard bool
 	// Seed makes the random choices repeatable; 0 picks one.
 	Seed uint64
 }
@@ -435,6 +439,11 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (revcent.CreateCu
 	req, err := in.validate()
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return req, false
+	}
+	if cc := req.Payment; s.opts.Faults.EchoCard && cc != nil && cc.CreditCard != nil && cc.CreditCard.CardNumber != "" {
+		s.fail(w, http.StatusBadRequest, "card_declined", fmt.Sprintf("Card %s (CVV %s, exp %02d/%d) was declined: card_number=%s",
+			cc.CreditCard.CardNumber, cc.CreditCard.CardCode, cc.CreditCard.ExpMonth, cc.CreditCard.ExpYear, cc.CreditCard.CardNumber))
 		return req, false
 	}
 	if !s.campaigns[strings.ToLower(req.Campaign)] {
