@@ -145,4 +145,3 @@ var inputValues = map[string][]string{
 	"log-format": {"text", "json"},
 	"progress":   {"auto", "bar", "log", "none"},
 }
-
