@@ -331,9 +331,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	end := []any{"created", sum.Created, "existing", sum.Existing, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
 		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond).String(),
 		"workers_at_end", sum.Workers}
-	if err != nil {
-		end = append(end, "stopped", err.Error())
-	}
+	// Why it stopped is the summary's to say, once.
 	cfg.Log.Info("import finished", end...)
 	return sum, err
 }

@@ -34,6 +34,8 @@ type Snapshot struct {
 	// run started (--resume): they are skipped, fast, and speed and ETA
 	// leave them out.
 	Earlier int64
+	// Read says the whole input has been read: Done is then the total.
+	Read bool
 }
 
 // ThisRun returns the rows finished by this run, and how many it has in
@@ -75,11 +77,21 @@ func (r *run) report(p Progress) {
 			Limit: r.cfg.Limiter.Limit(), Elapsed: time.Since(start)}
 		s.Done = s.Created + s.Existing + s.Duplicate + s.Invalid + s.Failed + s.Skipped + r.c.blank.Load()
 		// The count is of records as a quick scan sees them; a broken
-		// quote can make the reader see fewer or more. Never below done.
-		if s.Total >= 0 && s.Done > s.Total {
-			s.Total = s.Done
-		}
+		// quote can make the reader see more. Once the input is read, the
+		// rows read are the total; until then, at least one more than read.
 		s.Earlier = earlier
+		read := r.c.rows.Load()
+		select {
+		case <-r.readerDone:
+			s.Read = true
+			if s.Total >= 0 {
+				s.Total = read
+			}
+		default:
+			if s.Total >= 0 && read >= s.Total {
+				s.Total = read + 1
+			}
+		}
 		return s
 	}
 	t := time.NewTicker(progressEvery)
@@ -181,7 +193,7 @@ func (b *Bar) Update(s Snapshot) {
 		b.init(s, cols)
 	}
 	done, total := s.ThisRun()
-	if b.rows && total > b.max {
+	if b.rows && total != b.max && total > done {
 		b.max = total
 		b.bar.ChangeMax64(total)
 	}
@@ -208,7 +220,12 @@ func (b *Bar) Update(s Snapshot) {
 // Finish implements Progress.
 func (b *Bar) Finish(s Snapshot) {
 	b.Update(s)
-	if done, _ := s.ThisRun(); b.rows && done < b.max {
+	done, total := s.ThisRun()
+	if b.rows && s.Read && done == total && total != b.max {
+		b.max = total
+		b.bar.ChangeMax64(total)
+	}
+	if b.rows && done < b.max {
 		// Stopped early: leave the bar where it is.
 		fmt.Fprintln(b.w)
 		return

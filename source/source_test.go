@@ -88,9 +88,9 @@ func TestCSVSpectrum(t *testing.T) {
 				// This case's JSON is an object, not a list, and disagrees
 				// with its CSV; the CSV has a bare quote in an unquoted
 				// field (37°36'37.8"N), which strict parsing reports as a
-				// row error naming the line and column.
+				// row error naming the column by its header.
 				g, _ := readAll(t, f, nil, Options{})
-				if len(g.errs) != 1 || !strings.Contains(g.errs[0], `line 2, column 24: bare " in non-quoted-field`) {
+				if len(g.errs) != 1 || !strings.Contains(g.errs[0], `column "Location Coordinates": a quote (") inside a field that does not start with one`) {
 					t.Errorf("got errors %q, want one bare-quote error on line 2", g.errs)
 				}
 				return
@@ -143,7 +143,7 @@ func TestCSVDialects(t *testing.T) {
 			errs:  []string{"has 3 fields, the header has 2", "has 1 fields, the header has 2", ""}},
 		{name: "bare quote is a row error, reading goes on", content: "a,b\n1,x\"y\n3,4\n",
 			want: []map[string]string{{}, {"a": "3", "b": "4"}}, lines: []int{2, 3},
-			errs: []string{`line 2, column 4: bare " in non-quoted-field`, ""}},
+			errs: []string{`column "b": a quote (") inside a field that does not start with one`, ""}},
 		{name: "unbalanced quote: the rest of the file still imports", content: "a,b\n1,2\n3,\"oops\n5,6\n7,8\n",
 			want: []map[string]string{{"a": "1", "b": "2"}, {}, {"a": "5", "b": "6"}, {"a": "7", "b": "8"}}, lines: []int{2, 3, 4, 5},
 			errs: []string{"", "unbalanced quote: the field opened on line 3 does not close properly (csv read on to line 5); that line is skipped"}},

@@ -440,7 +440,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.logFormat == "json" {
 		logSummary(log, input, sum, err, cmdline)
 	} else {
-		printSummary(io.out, input, sum, err, cmdline)
+		printSummary(io.out, io.err, input, sum, err, cmdline)
 	}
 	if err != nil {
 		return shownError{err}
@@ -566,11 +566,20 @@ func nextSteps(input string, s importer.Summary, err error, cmdline []string) []
 		if !has("--resume") {
 			cmd = append(cmd, "--resume")
 		}
-		why := "continue: skip rows done, reconcile rows in doubt, send the rest"
-		if file[results.Failed] > 0 && !has("--retry-failed") {
-			cmd = append(cmd, "--retry-failed")
-			why += ", and send the failed rows again"
+		parts := []string{"skip rows done"}
+		if file[results.Pending] > 0 {
+			parts = append(parts, "reconcile the rows in doubt")
 		}
+		if s.Unsent > 0 || err != nil {
+			parts = append(parts, "send the rest")
+		}
+		if file[results.Failed] > 0 {
+			if !has("--retry-failed") {
+				cmd = append(cmd, "--retry-failed")
+			}
+			parts = append(parts, "send the failed rows again")
+		}
+		why := "continue (" + strings.Join(parts, ", ") + ")"
 		if errors.Is(err, importer.ErrInterrupted) {
 			why = "continue the interrupted run"
 		}
@@ -583,7 +592,9 @@ func nextSteps(input string, s importer.Summary, err error, cmdline []string) []
 	return steps
 }
 
-func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdline []string) {
+// printSummary writes the summary to w, and why the run stopped, once, to
+// errw.
+func printSummary(w, errw io.Writer, input string, s importer.Summary, err error, cmdline []string) {
 	rate := float64(s.Created+s.Existing+s.Duplicate+s.Invalid+s.Failed) / max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "\n%s -> %s, target: %s\n", input, s.Results, s.Target.Describe())
 	if s.NoRows {
@@ -631,7 +642,7 @@ func printSummary(w io.Writer, input string, s importer.Summary, err error, cmdl
 	}
 	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers at the end)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
 	if err != nil {
-		fmt.Fprintf(w, "\nstopped: %v\n", err)
+		fmt.Fprintf(errw, "revcent-import: stopped: %v\n", err)
 	}
 	steps := nextSteps(input, s, err, cmdline)
 	if len(steps) == 0 {

@@ -25,13 +25,24 @@ import (
 // process, as a user or cron would.
 var binary string
 
+// builtCommit is the commit binary was built from, when git could say.
+var builtCommit string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "revcent-import-test")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "revcent-import")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// As the Makefile builds it: the commit and its date by ldflags, for
+	// builds the Go toolchain does not stamp.
+	args := []string{"build", "-o", binary}
+	if c, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		builtCommit = strings.TrimSpace(string(c))
+		d, _ := exec.Command("git", "log", "-1", "--format=%cI").Output()
+		args = append(args, "-ldflags", "-X main.commit="+builtCommit+" -X main.date="+strings.TrimSpace(string(d)))
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -104,7 +115,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no input", keyEnv, []string{"import"}, "accepts 1 arg"},
+		{"no input", keyEnv, []string{"import"}, "needs INPUT"},
 		{"unknown flag", keyEnv, []string{"import", in, "--nope"}, "unknown flag: --nope"},
 		{"unknown command", keyEnv, []string{"imprt", in}, "unknown command"},
 		{"no key", nil, []string{"import", in, "--campaign", "X"}, "no API key: set REVCENT_API_KEY or pass --api-key-file"},
@@ -143,8 +154,17 @@ func TestHelpAndVersion(t *testing.T) {
 	if code != 0 {
 		t.Errorf("help exit %d", code)
 	}
-	if code, out, _ := runCLI(t, nil, "--version"); code != 0 || !strings.Contains(out, "revcent-import version") {
+	if code, out, _ := runCLI(t, nil, "--version"); code != 0 || !strings.HasPrefix(out, "revcent-import ") {
 		t.Errorf("--version: %d %q", code, out)
+	}
+	// The built binary knows its commit (the Go build's VCS stamp, or the
+	// Makefile's ldflags).
+	vout, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(vout), "revcent-import ") {
+		t.Errorf("version: %q %v", vout, err)
+	}
+	if builtCommit != "" && !regexp.MustCompile(`, commit [0-9a-f]{12}`).Match(vout) {
+		t.Errorf("version %q does not name the commit %s", vout, builtCommit)
 	}
 }
 
@@ -377,7 +397,7 @@ func TestRerunCommandIsTheCommandRun(t *testing.T) {
 	if code != exitRowsFailed {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
-	want := "and send the failed rows again:\n  " + shellJoin(append(append([]string{"revcent-import"}, args...), "--resume", "--retry-failed"))
+	want := "send the failed rows again):\n  " + shellJoin(append(append([]string{"revcent-import"}, args...), "--resume", "--retry-failed"))
 	if !strings.Contains(out, want+"\n") {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}

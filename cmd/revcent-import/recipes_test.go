@@ -25,8 +25,8 @@ func TestREADMERecipes(t *testing.T) {
 	for _, b := range blocks {
 		recipes[string(b[1])] = string(b[2])
 	}
-	if len(recipes) != 3 {
-		t.Fatalf("found recipes %v, want migrate, nightly and rerun", len(recipes))
+	if len(recipes) != 4 {
+		t.Fatalf("found recipes %v, want trial, migrate, nightly and rerun", len(recipes))
 	}
 	// The recipes run at the default --rate 10: the sample's first 60 rows
 	// (rows 17 and 42 invalid) keep this test short.
@@ -67,6 +67,28 @@ func TestREADMERecipes(t *testing.T) {
 		}
 	})
 
+	t.Run("trial", func(t *testing.T) {
+		base := startSandbox(t)
+		dir, out := run(t, "trial", base, func(dir string) string {
+			os.WriteFile(filepath.Join(dir, "prospects.csv"), sample, 0o644)
+			return recipes["trial"]
+		})
+		for _, want := range []string{"target: the in-process sandbox", "belongs to the in-process sandbox (import --sandbox)",
+			"refused (exit 2): that results file is the sandbox's", "target: " + base} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if d := dump(t, base, sandbox.DefaultAPIKey); d.Created != 58 {
+			t.Errorf("the real run created %d, want 58\n%s", d.Created, out)
+		}
+		for _, f := range []string{"prospects.csv.results.csv", "prospects.csv.trial.results.csv"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
 	t.Run("nightly", func(t *testing.T) {
 		base := startSandbox(t)
 		setup := func(dir string) string {
@@ -82,6 +104,9 @@ func TestREADMERecipes(t *testing.T) {
 		if !strings.Contains(string(log), `"msg":"import finished"`) || !strings.Contains(string(log), `"created":58`) {
 			t.Errorf("log:\n%s\nout:\n%s", log, out)
 		}
+		// stdout and stderr both go to the log: every line is one JSON
+		// object, the summary among them.
+		checkJSONLines(t, string(log), "summary")
 		errs, _ := filepath.Glob(filepath.Join(dir, "exports", "*.errors.csv"))
 		if len(errs) != 1 {
 			t.Errorf("exit 1 should have exported the errors: %v\n%s", errs, out)
