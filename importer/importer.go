@@ -301,9 +301,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
 	}
-	// The exit code tells the state of the file, not of this run alone:
-	// read it back (about a second for a million rows).
-	if whole, lerr := results.Load(cfg.Results); lerr == nil {
+	// The exit code tells the state of the file, not of this run alone.
+	// A new file that a run finished holds this run's rows only; a resumed
+	// or stopped one is read back (about a second for a million rows).
+	if ix == nil && err == nil && ctx.Err() == nil {
+		sum.File = map[results.Status]int{}
+		for st, n := range map[results.Status]int64{results.Created: r.c.created.Load(), results.Existing: r.c.existing.Load(),
+			results.Duplicate: r.c.duplicate.Load(), results.Invalid: r.c.invalid.Load(), results.Failed: r.c.failed.Load(), results.Pending: r.c.inDoubt.Load()} {
+			if n > 0 {
+				sum.File[st] = int(n)
+			}
+		}
+	} else if whole, lerr := results.Load(cfg.Results); lerr == nil {
 		sum.File = whole.Counts
 	} else {
 		cfg.Log.Warn("could not read the results file back; the summary counts this run only", "results", cfg.Results, "error", lerr)

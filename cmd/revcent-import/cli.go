@@ -759,6 +759,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.IntVar(&faults.RetryAfter, "retry-after", 1, "Retry-After seconds sent with a 429 (0 = no header)")
 	fl.Float64Var(&faults.Unavailable, "unavailable", 0, "share (0-1) of create requests answered 503, nothing created")
 	fl.Float64Var(&faults.LostAnswers, "lost-answers", 0, "share (0-1) of create requests that create the customer, then drop the connection")
+	completeValues(cmd, map[string][]string{"get": {"flat", "nested"}, "duplicates": {"create", "existing", "refuse"}})
 	fl.BoolVar(&faults.EchoCard, "echo-card", false, "refuse every create with a card, with a 400 whose message quotes the card number and code back")
 	fl.Uint64Var(&faults.Seed, "seed", 0, "seed for the random faults (0 = random)")
 	fl.BoolVar(&discard, "discard", false, "keep no customers, only count them (benchmarks)")

@@ -149,6 +149,7 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 	// The input's format comes from its name; its dialect may be given.
 	fl.StringVar(&in.delimiter, "delimiter", "", "the input's CSV field delimiter (default: detected)")
 	fl.StringVar(&in.encoding, "encoding", "", "the input's encoding (default: UTF-8, and Windows-1252 for text that is not)")
+	completeValues(cmd, map[string][]string{"format": {"text", "json"}, "delimiter": inputValues["delimiter"], "encoding": inputValues["encoding"]})
 	return cmd
 }
 
