@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/revcent-import
 PKGS     := ./...
 
-.PHONY: build test race fuzz demo lint sample clean accept-429 accept-modes bench
+.PHONY: build test race fuzz demo lint sample clean accept-429 accept-modes accept-ledger bench
 
 # The Go build stamps the commit itself from git; the ldflags serve a
 # build without that stamp (a source tarball, -buildvcs=false).
@@ -51,6 +51,11 @@ accept-429:
 # answers and 503s, then with five kills and resumes (about 2 minutes).
 accept-modes:
 	REVCENT_MODES_ROWS=3000 $(GO) test -count=1 -parallel 12 -run '^TestModes' -v -timeout 20m ./cmd/revcent-import
+
+# Issue 13's case in full: two nights of 10,000 rows through the ledger,
+# two importers at once, five kills and resumes (about a minute).
+accept-ledger:
+	REVCENT_LEDGER_ROWS=10000 $(GO) test -count=1 -run '^TestLedger' -v -timeout 20m ./cmd/revcent-import
 
 # Go micro-benchmarks, then the driver: importer against a minimal poster,
 # rate fidelity, latency hiding, CPU per row, peak RSS, resume start-up.

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/revcent-import/revcent-import/ledger"
 	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent"
@@ -61,6 +62,15 @@ type Config struct {
 	// the server (after a timeout, a 5xx from a proxy), and a new customer
 	// may not be searchable at once. DefaultSettle when 0.
 	Settle time.Duration
+	// Ledger, when not nil, remembers who was created across runs (see
+	// package ledger): a row whose match key the target already has is
+	// recorded existing and not sent.
+	Ledger ledger.Store
+	// MatchKey is the ledger's key: "email" (the default) or
+	// "internal_id".
+	MatchKey string
+	// CreateExisting sends rows the ledger knows anyway (--existing create).
+	CreateExisting bool
 	// ExistsCode is the error_code with which the account refuses an
 	// email it already has, as probe saw it; "" recognises the usual
 	// words (see revcent.IsExistingRefusal).
@@ -104,7 +114,8 @@ var ErrInterrupted = errors.New("interrupted")
 type Summary struct {
 	Rows      int64 // rows read
 	Created   int64
-	Existing  int64 // already in RevCent: its own answer, or a search, said so
+	Existing  int64 // already in RevCent: its own answer, a search, or the ledger said so
+	Changed   int64 // of existing: the ledger's last request for the person differs (not updated)
 	Duplicate int64
 	Invalid   int64
 	Failed    int64
@@ -147,8 +158,8 @@ func (s Summary) OK() bool {
 
 // counters are updated by the pipeline and read by progress.
 type counters struct {
-	rows, created, existing, duplicate, invalid, failed, skipped, reconciled, inDoubt, blank atomic.Int64
-	requests, retries                                                                        atomic.Int64
+	rows, created, existing, duplicate, invalid, failed, skipped, reconciled, inDoubt, blank, changed atomic.Int64
+	requests, retries                                                                                 atomic.Int64
 }
 
 // job is a row to send.
@@ -158,10 +169,11 @@ type job struct {
 	email     string
 	hash      string
 	req       revcent.CreateCustomerRequest
-	attempts  int  // requests sent for this row so far
-	before    int  // of attempts, those sent by earlier runs: --max-attempts counts this run's
-	throttled int  // 429 answers so far
-	inDoubt   bool // an earlier run sent it and its outcome is not known to be final: reconcile before sending
+	attempts  int    // requests sent for this row so far
+	before    int    // of attempts, those sent by earlier runs: --max-attempts counts this run's
+	throttled int    // 429 answers so far
+	reqHash   string // with a ledger: the request's hash, recorded on its outcome line
+	inDoubt   bool   // an earlier run sent it and its outcome is not known to be final: reconcile before sending
 	// since is when the row's first request was about to leave (its first
 	// pending line); zero until then. No customer created before it can be
 	// this row's.
@@ -261,6 +273,23 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		w.Close()
 		return sum, &AbortError{err}
 	}
+	var lr *ledgerRun
+	if cfg.Ledger != nil {
+		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}}
+		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: cfg.Results}); err != nil {
+			w.Close()
+			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
+		}
+		if ix != nil {
+			// After a kill the journal may know more than the ledger.
+			if n, err := SettleLedger(ctx, cfg.Ledger, lr.target, cfg.Results, cfg.Input.Campaign, lr.id); err != nil {
+				w.Close()
+				return sum, &AbortError{fmt.Errorf("ledger: settling it from %s: %w", cfg.Results, err)}
+			} else if n > 0 {
+				cfg.Log.Info("ledger settled from the results file", "rows", n)
+			}
+		}
+	}
 	if ix != nil && ix.Torn {
 		cfg.Log.Warn("results file ended in a partial line (the last run was killed mid-write); dropped it", "results", cfg.Results)
 	}
@@ -269,7 +298,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.Retried = int64(ix.Counts[results.Failed])
 	}
 
-	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix,
+	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix, ledger: lr,
 		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
 		writerDone: make(chan struct{}), readerDone: make(chan struct{})}
 	r.rc = newReconciler(r)
@@ -320,7 +349,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	sum.Rows = r.c.rows.Load()
 	sum.Created, sum.Duplicate, sum.Invalid = r.c.created.Load(), r.c.duplicate.Load(), r.c.invalid.Load()
-	sum.Existing, sum.Blank = r.c.existing.Load(), r.c.blank.Load()
+	sum.Existing, sum.Blank, sum.Changed = r.c.existing.Load(), r.c.blank.Load(), r.c.changed.Load()
 	sum.NoRows = sum.Rows == sum.Blank && err == nil && ctx.Err() == nil
 	if sum.NoRows {
 		cfg.Log.Warn("no rows: " + in.Name + " has a header and no row with a value")
@@ -336,6 +365,21 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Elapsed = time.Since(start)
 	if err == nil && ctx.Err() != nil {
 		err = ErrInterrupted
+	}
+	if lr != nil {
+		exit := 0
+		switch {
+		case errors.Is(err, ErrInterrupted):
+			exit = 4
+		case err != nil:
+			exit = 3
+		case !sum.OK():
+			exit = 1
+		}
+		if lerr := cfg.Ledger.EndRun(context.WithoutCancel(ctx), ledger.Run{ID: lr.id, Created: sum.Created, Existing: sum.Existing, Changed: sum.Changed,
+			Invalid: sum.Invalid, Failed: sum.Failed, InDoubt: sum.InDoubt, Exit: exit}); lerr != nil {
+			cfg.Log.Warn("ledger: could not record the run's end", "error", lerr.Error())
+		}
 	}
 	end := []any{"created", sum.Created, "existing", sum.Existing, "duplicate", sum.Duplicate, "invalid", sum.Invalid,
 		"failed", sum.Failed, "skipped", sum.Skipped, "in_doubt", sum.InDoubt, "elapsed", sum.Elapsed.Round(time.Millisecond).String(),
@@ -361,7 +405,8 @@ type run struct {
 	gate       *gate        // with AutoConcurrency: how many workers may send at once
 	lat        latencies
 
-	rc *reconciler
+	rc     *reconciler
+	ledger *ledgerRun // nil without a ledger
 	// pending maps the emails of rows the journal left in doubt to their
 	// rows, for --force (read once, when a changed row first needs it).
 	pending     map[string]int

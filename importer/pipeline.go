@@ -280,8 +280,10 @@ func (r *run) dispatch(ctx context.Context, row source.Row, v verdict, hash uint
 		// out on answers in doubt, and a server may even answer an error
 		// after creating the customer. Reconcile before sending again.
 		inDoubt := prev.Status == results.Pending || (prev.Status == results.Failed && prev.Attempts > 0)
+		// The request's hash goes on its outcome line, so that `ledger
+		// import` of this results file can tell later changes.
 		j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
-			attempts: prev.Attempts, before: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent}
+			attempts: prev.Attempts, before: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent, reqHash: requestHash(v.req)}
 		if inDoubt {
 			j.last, j.why = r.lastLine(prevRow, prev)
 		}
@@ -395,7 +397,28 @@ func (r *run) work(ctx context.Context) error {
 // conditions that end the run. reqCtx is ctx without its cancellation,
 // for the requests.
 func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error {
-	rec := results.Record{Row: j.row, Line: j.line, Email: j.email, RowHash: j.hash, Attempts: j.attempts, Throttled: j.throttled}
+	rec := results.Record{Row: j.row, Line: j.line, Email: j.email, RowHash: j.hash, Attempts: j.attempts, Throttled: j.throttled, RequestHash: j.reqHash}
+
+	if r.ledger != nil {
+		known, stale, since, err := r.claim(ctx, j, rec)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return r.leave(j.inDoubt)
+		case err != nil:
+			r.open.Add(-1)
+			return &AbortError{err}
+		case known != nil:
+			if known.ErrorCode == ChangedCode {
+				r.c.changed.Add(1)
+			}
+			return r.finish(*known)
+		case stale && !j.inDoubt:
+			// A run that was killed held this person: its request may
+			// have created the customer. Reconcile, as --resume does.
+			j.since = since
+			return r.setAside(r.newAside(*j, rec, "a run that stopped held this person's claim in the ledger", since))
+		}
+	}
 
 	if j.inDoubt {
 		// An earlier run sent this row and its outcome is not known to be
@@ -705,6 +728,7 @@ func (r *run) write() error {
 		if err := r.w.Write(&m.rec); err != nil {
 			return err
 		}
+		r.ledger.outcome(&m.rec)
 		r.count(m.rec.Status)
 		if err := breaker(&m.rec); err != nil {
 			return errBreak{err}
@@ -749,7 +773,14 @@ func (r *run) write() error {
 		select {
 		case m, ok := <-r.inbox:
 			if !ok {
-				return nil // Close flushes and syncs
+				// Close flushes and syncs the journal; the ledger follows.
+				if err := r.w.Flush(); err != nil {
+					return fail(err)
+				}
+				if err := r.ledger.flush(context.Background()); err != nil {
+					return &AbortError{err}
+				}
+				return nil
 			}
 			if err := handle(m); err != nil {
 				return fail(err)
@@ -790,6 +821,9 @@ func (r *run) write() error {
 					return fail(err)
 				}
 				unflushed = false
+			}
+			if err := r.ledger.flush(context.Background()); err != nil {
+				return &AbortError{err}
 			}
 		case <-tick.C:
 			if dirty {

@@ -237,3 +237,8 @@ func Mask(s string) string {
 	}
 	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
 }
+
+// NormalizeEmail normalises an email as the mapping does (trimmed, lower
+// case, checked): the ledger's key for a person. The second result is why
+// it is refused, or "".
+func NormalizeEmail(s string) (string, string) { return normEmail(s) }

@@ -87,7 +87,7 @@ func Outcomes(path string, fn func(Record) error) (*Index, error) {
 		o := Record{Row: row, Line: num(get(rec, "line")), Status: Status(get(rec, "status")), CustomerID: get(rec, "customer_id"),
 			ErrorCode: get(rec, "error_code"), Message: get(rec, "message"), HTTPStatus: num(get(rec, "http_status")),
 			Attempts: num(get(rec, "attempts")), Email: get(rec, "email"), RowHash: get(rec, "row_hash"), At: get(rec, "at"),
-			Retryable: get(rec, "retryable"), Throttled: num(get(rec, "throttled"))}
+			Retryable: get(rec, "retryable"), Throttled: num(get(rec, "throttled")), RequestHash: get(rec, "request_hash")}
 		if err := fn(o); err != nil {
 			return nil, err
 		}

@@ -112,7 +112,7 @@ func (w *Writer) WriteRun(t Target, about string) error {
 
 // Header is the results file's header, in order. Readers find columns by
 // name, so columns may be added at the end.
-var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at", "retryable", "throttled"}
+var Header = []string{"row", "line", "status", "customer_id", "error_code", "message", "http_status", "attempts", "email", "row_hash", "at", "retryable", "throttled", "request_hash"}
 
 // Record is one line of the results file. The csv tags serve gocsv in
 // reports and exports; the hot paths use encoding/csv directly.
@@ -133,6 +133,10 @@ type Record struct {
 	// network), "no" when RevCent refused the row itself.
 	Retryable string `csv:"retryable"`
 	Throttled int    `csv:"throttled"` // 429 answers the row got, on its outcome line
+	// RequestHash, on created and existing lines written with a ledger, is
+	// a hash of the mapped request without its card: `ledger import` reads
+	// it, so that a person's later changes are seen.
+	RequestHash string `csv:"request_hash"`
 }
 
 // TimeFormat is the format of Record.At.
@@ -244,7 +248,7 @@ func (w *Writer) Write(r *Record) error {
 	// split at any newline and read on several cores.
 	// Anything shaped like a card number is masked, whatever wrote it.
 	code, msg, email := oneLine(r.ErrorCode), revcent.Scrub(oneLine(r.Message), "", ""), oneLine(r.Email)
-	for _, v := range [...]string{string(r.Status), r.CustomerID, code, msg, email, r.RowHash, r.At, r.Retryable} {
+	for _, v := range [...]string{string(r.Status), r.CustomerID, code, msg, email, r.RowHash, r.At, r.Retryable, r.RequestHash} {
 		if needsQuotes(v) {
 			w.err = w.writeCSV(r, code, msg, email)
 			return w.err
@@ -272,6 +276,7 @@ func (w *Writer) Write(r *Record) error {
 	if r.Throttled != 0 {
 		b = strconv.AppendInt(b, int64(r.Throttled), 10)
 	}
+	b = append(append(b, ','), r.RequestHash...)
 	b = append(b, '\n')
 	w.line = b
 	_, w.err = w.bw.Write(b)
@@ -287,7 +292,7 @@ func (w *Writer) writeCSV(r *Record, code, msg, email string) error {
 	if r.HTTPStatus != 0 {
 		f[6] = strconv.Itoa(r.HTTPStatus)
 	}
-	f[7], f[8], f[9], f[10], f[11], f[12] = strconv.Itoa(r.Attempts), email, r.RowHash, r.At, r.Retryable, ""
+	f[7], f[8], f[9], f[10], f[11], f[12], f[13] = strconv.Itoa(r.Attempts), email, r.RowHash, r.At, r.Retryable, "", r.RequestHash
 	if r.Throttled != 0 {
 		f[12] = strconv.Itoa(r.Throttled)
 	}
@@ -467,7 +472,8 @@ func (ix *Index) Record(row int) (Record, error) {
 	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 	return Record{Row: row, Line: atoi(col["line"]), Status: Status(col["status"]), CustomerID: col["customer_id"],
 		ErrorCode: col["error_code"], Message: col["message"], HTTPStatus: atoi(col["http_status"]), Attempts: atoi(col["attempts"]),
-		Email: col["email"], RowHash: col["row_hash"], At: col["at"], Retryable: col["retryable"], Throttled: atoi(col["throttled"])}, nil
+		Email: col["email"], RowHash: col["row_hash"], At: col["at"], Retryable: col["retryable"], Throttled: atoi(col["throttled"]),
+		RequestHash: col["request_hash"]}, nil
 }
 
 // Rows returns the rows whose last status is st, in order.

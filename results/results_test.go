@@ -200,7 +200,7 @@ func TestParallelLoadMatchesSequential(t *testing.T) {
 			// A quoted line break in the middle of the file.
 			b, _ := os.ReadFile(path)
 			mid := bytes.IndexByte(b[len(b)/2:], '\n') + len(b)/2 + 1
-			line := `20001,20002,failed,,x,"multi` + "\n" + `line",400,1,,ef,2026-11-26T00:00:00.000Z,no,` + "\n"
+			line := `20001,20002,failed,,x,"multi` + "\n" + `line",400,1,,ef,2026-11-26T00:00:00.000Z,no,,` + "\n"
 			b = append(b[:mid], append([]byte(line), b[mid:]...)...)
 			os.WriteFile(path, b, 0o644)
 		}
@@ -301,6 +301,9 @@ func TestRecordsAsEncodingCSVWritesThem(t *testing.T) {
 		r := Record{Row: rnd.IntN(2000000), Line: rnd.IntN(2000000), Status: Status(str(0)), CustomerID: str(1), ErrorCode: str(2),
 			Message: str(3), HTTPStatus: rnd.IntN(3) * 200, Attempts: rnd.IntN(5), Email: str(4), RowHash: str(5), At: str(6),
 			Retryable: str(7), Throttled: rnd.IntN(2) * rnd.IntN(1000)}
+		if n%3 == 0 {
+			r.RequestHash = strconv.FormatUint(rnd.Uint64(), 16)
+		}
 		if r.At == "" {
 			r.At = "2026-11-26T00:00:00.000Z" // Write would fill in the time
 		}
@@ -311,7 +314,7 @@ func TestRecordsAsEncodingCSVWritesThem(t *testing.T) {
 			return strconv.Itoa(v)
 		}
 		fields := []string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), string(r.Status), r.CustomerID, oneLine(r.ErrorCode), oneLine(r.Message),
-			itoa(r.HTTPStatus), strconv.Itoa(r.Attempts), oneLine(r.Email), r.RowHash, r.At, r.Retryable, itoa(r.Throttled)}
+			itoa(r.HTTPStatus), strconv.Itoa(r.Attempts), oneLine(r.Email), r.RowHash, r.At, r.Retryable, itoa(r.Throttled), r.RequestHash}
 		var want bytes.Buffer
 		cw := csv.NewWriter(&want)
 		cw.Write(fields)

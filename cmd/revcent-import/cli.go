@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/revcent-import/revcent-import/importer"
+	"github.com/revcent-import/revcent-import/ledger"
 	"github.com/revcent-import/revcent-import/mapping"
 	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
@@ -126,7 +127,7 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 		return usageError{fmt.Errorf("%s (see %s --help)", flagProblem(err), c.CommandPath())}
 	})
 	root.AddCommand(importCommand(ctx, io, getenv, &code, args), validateCommand(ctx, io, &code), mappingCommand(io),
-		reportCommand(io), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code), versionCommand(io))
+		reportCommand(io), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code), versionCommand(io), ledgerCommand(io, getenv))
 	root.SetVersionTemplate("{{.Version}}\n")
 
 	err := root.ExecuteContext(ctx)
@@ -226,6 +227,7 @@ type importFlags struct {
 	settle                                         time.Duration
 	profile                                        string
 	cpuProfile, memProfile                         string
+	ledger, matchKey, existing                     string
 }
 
 // importCommand is the import command. cmdline is the command line run was
@@ -270,10 +272,13 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof) of the run to this file")
 	fl.MarkHidden("memprofile")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
+	fl.StringVar(&f.ledger, "ledger", "", "the ledger remembering who was created across runs: a file, or off (env REVCENT_LEDGER; default $XDG_STATE_HOME/revcent-import/ledger.db)")
+	fl.StringVar(&f.matchKey, "match-key", "email", "a person's identity in the ledger: email, or internal_id where the source has stable ids")
+	fl.StringVar(&f.existing, "existing", "skip", "a row whose person the ledger knows: skip (recorded existing, not sent) or create (sent anyway)")
 	group(fl, "input", "format", "sheet", "delimiter", "encoding", "max-record-size")
 	group(fl, "mapping", "campaign", "mapping", "unmapped-as-metadata", "truncate-metadata", "max-field-length")
 	group(fl, "sending", "sandbox", "base-url", "api-key-file", "rate", "burst", "concurrency", "max-attempts", "timeout", "circuit-breaker", "max-errors", "settle", "profile", "dry-run")
-	group(fl, "rerun", "results", "resume", "retry-failed", "force")
+	group(fl, "rerun", "results", "resume", "retry-failed", "force", "ledger", "match-key", "existing")
 	group(fl, "output", "progress", "log-format")
 	cmd.SetUsageFunc(groupedUsage)
 	completeValues(cmd, inputValues)
@@ -398,7 +403,25 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.useSandbox {
 		target = results.Target{URL: results.InProcessSandbox}
 	}
+	if f.matchKey != "email" && f.matchKey != "internal_id" {
+		return usageError{fmt.Errorf("--match-key %q: want email or internal_id", f.matchKey)}
+	}
+	if f.existing != "skip" && f.existing != "create" {
+		return usageError{fmt.Errorf("--existing %q: want skip or create", f.existing)}
+	}
+	var store ledger.Store
+	switch lp := ledgerPath(f.ledger, getenv); {
+	case f.useSandbox && f.ledger == "":
+		lp = ":memory:" // the in-process sandbox is forgotten at exit; so is its ledger
+		fallthrough
+	case lp != "" && lp != "off":
+		if store, err = openLedger(lp); err != nil {
+			return usageError{err}
+		}
+		defer store.Close()
+	}
 	cfg := importer.Config{
+		Ledger: store, MatchKey: f.matchKey, CreateExisting: f.existing == "create",
 		Target: target, About: fmt.Sprintf("revcent-import %s; input %s; campaign %q", version(), input, f.campaign),
 		Settle: settle, ExistsCode: prof.ExistsCode,
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
@@ -619,6 +642,9 @@ func printSummary(w, errw io.Writer, input string, s importer.Summary, err error
 	if s.Existing > 0 || s.File[results.Existing] > 0 {
 		row("existing", s.Existing, results.Existing, "  (already in RevCent: its customer id is recorded)")
 	}
+	if s.Changed > 0 {
+		fmt.Fprintf(w, "  %-11s %8d  (of existing: changed since the ledger's last send, not updated; error_code changed)\n", "changed", s.Changed)
+	}
 	row("duplicate", s.Duplicate, results.Duplicate, "")
 	row("invalid", s.Invalid, results.Invalid, "")
 	row("failed", s.Failed, results.Failed, "")
@@ -669,7 +695,7 @@ func logSummary(log *slog.Logger, input string, s importer.Summary, err error, c
 		file[string(st)] = n
 	}
 	attrs := []any{"input", input, "results", s.Results, "target", s.Target.Describe(),
-		slog.Group("this_run", "created", s.Created, "existing", s.Existing, "duplicate", s.Duplicate, "invalid", s.Invalid,
+		slog.Group("this_run", "created", s.Created, "existing", s.Existing, "changed", s.Changed, "duplicate", s.Duplicate, "invalid", s.Invalid,
 			"failed", s.Failed, "in_doubt", s.InDoubt, "skipped", s.Skipped, "blank", s.Blank, "not_sent", s.Unsent,
 			"reconciled", s.Reconciled, "retried", s.Retried, "requests", s.Requests, "retries", s.Retries, "throttled", s.Throttled),
 		"whole_file", file, "elapsed", s.Elapsed.Round(time.Millisecond).String(), "workers_at_end", s.Workers,

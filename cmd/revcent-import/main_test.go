@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "revcent-import")
+	// Every import the tests run keeps its ledger here, not in the home
+	// directory.
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	// As the Makefile builds it: the commit and its date by ldflags, for
 	// builds the Go toolchain does not stamp.
 	args := []string{"build", "-o", binary}

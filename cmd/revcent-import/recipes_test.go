@@ -90,29 +90,52 @@ func TestREADMERecipes(t *testing.T) {
 	})
 
 	t.Run("nightly", func(t *testing.T) {
+		// Two nights: Monday's 60 rows, then Tuesday's export, 30 of
+		// Monday's people and 30 new ones. The ledger makes Tuesday send
+		// only the new ones.
 		base := startSandbox(t)
-		setup := func(dir string) string {
-			exports := filepath.Join(dir, "exports")
-			os.MkdirAll(exports, 0o755)
-			os.WriteFile(filepath.Join(exports, "prospects-"+time.Now().Format("2006-01-02")+".csv"), sample, 0o644)
-			os.WriteFile(filepath.Join(dir, "key"), []byte(sandbox.DefaultAPIKey+"\n"), 0o600)
-			return strings.NewReplacer("/data/exports", exports, "/etc/revcent/key", filepath.Join(dir, "key"),
-				"/var/log", dir).Replace(recipes["nightly"])
+		dir := t.TempDir()
+		exports := filepath.Join(dir, "exports")
+		os.MkdirAll(exports, 0o755)
+		os.WriteFile(filepath.Join(exports, "prospects-2026-11-30.csv"), sample, 0o644)
+		tuesday := strings.Join(append([]string{lines[0]}, lines[31:91]...), "")
+		os.WriteFile(filepath.Join(exports, "prospects-2026-12-01.csv"), []byte(tuesday), 0o644)
+		os.WriteFile(filepath.Join(dir, "key"), []byte(sandbox.DefaultAPIKey+"\n"), 0o600)
+		script := strings.NewReplacer("/data/exports", exports, "/etc/revcent/key", filepath.Join(dir, "key"),
+			"/var/log", dir).Replace(recipes["nightly"])
+		var out []byte
+		for _, night := range []string{"2026-11-30", "2026-12-01"} {
+			cmd := exec.Command("bash", "-c", script)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"), "NIGHT="+night,
+				"XDG_STATE_HOME="+filepath.Join(dir, "state"), "REVCENT_BASE_URL="+base)
+			o, _ := cmd.CombinedOutput()
+			out = append(out, o...)
 		}
-		dir, out := run(t, "nightly", base, setup)
 		log, _ := os.ReadFile(filepath.Join(dir, "revcent-import.log"))
-		if !strings.Contains(string(log), `"msg":"import finished"`) || !strings.Contains(string(log), `"created":58`) {
-			t.Errorf("log:\n%s\nout:\n%s", log, out)
-		}
 		// stdout and stderr both go to the log: every line is one JSON
-		// object, the summary among them.
-		checkJSONLines(t, string(log), "summary")
-		errs, _ := filepath.Glob(filepath.Join(dir, "exports", "*.errors.csv"))
-		if len(errs) != 1 {
-			t.Errorf("exit 1 should have exported the errors: %v\n%s", errs, out)
+		// object, the summaries among them.
+		objs := checkJSONLines(t, string(log), "summary")
+		var runs []map[string]any
+		for _, o := range objs {
+			if o["msg"] == "summary" {
+				runs = append(runs, o["this_run"].(map[string]any))
+			}
 		}
-		if d := dump(t, base, sandbox.DefaultAPIKey); d.Created != 58 {
-			t.Errorf("created %d, want 58", d.Created)
+		// Monday: 58 created, 2 invalid. Tuesday: rows 31-90 of the
+		// sample: 30 of Monday's (row 42 invalid) and 30 new (one invalid).
+		if len(runs) != 2 || runs[0]["created"] != 58.0 || runs[1]["existing"] != 29.0 || runs[1]["created"] != 29.0 {
+			t.Errorf("summaries %v\nlog:\n%s\nout:\n%s", runs, log, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "state", "revcent-import", "ledger.db")); err != nil {
+			t.Errorf("the ledger is not in XDG_STATE_HOME: %v", err)
+		}
+		errs, _ := filepath.Glob(filepath.Join(exports, "*.errors.csv"))
+		if len(errs) != 2 {
+			t.Errorf("each night's exit 1 should have exported its errors: %v\n%s", errs, out)
+		}
+		if d := dump(t, base, sandbox.DefaultAPIKey); d.Created != 87 {
+			t.Errorf("created %d, want 87 (58, then 29 new)", d.Created)
 		}
 	})
 

@@ -1,0 +1,257 @@
+package main
+
+// Issue 13's acceptance: nightly loads, exactly once across runs, through
+// the embedded ledger.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/revcent-import/revcent-import/ledger"
+	"github.com/revcent-import/revcent-import/results"
+	"github.com/revcent-import/revcent-import/revcent/sandbox"
+)
+
+type nightRow struct{ first, last, email, phone string }
+
+func writeNight(t *testing.T, dir, name string, rows []nightRow) string {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("First Name,Last Name,Email,Phone\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%s,%s,%s,%s\n", r.first, r.last, r.email, r.phone)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// nights returns night 1 (n people) and night 2: half of night 1's people
+// in another order, a fifth of those with a changed phone, and as many
+// new people.
+func nights(n int, seed uint64) (one, two []nightRow) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := 0; i < n; i++ {
+		one = append(one, nightRow{fmt.Sprintf("First%d", i), fmt.Sprintf("Last%d", i), fmt.Sprintf("person%d@example.com", i), fmt.Sprintf("+44 20 7946 %04d", i%10000)})
+	}
+	perm := rng.Perm(n)[:n/2]
+	for k, i := range perm {
+		r := one[i]
+		if k < n/10 {
+			r.phone = "+44 161 496 0000"
+		}
+		two = append(two, r)
+	}
+	for i := 0; i < n/2; i++ {
+		two = append(two, nightRow{fmt.Sprintf("New%d", i), fmt.Sprintf("Person%d", i), fmt.Sprintf("new%d@example.com", i), ""})
+	}
+	rng.Shuffle(len(two), func(i, j int) { two[i], two[j] = two[j], two[i] })
+	return one, two
+}
+
+func ledgerRows() int {
+	if os.Getenv("REVCENT_LEDGER_ROWS") != "" {
+		var n int
+		fmt.Sscan(os.Getenv("REVCENT_LEDGER_ROWS"), &n)
+		return n
+	}
+	return 2000 // make accept-ledger runs the issue's 10,000
+}
+
+func uniqueCustomers(t *testing.T, base string) (int64, int) {
+	d := dump(t, base, sandbox.DefaultAPIKey)
+	seen := map[string]int{}
+	dups := 0
+	for _, c := range d.Customers {
+		seen[c.Request.Customer.Email]++
+		if seen[c.Request.Customer.Email] == 2 {
+			dups++
+		}
+	}
+	return d.Created, dups
+}
+
+func counts(t *testing.T, path string) (created, existing, changed int) {
+	for _, r := range readRecords(t, path) {
+		switch r.Status {
+		case results.Created:
+			created++
+		case results.Existing:
+			existing++
+			if r.ErrorCode == "changed" {
+				changed++
+			}
+		}
+	}
+	return
+}
+
+// TestLedgerTwoNights: night 2 creates only its new people; its known
+// people are existing, the changed ones flagged; night 2 again with
+// another results file creates nothing. Then the same from a ledger filled
+// by `ledger import` of night 1's results file.
+func TestLedgerTwoNights(t *testing.T) {
+	n := ledgerRows()
+	one, two := nights(n, 7)
+	for _, viaImport := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ledger import %v", viaImport), func(t *testing.T) {
+			base := startSandbox(t)
+			dir := t.TempDir()
+			led := filepath.Join(dir, "ledger.db")
+			env := append([]string{"REVCENT_LEDGER=" + led}, sandboxEnv...)
+			n1 := writeNight(t, dir, "night1.csv", one)
+			n2 := writeNight(t, dir, "night2.csv", two)
+			common := []string{"--base-url", base, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none"}
+			night1Env := env
+			if viaImport {
+				night1Env = append([]string{"REVCENT_LEDGER=off"}, sandboxEnv...)
+			}
+			if code, out, errs := importProcess(t, night1Env, append([]string{n1}, common...)...); code != 0 {
+				t.Fatalf("night 1: exit %d\n%s\n%s", code, out, errs)
+			}
+			if viaImport {
+				code, out, errs := runCLI(t, map[string]string{"REVCENT_LEDGER": led}, "ledger", "import", n1+".results.csv")
+				if code != 0 || !strings.Contains(out, fmt.Sprintf("%d people recorded", n)) {
+					t.Fatalf("ledger import: exit %d\n%s\n%s", code, out, errs)
+				}
+				// Idempotent.
+				runCLI(t, map[string]string{"REVCENT_LEDGER": led}, "ledger", "import", n1+".results.csv")
+			}
+			code, out, errs := importProcess(t, env, append([]string{n2}, common...)...)
+			if code != 0 {
+				t.Fatalf("night 2: exit %d\n%s\n%s", code, out, errs)
+			}
+			created, existing, changed := counts(t, n2+".results.csv")
+			if created != n/2 || existing != n/2 || changed != n/10 {
+				t.Errorf("night 2: %d created, %d existing (%d changed), want %d, %d (%d)\n%s", created, existing, changed, n/2, n/2, n/10, out)
+			}
+			code, out, errs = importProcess(t, env, append([]string{n2, "--results", filepath.Join(dir, "again.results.csv")}, common...)...)
+			if c, _, _ := counts(t, filepath.Join(dir, "again.results.csv")); code != 0 || c != 0 {
+				t.Errorf("night 2 again: exit %d, %d created\n%s\n%s", code, c, out, errs)
+			}
+			if total, dups := uniqueCustomers(t, base); total != int64(n+n/2) || dups != 0 {
+				t.Errorf("RevCent holds %d customers (%d twice), want %d", total, dups, n+n/2)
+			}
+		})
+	}
+}
+
+// TestLedgerTwoImportersAtOnce: two importers on files sharing half their
+// people, separate results files, one ledger: nobody created twice.
+func TestLedgerTwoImportersAtOnce(t *testing.T) {
+	n := ledgerRows()
+	base := startSandbox(t, "--latency", "2ms")
+	dir := t.TempDir()
+	led := filepath.Join(dir, "ledger.db")
+	var a, b []nightRow
+	for i := 0; i < n; i++ {
+		r := nightRow{fmt.Sprintf("F%d", i), fmt.Sprintf("L%d", i), fmt.Sprintf("p%d@example.com", i), ""}
+		if i < n*3/4 {
+			a = append(a, r)
+		}
+		if i >= n/4 {
+			b = append(b, r)
+		}
+	}
+	rand.New(rand.NewPCG(3, 3)).Shuffle(len(b), func(i, j int) { b[i], b[j] = b[j], b[i] })
+	files := []string{writeNight(t, dir, "a.csv", a), writeNight(t, dir, "b.csv", b)}
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	outs := make([]string, 2)
+	for i, f := range files {
+		wg.Go(func() {
+			code, out, errs := importProcess(t, append([]string{"REVCENT_LEDGER=" + led}, sandboxEnv...), f, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none")
+			codes[i], outs[i] = code, out+errs
+		})
+	}
+	wg.Wait()
+	for i := range files {
+		if codes[i] != 0 {
+			t.Errorf("importer %d: exit %d\n%.3000s", i, codes[i], outs[i])
+		}
+		for _, r := range readRecords(t, files[i]+".results.csv") {
+			if r.Status != results.Created && r.Status != results.Existing && r.Status != results.Pending {
+				t.Errorf("importer %d row %d: %s %s", i, r.Row, r.Status, r.Message)
+			}
+		}
+	}
+	if total, dups := uniqueCustomers(t, base); total != int64(n) || dups != 0 {
+		t.Errorf("RevCent holds %d customers (%d twice), want %d", total, dups, n)
+	}
+}
+
+// TestLedgerKills: night 2 killed five times at random and resumed: no
+// one twice, and the ledger agrees with the journal at the end.
+func TestLedgerKills(t *testing.T) {
+	n := ledgerRows()
+	one, two := nights(n, 11)
+	base := startSandbox(t, "--latency", "1ms")
+	dir := t.TempDir()
+	led := filepath.Join(dir, "ledger.db")
+	env := append([]string{"REVCENT_LEDGER=" + led}, sandboxEnv...)
+	n1, n2 := writeNight(t, dir, "night1.csv", one), writeNight(t, dir, "night2.csv", two)
+	common := []string{"--base-url", base, "--campaign", "Spring Promo", "--rate", "2000", "--progress", "none", "--settle", "2s", "--resume"}
+	if code, out, errs := importProcess(t, env, append([]string{n1}, common...)...); code != 0 {
+		t.Fatalf("night 1: exit %d\n%s\n%s", code, out, errs)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	for k := 0; k < 5; k++ {
+		cmd := exec.Command(binary, append([]string{"import", n2}, common...)...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Start()
+		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	code, out, errs := importProcess(t, env, append([]string{n2}, common...)...)
+	if code != 0 {
+		t.Fatalf("final resume: exit %d\n%s\n%s", code, out, errs)
+	}
+	if total, dups := uniqueCustomers(t, base); total != int64(n+n/2) || dups != 0 {
+		t.Errorf("RevCent holds %d customers (%d twice), want %d", total, dups, n+n/2)
+	}
+	// The ledger and the journal agree: every created or existing row of
+	// night 2 is in the ledger with the journal's customer id.
+	ids := map[string]string{}
+	for _, r := range readRecords(t, n2+".results.csv") {
+		if r.Status == results.Created || r.Status == results.Existing {
+			ids[r.Email] = r.CustomerID
+		}
+	}
+	ix, err := results.Load(n2 + ".results.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := ledger.OpenSQLite(led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	disagree := 0
+	for email, id := range ids {
+		p, err := store.Lookup(context.Background(), ix.Target.String(), "email:"+email)
+		if err != nil || p == nil || p.CustomerID != id {
+			if disagree++; disagree < 5 {
+				t.Errorf("%s: the journal says %s, the ledger %+v (%v)", email, id, p, err)
+			}
+		}
+	}
+	if len(ids) != len(two) || disagree > 0 {
+		t.Errorf("%d of %d rows done, %d disagree with the ledger", len(ids), len(two), disagree)
+	}
+	code, out, _ = runCLI(t, map[string]string{"REVCENT_LEDGER": led}, "ledger", "stats")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("Spring Promo  %d  ", n+n/2)) {
+		t.Errorf("ledger stats: %q, want %d people in Spring Promo", out, n+n/2)
+	}
+}

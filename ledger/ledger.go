@@ -1,0 +1,95 @@
+// Package ledger remembers, across runs, who was already created: per
+// target (a base URL and a key fingerprint), each person's match key, the
+// customer id, the campaign, a hash of the mapped request (card fields
+// left out), the first and the last run, and the last status. A run
+// claims a key before its request, in a transaction, so that two
+// importers sharing a ledger never both create one person.
+//
+// Store is the interface; SQLite (this package, through the pure-Go
+// modernc.org/sqlite) is its first implementation.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Person is what the ledger knows of one match key on one target.
+type Person struct {
+	Target      string
+	Key         string // "email:ada@example.com" or "internal_id:C-1001"
+	CustomerID  string
+	Campaign    string
+	RequestHash string // of the mapped request, card fields left out
+	Status      string // created or existing
+	FirstRun    int64
+	LastRun     int64
+	FirstAt     time.Time
+	LastAt      time.Time
+}
+
+// Run is one import, as `ledger runs` lists it.
+type Run struct {
+	ID       int64
+	Target   string
+	Input    string
+	Results  string
+	Started  time.Time
+	Ended    time.Time // zero while it runs, or if it was killed
+	PID      int
+	Created  int64
+	Existing int64
+	Changed  int64
+	Invalid  int64
+	Failed   int64
+	InDoubt  int64
+	Exit     int
+}
+
+// Claim is the answer to a claim.
+type Claim struct {
+	// Known is the person, when the target already has it created: no
+	// request is to be sent.
+	Known *Person
+	// Claimed says this run holds the key now: send, then Complete or
+	// Release.
+	Claimed bool
+	// Stale says the claim was taken over from a run that died holding
+	// it: its request may have created the customer; reconcile first.
+	Stale      bool
+	StaleSince time.Time
+	// HeldBy is another live run holding the key: wait, and claim again.
+	HeldBy int64
+}
+
+// Stat is one line of `ledger stats`.
+type Stat struct {
+	Target, Campaign string
+	People           int64
+	LastAt           time.Time
+}
+
+// ErrClosed is returned by a Store used after Close.
+var ErrClosed = errors.New("ledger is closed")
+
+// Store is a ledger. Every method is safe for concurrent use.
+type Store interface {
+	StartRun(ctx context.Context, r Run) (int64, error)
+	EndRun(ctx context.Context, r Run) error
+	Claim(ctx context.Context, target, key string, run int64) (Claim, error)
+	// Complete records key as created (or found existing) with its id,
+	// and drops any claim on it.
+	Complete(ctx context.Context, p Person, run int64) error
+	// Release drops run's claim on key: the row was not created.
+	Release(ctx context.Context, target, key string, run int64) error
+	// Settle is Complete and Release for many keys, in one transaction.
+	Settle(ctx context.Context, run int64, done, released []Person) error
+	Lookup(ctx context.Context, target, key string) (*Person, error)
+	Show(ctx context.Context, key string) ([]Person, error)
+	Stats(ctx context.Context) ([]Stat, error)
+	Runs(ctx context.Context) ([]Run, error)
+	Forget(ctx context.Context, key string) (int64, error)
+	ForgetRun(ctx context.Context, run int64) (int64, error)
+	Close() error
+}
