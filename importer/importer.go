@@ -169,11 +169,12 @@ type job struct {
 	email     string
 	hash      string
 	req       revcent.CreateCustomerRequest
-	attempts  int    // requests sent for this row so far
-	before    int    // of attempts, those sent by earlier runs: --max-attempts counts this run's
-	throttled int    // 429 answers so far
-	reqHash   string // with a ledger: the request's hash, recorded on its outcome line
-	inDoubt   bool   // an earlier run sent it and its outcome is not known to be final: reconcile before sending
+	attempts  int           // requests sent for this row so far
+	before    int           // of attempts, those sent by earlier runs: --max-attempts counts this run's
+	throttled int           // 429 answers so far
+	reqHash   string        // the request's hash, recorded on its outcome line
+	claim     *ledger.Claim // with a ledger: the person known, as the reader's lookup found it
+	inDoubt   bool          // an earlier run sent it and its outcome is not known to be final: reconcile before sending
 	// since is when the row's first request was about to leave (its first
 	// pending line); zero until then. No customer created before it can be
 	// this row's.
@@ -275,7 +276,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	var lr *ledgerRun
 	if cfg.Ledger != nil {
-		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}}
+		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, asks: make(chan claimAsk, 512)}
 		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: cfg.Results}); err != nil {
 			w.Close()
 			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
@@ -326,6 +327,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	cfg.Log.Info("import started", "target", cfg.Target.Describe(), "campaign", cfg.Input.Campaign, "input", in.Name, "results", cfg.Results,
 		"rate", rate, "concurrency", concurrency, "resume", cfg.Resume, "retry_failed", cfg.RetryFailed, "settle", cfg.Settle.String(), "gc_percent", gcPercent)
+	if lr != nil {
+		// Claims are served past a signal: a worker claiming once its
+		// pending line is written must get its answer.
+		serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopServe()
+		go lr.serve(serveCtx)
+	}
 	err = r.run(ctx)
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = &AbortError{cerr}
@@ -367,6 +375,17 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		err = ErrInterrupted
 	}
 	if lr != nil {
+		// Claims of rows never sent are dropped; those of rows sent and
+		// still in doubt stay, for the next run to reconcile.
+		keep := map[string]bool{}
+		lr.mu.Lock()
+		for _, p := range lr.claims {
+			keep[p.Key] = true
+		}
+		lr.mu.Unlock()
+		if lerr := cfg.Ledger.ReleaseRun(context.WithoutCancel(ctx), lr.target, lr.id, keep); lerr != nil {
+			cfg.Log.Warn("ledger: could not release the run's unsent claims", "error", lerr.Error())
+		}
 		exit := 0
 		switch {
 		case errors.Is(err, ErrInterrupted):
@@ -407,6 +426,8 @@ type run struct {
 
 	rc     *reconciler
 	ledger *ledgerRun // nil without a ledger
+	// toClaim are the reader's jobs waiting for their batch's lookup.
+	toClaim []job
 	// pending maps the emails of rows the journal left in doubt to their
 	// rows, for --force (read once, when a changed row first needs it).
 	pending     map[string]int

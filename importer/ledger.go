@@ -27,6 +27,71 @@ type ledgerRun struct {
 	claims  map[int]ledger.Person // row -> its key, hash and campaign
 	done    []ledger.Person
 	release []ledger.Person
+
+	// asks gathers the workers' claims: one transaction serves every
+	// claim waiting when it starts (a commit per row would bound a run
+	// at a few thousand rows a second).
+	asks chan claimAsk
+}
+
+type claimAsk struct {
+	key   string
+	reply chan claimAnswer
+}
+
+type claimAnswer struct {
+	c   ledger.Claim
+	err error
+}
+
+// serve answers claims until ctx ends, a batch at a time.
+func (lr *ledgerRun) serve(ctx context.Context) {
+	var batch []claimAsk
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-lr.asks:
+			batch = append(batch[:0], a)
+		}
+	more:
+		for len(batch) < 512 {
+			select {
+			case a := <-lr.asks:
+				batch = append(batch, a)
+			default:
+				break more
+			}
+		}
+		keys := make([]string, len(batch))
+		for i, a := range batch {
+			keys[i] = a.key
+		}
+		cs, err := lr.store.ClaimMany(ctx, lr.target, keys, lr.id)
+		for i, a := range batch {
+			if err != nil {
+				a.reply <- claimAnswer{err: err}
+			} else {
+				a.reply <- claimAnswer{c: cs[i]}
+			}
+		}
+	}
+}
+
+// claimOne asks the batcher for one claim.
+func (lr *ledgerRun) claimOne(ctx context.Context, key string) (ledger.Claim, error) {
+	reply := make(chan claimAnswer, 1)
+	select {
+	case lr.asks <- claimAsk{key, reply}:
+	case <-ctx.Done():
+		return ledger.Claim{}, ctx.Err()
+	}
+	select {
+	case a := <-reply:
+		return a.c, a.err
+	case <-ctx.Done():
+		return ledger.Claim{}, ctx.Err()
+	}
 }
 
 // matchKey is a row's identity in the ledger: its normalised email, or
@@ -66,9 +131,14 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 		hash = requestHash(j.req)
 	}
 	for {
-		c, err := lr.store.Claim(ctx, lr.target, key, lr.id)
-		if err != nil {
-			return nil, false, time.Time{}, fmt.Errorf("ledger: %w", err)
+		var c ledger.Claim
+		if j.claim != nil {
+			c, j.claim = *j.claim, nil // known, as the reader's lookup found
+		} else {
+			var err error
+			if c, err = lr.claimOne(ctx, key); err != nil {
+				return nil, false, time.Time{}, fmt.Errorf("ledger: %w", err)
+			}
 		}
 		switch {
 		case c.Known != nil && !r.cfg.CreateExisting:
@@ -176,4 +246,50 @@ func SettleLedger(ctx context.Context, store ledger.Store, target, path, campaig
 		return n, err
 	}
 	return n, flush()
+}
+
+// flushClaims looks up, in one read of the ledger, the keys of the jobs
+// the reader has gathered, and hands the jobs to the workers: a person the
+// ledger knows is then recorded without a claim. The claim itself is made
+// by the worker just before it sends (claims are held only while a
+// request is being sent: two importers waiting on each other's held keys
+// could otherwise wait forever).
+func (r *run) flushClaims(ctx context.Context) error {
+	jobs := r.toClaim
+	r.toClaim = r.toClaim[:0]
+	if len(jobs) == 0 {
+		return nil
+	}
+	var keys []string
+	var idx []int
+	for i := range jobs {
+		if k := matchKey(r.cfg.MatchKey, &jobs[i].req); k != "" && !r.cfg.CreateExisting {
+			keys = append(keys, k)
+			idx = append(idx, i)
+		}
+	}
+	if len(keys) > 0 {
+		known, err := r.ledger.store.LookupMany(ctx, r.ledger.target, keys)
+		if err != nil {
+			r.open.Add(-int64(len(jobs)))
+			if ctx.Err() != nil {
+				return nil
+			}
+			return &AbortError{fmt.Errorf("ledger: %w", err)}
+		}
+		for n, i := range idx {
+			if p := known[n]; p != nil {
+				jobs[i].claim = &ledger.Claim{Known: p}
+			}
+		}
+	}
+	for i, j := range jobs {
+		select {
+		case r.jobs <- j:
+		case <-ctx.Done():
+			r.open.Add(-int64(len(jobs) - i))
+			return nil
+		}
+	}
+	return nil
 }

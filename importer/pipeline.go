@@ -129,6 +129,10 @@ func (r *run) read(ctx context.Context) error {
 				return err
 			}
 		}
+		// The batch's claims, in one ledger transaction, then its jobs.
+		if err := r.flushClaims(ctx); err != nil {
+			return err
+		}
 		if b.err == io.EOF {
 			return nil
 		}
@@ -288,6 +292,10 @@ func (r *run) dispatch(ctx context.Context, row source.Row, v verdict, hash uint
 			j.last, j.why = r.lastLine(prevRow, prev)
 		}
 		r.open.Add(1)
+		if r.ledger != nil && !inDoubt {
+			r.toClaim = append(r.toClaim, j) // claimed with the rest of its batch
+			return nil
+		}
 		select {
 		case r.jobs <- j:
 		case <-ctx.Done():

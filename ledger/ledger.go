@@ -78,14 +78,20 @@ type Store interface {
 	StartRun(ctx context.Context, r Run) (int64, error)
 	EndRun(ctx context.Context, r Run) error
 	Claim(ctx context.Context, target, key string, run int64) (Claim, error)
+	// ClaimMany is Claim for many keys, in one transaction.
+	ClaimMany(ctx context.Context, target string, keys []string, run int64) ([]Claim, error)
 	// Complete records key as created (or found existing) with its id,
 	// and drops any claim on it.
 	Complete(ctx context.Context, p Person, run int64) error
 	// Release drops run's claim on key: the row was not created.
 	Release(ctx context.Context, target, key string, run int64) error
+	// ReleaseRun drops run's claims on target but those in keep.
+	ReleaseRun(ctx context.Context, target string, run int64, keep map[string]bool) error
 	// Settle is Complete and Release for many keys, in one transaction.
 	Settle(ctx context.Context, run int64, done, released []Person) error
 	Lookup(ctx context.Context, target, key string) (*Person, error)
+	// LookupMany is Lookup for many keys: nil where target has none.
+	LookupMany(ctx context.Context, target string, keys []string) ([]*Person, error)
 	Show(ctx context.Context, key string) ([]Person, error)
 	Stats(ctx context.Context) ([]Stat, error)
 	Runs(ctx context.Context) ([]Run, error)

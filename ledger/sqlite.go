@@ -58,7 +58,18 @@ CREATE TABLE IF NOT EXISTS runs (
 type SQLite struct {
 	db   *sql.DB
 	host string
+	// Statements of the hot paths, compiled once (compiling each time
+	// cost as much as running them).
+	sel, ins, take, complete, release *sql.Stmt
 }
+
+const (
+	selectSQL = `SELECT customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at
+		FROM people WHERE target=? AND key=?`
+	insertSQL  = `INSERT INTO people (target, key, claimed_by, claimed_at) VALUES (?, ?, ?, ?)`
+	takeSQL    = `UPDATE people SET claimed_by=?, claimed_at=? WHERE target=? AND key=?`
+	releaseSQL = `DELETE FROM people WHERE target=? AND key=? AND status='' AND claimed_by=?`
+)
 
 // OpenSQLite opens, or creates, the ledger at path (":memory:" for one
 // that lives as long as the process, such as the in-process sandbox's).
@@ -79,9 +90,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 		if db, err = sql.Open("sqlite", dsn); err != nil {
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
-		if path == ":memory:" {
-			db.SetMaxOpenConns(1) // one connection: one database
-		}
+		// One connection: this process's claims queue in Go, rather than
+		// in SQLite's busy handler, which sleeps (one database, too, for
+		// :memory:). Other processes wait on busy_timeout.
+		db.SetMaxOpenConns(1)
 		_, err = db.Exec(Schema)
 		if err == nil {
 			break
@@ -92,7 +104,18 @@ func OpenSQLite(path string) (*SQLite, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	return &SQLite{db: db, host: host}, nil
+	l := &SQLite{db: db, host: host}
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&l.sel, selectSQL}, {&l.ins, insertSQL}, {&l.take, takeSQL}, {&l.complete, completeSQL}, {&l.release, releaseSQL}} {
+		var err error
+		if *p.st, err = db.Prepare(p.sql); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("ledger %s: %w", path, err)
+		}
+	}
+	return l, nil
 }
 
 func ms(t time.Time) int64 {
@@ -156,23 +179,43 @@ func (s *SQLite) alive(ctx context.Context, tx *sql.Tx, run int64) bool {
 
 // Claim claims key for run, in one transaction.
 func (s *SQLite) Claim(ctx context.Context, target, key string, run int64) (Claim, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	cs, err := s.ClaimMany(ctx, target, []string{key}, run)
 	if err != nil {
 		return Claim{}, err
 	}
+	return cs[0], nil
+}
+
+// ClaimMany claims many keys for run in one transaction: the importer
+// gathers the claims of its workers, so that a commit serves dozens.
+func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64) ([]Claim, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
 	defer tx.Rollback()
+	out := make([]Claim, len(keys))
+	for i, key := range keys {
+		if out[i], err = s.claimIn(ctx, tx, target, key, run); err != nil {
+			return nil, err
+		}
+	}
+	return out, tx.Commit()
+}
+
+// claimIn is one claim inside tx.
+func (s *SQLite) claimIn(ctx context.Context, tx *sql.Tx, target, key string, run int64) (Claim, error) {
 	var p Person
 	var firstAt, lastAt, claimedBy, claimedAt int64
-	err = tx.QueryRowContext(ctx, `SELECT customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at
-		FROM people WHERE target=? AND key=?`, target, key).
+	err := tx.StmtContext(ctx, s.sel).QueryRowContext(ctx, target, key).
 		Scan(&p.CustomerID, &p.Campaign, &p.RequestHash, &p.Status, &p.FirstRun, &p.LastRun, &firstAt, &lastAt, &claimedBy, &claimedAt)
 	now := time.Now()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO people (target, key, claimed_by, claimed_at) VALUES (?, ?, ?, ?)`, target, key, run, ms(now)); err != nil {
+		if _, err := tx.StmtContext(ctx, s.ins).ExecContext(ctx, target, key, run, ms(now)); err != nil {
 			return Claim{}, err
 		}
-		return Claim{Claimed: true}, tx.Commit()
+		return Claim{Claimed: true}, nil
 	case err != nil:
 		return Claim{}, err
 	}
@@ -189,10 +232,10 @@ func (s *SQLite) Claim(ctx context.Context, target, key string, run int64) (Clai
 	case claimedBy != 0:
 		c.Stale, c.StaleSince = true, fromMS(claimedAt)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE people SET claimed_by=?, claimed_at=? WHERE target=? AND key=?`, run, ms(now), target, key); err != nil {
+	if _, err := tx.StmtContext(ctx, s.take).ExecContext(ctx, run, ms(now), target, key); err != nil {
 		return Claim{}, err
 	}
-	return c, tx.Commit()
+	return c, nil
 }
 
 // completeSQL records a person as created or existing: a customer id
@@ -337,14 +380,69 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 		if at == 0 {
 			at = now
 		}
-		if _, err := tx.ExecContext(ctx, completeSQL, p.Target, p.Key, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at); err != nil {
+		if _, err := tx.StmtContext(ctx, s.complete).ExecContext(ctx, p.Target, p.Key, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at); err != nil {
 			return err
 		}
 	}
 	for _, p := range released {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM people WHERE target=? AND key=? AND status='' AND claimed_by=?`, p.Target, p.Key, run); err != nil {
+		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, p.Target, p.Key, run); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// ReleaseRun drops run's claims on target except those in keep (rows
+// sent whose outcome is not known: the next run reconciles them). A run
+// calls it at its end: keys it claimed and never sent are free again.
+func (s *SQLite) ReleaseRun(ctx context.Context, target string, run int64, keep map[string]bool) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT key FROM people WHERE target=? AND claimed_by=? AND status=''`, target, run)
+	if err != nil {
+		return err
+	}
+	var drop []Person
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return err
+		}
+		if !keep[k] {
+			drop = append(drop, Person{Target: target, Key: k})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return s.Settle(ctx, run, nil, drop)
+}
+
+// LookupMany returns, for each key, the person target has under it, or
+// nil: one read for a batch of rows.
+func (s *SQLite) LookupMany(ctx context.Context, target string, keys []string) ([]*Person, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	out := make([]*Person, len(keys))
+	sel := tx.StmtContext(ctx, s.sel)
+	for i, key := range keys {
+		var p Person
+		var firstAt, lastAt, claimedBy, claimedAt int64
+		err := sel.QueryRowContext(ctx, target, key).
+			Scan(&p.CustomerID, &p.Campaign, &p.RequestHash, &p.Status, &p.FirstRun, &p.LastRun, &firstAt, &lastAt, &claimedBy, &claimedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Status != "" {
+			p.Target, p.Key, p.FirstAt, p.LastAt = target, key, fromMS(firstAt), fromMS(lastAt)
+			out[i] = &p
+		}
+	}
+	return out, nil
 }
