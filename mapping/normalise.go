@@ -202,25 +202,10 @@ func cardNumber(s string) (string, string) {
 	if keepDigits(d) != d || len(d) < 12 || len(d) > 19 {
 		return d, "is not a card number (12-19 digits)"
 	}
-	if !luhn(d) {
+	if !revcent.Luhn(d) {
 		return d, "is not a valid card number (Luhn check failed)"
 	}
 	return d, ""
-}
-
-func luhn(d string) bool {
-	sum, double := 0, false
-	for i := len(d) - 1; i >= 0; i-- {
-		n := int(d[i] - '0')
-		if double {
-			if n *= 2; n > 9 {
-				n -= 9
-			}
-		}
-		sum += n
-		double = !double
-	}
-	return sum%10 == 0
 }
 
 func cardCode(s string) (string, string) {

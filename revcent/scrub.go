@@ -105,7 +105,7 @@ func maskCardShaped(s string) string {
 			for k, p := range pos {
 				d[k] = b[p]
 			}
-			if luhnOK(d) {
+			if Luhn(string(d)) {
 				for _, p := range pos[:n-4] {
 					b[p] = '*'
 				}
@@ -116,7 +116,9 @@ func maskCardShaped(s string) string {
 	return string(b)
 }
 
-func luhnOK(d []byte) bool {
+// Luhn reports whether the digits d pass the Luhn check, as every card
+// number does.
+func Luhn(d string) bool {
 	sum, double := 0, false
 	for i := len(d) - 1; i >= 0; i-- {
 		n := int(d[i] - '0')

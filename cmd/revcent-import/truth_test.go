@@ -579,3 +579,32 @@ func TestProgressFitsTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestFormulaGuardRoundTrip: a cell a spreadsheet would run is exported
+// with a leading apostrophe, and the fixed export imports with the value
+// as it was written.
+func TestFormulaGuardRoundTrip(t *testing.T) {
+	base := startSandbox(t)
+	company := `=HYPERLINK("http://x.example","pay")`
+	in := write(t, "f.csv", "First Name,Last Name,Email,Company,Phone\nBob,Smith,bob-at-example.com,\""+strings.ReplaceAll(company, `"`, `""`)+"\",-5551234567\n")
+	if code, out, errs := importProcess(t, sandboxEnv, in, "--base-url", base, "--campaign", "Spring Promo", "--progress", "none"); code != exitRowsFailed {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	fix := filepath.Join(t.TempDir(), "fix.csv")
+	if code, _, errs := runCLI(t, nil, "report", in+".results.csv", "--input", in, "--errors-csv", fix); code != 0 {
+		t.Fatal(errs)
+	}
+	rows := readExport(t, fix, ',')
+	if len(rows) != 2 || rows[1][3] != "'"+company || rows[1][4] != "'-5551234567" {
+		t.Fatalf("export %q: want the formula and the leading minus guarded", rows)
+	}
+	b, _ := os.ReadFile(fix)
+	os.WriteFile(fix, bytes.Replace(b, []byte("bob-at-example.com"), []byte("bob@example.com"), 1), 0o644)
+	if code, out, errs := importProcess(t, sandboxEnv, fix, "--base-url", base, "--campaign", "Spring Promo", "--progress", "none"); code != 0 {
+		t.Fatalf("re-import: exit %d\n%s\n%s", code, out, errs)
+	}
+	d := dump(t, base, sandbox.DefaultAPIKey)
+	if len(d.Customers) != 1 || d.Customers[0].Request.Customer.Company != company {
+		t.Errorf("sent %+v, want the company %q as written", d.Customers, company)
+	}
+}
