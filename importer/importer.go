@@ -71,6 +71,10 @@ type Config struct {
 	MatchKey string
 	// CreateExisting sends rows the ledger knows anyway (--existing create).
 	CreateExisting bool
+	// CheckExisting searches RevCent by email before creating each row the
+	// ledger does not know, to find customers created outside this tool:
+	// one more request a row.
+	CheckExisting bool
 	// ExistsCode is the error_code with which the account refuses an
 	// email it already has, as probe saw it; "" recognises the usual
 	// words (see revcent.IsExistingRefusal).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -425,6 +426,25 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			// have created the customer. Reconcile, as --resume does.
 			j.since = since
 			return r.setAside(r.newAside(*j, rec, "a run that stopped held this person's claim in the ledger", since))
+		}
+	}
+
+	if r.cfg.CheckExisting && !j.inDoubt && j.attempts == 0 && j.email != "" && !r.cfg.CreateExisting {
+		// Everyone with this email created before now was there before.
+		w := revcent.Want{Email: j.email, FirstName: strings.ToLower(j.req.Customer.FirstName), LastName: strings.ToLower(j.req.Customer.LastName),
+			InternalID: j.req.InternalCustomerID, Since: time.Now().Add(24 * time.Hour)}
+		f, err := r.search(reqCtx, w)
+		switch {
+		case err != nil:
+			r.cfg.Log.Warn("--check-existing: the search failed; creating the row", "row", j.row, "error", err.Error())
+		case f.OlderID != "" || f.ID != "":
+			id := f.OlderID
+			if id == "" {
+				id = f.ID
+			}
+			rec.Status, rec.CustomerID = results.Existing, id
+			rec.Message = "already in RevCent (--check-existing found it by email); not sent"
+			return r.finish(rec)
 		}
 	}
 

@@ -228,6 +228,7 @@ type importFlags struct {
 	profile                                        string
 	cpuProfile, memProfile                         string
 	ledger, matchKey, existing                     string
+	checkExisting                                  bool
 }
 
 // importCommand is the import command. cmdline is the command line run was
@@ -274,11 +275,12 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
 	fl.StringVar(&f.ledger, "ledger", "", "the ledger remembering who was created across runs: a file, or off (env REVCENT_LEDGER; default $XDG_STATE_HOME/revcent-import/ledger.db)")
 	fl.StringVar(&f.matchKey, "match-key", "email", "a person's identity in the ledger: email, or internal_id where the source has stable ids")
+	fl.BoolVar(&f.checkExisting, "check-existing", false, "search RevCent by email before creating each row the ledger does not know (one more request a row): finds customers created outside this tool")
 	fl.StringVar(&f.existing, "existing", "skip", "a row whose person the ledger knows: skip (recorded existing, not sent) or create (sent anyway)")
 	group(fl, "input", "format", "sheet", "delimiter", "encoding", "max-record-size")
 	group(fl, "mapping", "campaign", "mapping", "unmapped-as-metadata", "truncate-metadata", "max-field-length")
 	group(fl, "sending", "sandbox", "base-url", "api-key-file", "rate", "burst", "concurrency", "max-attempts", "timeout", "circuit-breaker", "max-errors", "settle", "profile", "dry-run")
-	group(fl, "rerun", "results", "resume", "retry-failed", "force", "ledger", "match-key", "existing")
+	group(fl, "rerun", "results", "resume", "retry-failed", "force", "ledger", "match-key", "existing", "check-existing")
 	group(fl, "output", "progress", "log-format")
 	cmd.SetUsageFunc(groupedUsage)
 	completeValues(cmd, inputValues)
@@ -421,7 +423,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		defer store.Close()
 	}
 	cfg := importer.Config{
-		Ledger: store, MatchKey: f.matchKey, CreateExisting: f.existing == "create",
+		Ledger: store, MatchKey: f.matchKey, CreateExisting: f.existing == "create", CheckExisting: f.checkExisting,
 		Target: target, About: fmt.Sprintf("revcent-import %s; input %s; campaign %q", version(), input, f.campaign),
 		Settle: settle, ExistsCode: prof.ExistsCode,
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,

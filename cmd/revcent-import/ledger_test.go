@@ -255,3 +255,27 @@ func TestLedgerKills(t *testing.T) {
 		t.Errorf("ledger stats: %q, want %d people in Spring Promo", out, n+n/2)
 	}
 }
+
+// TestCheckExisting: customers created outside this tool (the ledger
+// cannot know them) are found by --check-existing and not created again.
+func TestCheckExisting(t *testing.T) {
+	base := startSandbox(t)
+	in, ps := crm(t, 30, 130)
+	old := preload(t, base, ps) // every tenth person, from "the shop"
+	code, out, errs := importProcess(t, sandboxEnv, in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--check-existing")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	existing := 0
+	for _, r := range readRecords(t, in+".results.csv") {
+		if r.Status == results.Existing {
+			existing++
+			if old[r.Email] != r.CustomerID {
+				t.Errorf("row %d existing as %s, the shop's customer is %s", r.Row, r.CustomerID, old[r.Email])
+			}
+		}
+	}
+	if created, dups := uniqueCustomers(t, base); existing != len(old) || created != int64(len(ps)-len(old)) || dups != 0 {
+		t.Errorf("%d existing of %d preloaded; %d created (%d people twice), want %d", existing, len(old), created, dups, len(ps)-len(old))
+	}
+}
