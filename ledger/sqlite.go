@@ -79,7 +79,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
-		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-1024)&_txlock=immediate"
 	}
 	var db *sql.DB
 	// Two importers starting at once on a new ledger race to set it up:
