@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,15 +29,27 @@ var binary string
 // builtCommit is the commit binary was built from, when git could say.
 var builtCommit string
 
+var ledgers sync.Map // test name -> its ledger file
+
+// ledgerEnv is sandboxEnv with a ledger of the test's own, the same for
+// every run of one test (a kill, then its resumes).
+func ledgerEnv(t *testing.T) []string {
+	p, _ := ledgers.LoadOrStore(t.Name(), filepath.Join(t.TempDir(), "ledger.db"))
+	return append([]string{"REVCENT_LEDGER=" + p.(string)}, sandboxEnv...)
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "revcent-import-test")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "revcent-import")
-	// Every import the tests run keeps its ledger here, not in the home
-	// directory.
+	// No import the tests run writes to the home directory's ledger, nor
+	// shares one with another test (two sandboxes on one port, one after
+	// the other, would be one target): the ledger is off unless a test
+	// names one (ledgerEnv, the ledger tests, the nightly recipe).
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	os.Setenv("REVCENT_LEDGER", "off")
 	// As the Makefile builds it: the commit and its date by ldflags, for
 	// builds the Go toolchain does not stamp.
 	args := []string{"build", "-o", binary}

@@ -177,7 +177,7 @@ func TestModesFaultyServer(t *testing.T) {
 			base := startSandbox(t, append(m.sandboxArgs(), "--lost-answers", "0.05", "--unavailable", "0.05")...)
 			in, ps := crm(t, rows, uint64(100+i))
 			old := preload(t, base, ps)
-			code, out, stderr := importProcess(t, sandboxEnv, modeImportArgs(in, base, m)...)
+			code, out, stderr := importProcess(t, ledgerEnv(t), modeImportArgs(in, base, m)...)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s\n%s\nrows not done:\n%s", code, out, stderr, notDone(t, in+".results.csv"))
 			}
@@ -211,7 +211,7 @@ func TestModesKills(t *testing.T) {
 					a = append(a, "--resume")
 				}
 				cmd := exec.Command(binary, a...)
-				cmd.Env = append(os.Environ(), sandboxEnv...)
+				cmd.Env = append(os.Environ(), ledgerEnv(t)...)
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
 				if err := cmd.Start(); err != nil {
@@ -224,7 +224,7 @@ func TestModesKills(t *testing.T) {
 					t.Fatalf("run %d could not start:\n%s", kill+1, out.String())
 				}
 			}
-			code, out, stderr := importProcess(t, sandboxEnv, append(args[1:], "--resume")...)
+			code, out, stderr := importProcess(t, ledgerEnv(t), append(args[1:], "--resume")...)
 			if code != 0 {
 				t.Fatalf("final resume: exit %d\n%s\n%s\nrows not done:\n%s", code, out, stderr, notDone(t, in+".results.csv"))
 			}
@@ -250,7 +250,7 @@ func TestLateCreates(t *testing.T) {
 			t.Parallel()
 			base := startSandbox(t, tc.sandbox...)
 			in, ps := crm(t, 20, 300)
-			code, out, stderr := importProcess(t, sandboxEnv, in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
+			code, out, stderr := importProcess(t, ledgerEnv(t), in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
 				"--progress", "none", "--timeout", tc.timeout, "--settle", tc.settle)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
@@ -276,7 +276,7 @@ func TestNearMatchPage(t *testing.T) {
 	var b bytes.Buffer
 	fake.WriteCSV(&b, ps)
 	in := write(t, "near.csv", b.String())
-	code, out, stderr := importProcess(t, sandboxEnv, in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
+	code, out, stderr := importProcess(t, ledgerEnv(t), in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
 		"--progress", "none", "--settle", "1s")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
@@ -294,11 +294,11 @@ func TestRetryFailedAfterErrorThatCreated(t *testing.T) {
 	base := startSandbox(t, "--error-after-create", "0.12")
 	in, ps := crm(t, 300, 500)
 	args := []string{in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--settle", "1s"}
-	code, out, _ := importProcess(t, sandboxEnv, args...)
+	code, out, _ := importProcess(t, ledgerEnv(t), args...)
 	if code != exitRowsFailed || !strings.Contains(out, "--retry-failed") {
 		t.Fatalf("first run: exit %d, want 1 and advice to retry\n%s", code, out)
 	}
-	code, out, stderr := importProcess(t, sandboxEnv, append(args, "--resume", "--retry-failed")...)
+	code, out, stderr := importProcess(t, ledgerEnv(t), append(args, "--resume", "--retry-failed")...)
 	if code != 0 || !strings.Contains(out, "reconciled") {
 		t.Fatalf("--resume --retry-failed: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -343,7 +343,7 @@ func TestProbeEveryMode(t *testing.T) {
 			}
 			// import --profile takes the settle window from it.
 			in, _ := crm(t, 3, 600)
-			code, _, stderr := importProcess(t, sandboxEnv, in, "--base-url", base, "--campaign", "Spring Promo", "--profile", save, "--progress", "log")
+			code, _, stderr := importProcess(t, ledgerEnv(t), in, "--base-url", base, "--campaign", "Spring Promo", "--profile", save, "--progress", "log")
 			if code != 0 || !strings.Contains(stderr, "settle="+p.Settle.String()) {
 				t.Errorf("import --profile: exit %d\n%s", code, stderr)
 			}

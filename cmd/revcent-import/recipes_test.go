@@ -108,7 +108,7 @@ func TestREADMERecipes(t *testing.T) {
 			cmd := exec.Command("bash", "-c", script)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"), "NIGHT="+night,
-				"XDG_STATE_HOME="+filepath.Join(dir, "state"), "REVCENT_BASE_URL="+base)
+				"XDG_STATE_HOME="+filepath.Join(dir, "state"), "REVCENT_LEDGER=", "REVCENT_BASE_URL="+base)
 			o, _ := cmd.CombinedOutput()
 			out = append(out, o...)
 		}
