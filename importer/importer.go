@@ -281,12 +281,25 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	var lr *ledgerRun
 	if cfg.Ledger != nil {
 		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, asks: make(chan claimAsk, 512)}
-		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: cfg.Results}); err != nil {
+		abs, _ := filepath.Abs(cfg.Results)
+		// The ledger follows the journal at every flush, and a run that
+		// ends (even interrupted) flushes the last outcomes; one killed, or
+		// aborted, may leave the journal ahead. Only then is the journal
+		// read again to settle the ledger.
+		last, known, err := cfg.Ledger.LastRun(ctx, abs)
+		if err != nil {
 			w.Close()
 			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
 		}
-		if ix != nil {
-			// After a kill the journal may know more than the ledger.
+		behind := !known || last.Ended.IsZero() || (last.Exit != 0 && last.Exit != 1 && last.Exit != 4)
+		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: abs}); err != nil {
+			w.Close()
+			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
+		}
+		// The journal names rows by email only: with --match-key
+		// internal_id it cannot settle the ledger (a killed run's rows are
+		// then found by reconciliation instead).
+		if ix != nil && behind && cfg.MatchKey != "internal_id" {
 			if n, err := SettleLedger(ctx, cfg.Ledger, lr.target, cfg.Results, cfg.Input.Campaign, lr.id); err != nil {
 				w.Close()
 				return sum, &AbortError{fmt.Errorf("ledger: settling it from %s: %w", cfg.Results, err)}

@@ -208,20 +208,24 @@ func (r *run) decide(ctx context.Context, row source.Row) error {
 			}
 			return r.decideChanged(ctx, row, hash, prev)
 		}
-		if ok {
-			switch prev.Status {
-			case results.Created, results.Invalid, results.Duplicate, results.Existing:
-				r.c.skipped.Add(1)
-				return nil
-			case results.Failed:
-				if !r.cfg.RetryFailed {
-					r.c.skipped.Add(1)
-					return nil
-				}
-			}
+		if ok && r.doneBefore(prev.Status) {
+			r.c.skipped.Add(1)
+			return nil
 		}
 	}
 	return r.dispatch(ctx, row, r.prep.prepare(row), hash, prev, row.Record)
+}
+
+// doneBefore says whether a row whose journal line says st is skipped by
+// --resume: final, or failed without --retry-failed.
+func (r *run) doneBefore(st results.Status) bool {
+	switch st {
+	case results.Created, results.Invalid, results.Duplicate, results.Existing:
+		return true
+	case results.Failed:
+		return !r.cfg.RetryFailed
+	}
+	return false
 }
 
 // decideChanged decides, under --force, a row whose content differs from
@@ -235,21 +239,14 @@ func (r *run) decideChanged(ctx context.Context, row source.Row, hash uint64, ol
 	if !v.send {
 		return r.dispatch(ctx, row, v, hash, results.Entry{}, 0)
 	}
-	if rec, err := r.ix.Record(row.Record); err == nil && rec.Email == v.rec.Email {
-		// The same person as the journal's line for this number, edited.
-		switch old.Status {
-		case results.Created, results.Existing, results.Duplicate:
+	if rec, err := r.ix.Record(row.Record); err == nil && rec.Email == v.rec.Email && old.Status != results.Invalid {
+		// The same person as the journal's line for this number, edited
+		// (an invalid one, edited, is sent: that was the fix).
+		if r.doneBefore(old.Status) {
 			r.c.skipped.Add(1)
 			return nil
-		case results.Failed:
-			if !r.cfg.RetryFailed {
-				r.c.skipped.Add(1)
-				return nil
-			}
-			return r.dispatch(ctx, row, v, hash, old, row.Record)
-		case results.Pending:
-			return r.dispatch(ctx, row, v, hash, old, row.Record)
 		}
+		return r.dispatch(ctx, row, v, hash, old, row.Record) // failed with --retry-failed, or in doubt
 	}
 	if p, ok := r.pendingByEmail()[v.rec.Email]; ok {
 		if e, ok := r.ix.Last(p); ok && e.Status == results.Pending {

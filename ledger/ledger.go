@@ -11,7 +11,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -70,24 +69,19 @@ type Stat struct {
 	LastAt           time.Time
 }
 
-// ErrClosed is returned by a Store used after Close.
-var ErrClosed = errors.New("ledger is closed")
-
 // Store is a ledger. Every method is safe for concurrent use.
 type Store interface {
 	StartRun(ctx context.Context, r Run) (int64, error)
+	// LastRun is the latest run on the results file at path, if any.
+	LastRun(ctx context.Context, results string) (Run, bool, error)
 	EndRun(ctx context.Context, r Run) error
-	Claim(ctx context.Context, target, key string, run int64) (Claim, error)
-	// ClaimMany is Claim for many keys, in one transaction.
+	// ClaimMany claims each key for run, in one transaction: a key the
+	// target has is answered Known, one another live run holds HeldBy.
 	ClaimMany(ctx context.Context, target string, keys []string, run int64) ([]Claim, error)
-	// Complete records key as created (or found existing) with its id,
-	// and drops any claim on it.
-	Complete(ctx context.Context, p Person, run int64) error
-	// Release drops run's claim on key: the row was not created.
-	Release(ctx context.Context, target, key string, run int64) error
 	// ReleaseRun drops run's claims on target but those in keep.
 	ReleaseRun(ctx context.Context, target string, run int64, keep map[string]bool) error
-	// Settle is Complete and Release for many keys, in one transaction.
+	// Settle records, in one transaction, done as created or existing (a
+	// customer id already known stays) and drops run's claims on released.
 	Settle(ctx context.Context, run int64, done, released []Person) error
 	Lookup(ctx context.Context, target, key string) (*Person, error)
 	// LookupMany is Lookup for many keys: nil where target has none.

@@ -148,6 +148,22 @@ func (s *SQLite) StartRun(ctx context.Context, r Run) (int64, error) {
 	return res.LastInsertId()
 }
 
+// LastRun returns the latest run on the results file at path.
+func (s *SQLite) LastRun(ctx context.Context, results string) (Run, bool, error) {
+	var r Run
+	var started, ended int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, target, input, results, pid, started, ended, exit FROM runs WHERE results=? ORDER BY id DESC LIMIT 1`, results).
+		Scan(&r.ID, &r.Target, &r.Input, &r.Results, &r.PID, &started, &ended, &r.Exit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, err
+	}
+	r.Started, r.Ended = fromMS(started), fromMS(ended)
+	return r, true, nil
+}
+
 // EndRun records a run's counts and exit code.
 func (s *SQLite) EndRun(ctx context.Context, r Run) error {
 	if r.Ended.IsZero() {
@@ -175,15 +191,6 @@ func (s *SQLite) alive(ctx context.Context, tx *sql.Tx, run int64) bool {
 		return true
 	}
 	return pid == os.Getpid() || syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
-}
-
-// Claim claims key for run, in one transaction.
-func (s *SQLite) Claim(ctx context.Context, target, key string, run int64) (Claim, error) {
-	cs, err := s.ClaimMany(ctx, target, []string{key}, run)
-	if err != nil {
-		return Claim{}, err
-	}
-	return cs[0], nil
 }
 
 // ClaimMany claims many keys for run in one transaction: the importer
@@ -251,22 +258,6 @@ const completeSQL = `INSERT INTO people (target, key, customer_id, campaign, req
 		  first_run = CASE WHEN people.first_run = 0 THEN excluded.first_run ELSE people.first_run END,
 		  first_at = CASE WHEN people.first_at = 0 THEN excluded.first_at ELSE people.first_at END,
 		  last_run = excluded.last_run, last_at = excluded.last_at, claimed_by = 0, claimed_at = 0`
-
-// Complete records p as created or existing.
-func (s *SQLite) Complete(ctx context.Context, p Person, run int64) error {
-	at := ms(p.LastAt)
-	if at == 0 {
-		at = ms(time.Now())
-	}
-	_, err := s.db.ExecContext(ctx, completeSQL, p.Target, p.Key, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at)
-	return err
-}
-
-// Release drops run's claim on key; a key only claimed is forgotten.
-func (s *SQLite) Release(ctx context.Context, target, key string, run int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE target=? AND key=? AND status='' AND claimed_by=?`, target, key, run)
-	return err
-}
 
 // Lookup returns the person key names on target, or nil.
 func (s *SQLite) Lookup(ctx context.Context, target, key string) (*Person, error) {

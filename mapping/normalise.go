@@ -216,12 +216,7 @@ func cardCode(s string) (string, string) {
 }
 
 // Mask hides all but the last four characters of a card number or code.
-func Mask(s string) string {
-	if len(s) <= 4 {
-		return strings.Repeat("*", len(s))
-	}
-	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
-}
+func Mask(s string) string { return revcent.Mask(s) }
 
 // NormalizeEmail normalises an email as the mapping does (trimmed, lower
 // case, checked): the ledger's key for a person. The second result is why

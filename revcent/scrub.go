@@ -17,7 +17,7 @@ func Scrub(s, cardNumber, cardCode string) string {
 		return s
 	}
 	if len(cardNumber) >= 4 && strings.Contains(s, cardNumber) {
-		s = strings.ReplaceAll(s, cardNumber, maskDigits(cardNumber))
+		s = strings.ReplaceAll(s, cardNumber, Mask(cardNumber))
 	}
 	if len(cardCode) >= 3 {
 		s = hideToken(s, cardCode)
@@ -34,11 +34,12 @@ func ScrubRequest(s string, req *CreateCustomerRequest) string {
 	return Scrub(s, number, code)
 }
 
-func maskDigits(d string) string {
-	if len(d) <= 4 {
-		return strings.Repeat("*", len(d))
+// Mask hides all but the last four characters of a card number or code.
+func Mask(s string) string {
+	if len(s) <= 4 {
+		return strings.Repeat("*", len(s))
 	}
-	return strings.Repeat("*", len(d)-4) + d[len(d)-4:]
+	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -680,7 +680,7 @@ func printSummary(w, errw io.Writer, input string, s importer.Summary, err error
 		return
 	}
 	fmt.Fprintln(w)
-	if !(s.File[results.Invalid] == 0 && s.Invalid == 0) {
+	if s.File[results.Invalid] > 0 || s.Invalid > 0 {
 		fmt.Fprintf(w, "invalid rows were not sent; every problem row is explained in %s\n", s.Results)
 	}
 	for _, st := range steps {

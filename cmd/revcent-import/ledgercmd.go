@@ -89,7 +89,8 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 				if t == "" {
 					return usageError{fmt.Errorf("%s does not record its target (it predates run lines): pass --target URL key=FINGERPRINT", f)}
 				}
-				run, err := s.StartRun(ctx, ledger.Run{Target: t, Input: "(ledger import)", Results: f})
+				abs, _ := filepath.Abs(f)
+				run, err := s.StartRun(ctx, ledger.Run{Target: t, Input: "(ledger import)", Results: abs})
 				if err != nil {
 					return err
 				}

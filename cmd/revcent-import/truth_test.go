@@ -275,17 +275,9 @@ func TestNoCardDataAtRest(t *testing.T) {
 	if company != "" && company != `=HYPERLINK("http://x.example","pay")` {
 		t.Errorf("company sent as %q", company)
 	}
-	if company == "" && !strings.Contains(readResultsText(t, fix+".results.csv"), "card") {
+	if company == "" && !strings.Contains(string(mustRead(t, fix+".results.csv")), "card") {
 		t.Errorf("re-import of a masked card row: neither sent nor refused for its card\n%s\n%s", out4, errs4)
 	}
-}
-
-func readResultsText(t *testing.T, path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // TestForceMatchesChangedRowsByEmail: a re-export with a row inserted at
