@@ -269,6 +269,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, &ConfigError{err}
 	}
+	if ix != nil {
+		defer ix.Close()
+	}
 	if ix != nil && ix.Target.URL != "" && ix.Target != cfg.Target {
 		w.Close()
 		return sum, &ConfigError{fmt.Errorf("%s belongs to %s, and this run is against %s: resume it against its own target, or pass --results with a new file name for this one",

@@ -415,6 +415,22 @@ type Index struct {
 	// before run lines were (such a file is bound at its next run).
 	Target Target
 	Runs   int // run lines: how many runs opened the file
+
+	recMu sync.Mutex
+	rf    *os.File // for Record, opened on first use
+	head  []string
+}
+
+// Close releases the file Record reads lines from.
+func (ix *Index) Close() error {
+	ix.recMu.Lock()
+	defer ix.recMu.Unlock()
+	if ix.rf == nil {
+		return nil
+	}
+	err := ix.rf.Close()
+	ix.rf = nil
+	return err
 }
 
 // Last returns the last entry for row.
@@ -444,19 +460,26 @@ func (ix *Index) Record(row int) (Record, error) {
 	if row < 1 || row > len(ix.rows) || ix.rows[row-1].status == 0 {
 		return Record{}, fmt.Errorf("%s: no line for row %d", ix.path, row)
 	}
-	f, err := os.Open(ix.path)
-	if err != nil {
-		return Record{}, err
+	// One open file and one header read serve every call: under --force a
+	// shifted input asks for every row.
+	ix.recMu.Lock()
+	if ix.rf == nil {
+		f, err := os.Open(ix.path)
+		if err != nil {
+			ix.recMu.Unlock()
+			return Record{}, err
+		}
+		head, err := csv.NewReader(bufio.NewReader(f)).Read()
+		if err != nil {
+			f.Close()
+			ix.recMu.Unlock()
+			return Record{}, err
+		}
+		ix.rf, ix.head = f, head
 	}
-	defer f.Close()
-	head, err := csv.NewReader(bufio.NewReader(f)).Read()
-	if err != nil {
-		return Record{}, err
-	}
-	if _, err := f.Seek(ix.rows[row-1].off, io.SeekStart); err != nil {
-		return Record{}, err
-	}
-	rec, err := csv.NewReader(bufio.NewReader(f)).Read()
+	f, head := ix.rf, ix.head
+	ix.recMu.Unlock()
+	rec, err := csv.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, ix.rows[row-1].off, 1<<62), 4096)).Read()
 	if err != nil {
 		return Record{}, fmt.Errorf("%s: row %d: %w", ix.path, row, err)
 	}
