@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -277,5 +278,59 @@ func TestCheckExisting(t *testing.T) {
 	}
 	if created, dups := uniqueCustomers(t, base); existing != len(old) || created != int64(len(ps)-len(old)) || dups != 0 {
 		t.Errorf("%d existing of %d preloaded; %d created (%d people twice), want %d", existing, len(old), created, dups, len(ps)-len(old))
+	}
+}
+
+// TestLedgerOptionsAndCommands: --existing create sends known people
+// anyway; --match-key internal_id knows a person by id when the email
+// changed; ledger runs lists every import; ledger forget makes a person
+// new again.
+func TestLedgerOptionsAndCommands(t *testing.T) {
+	base := startSandbox(t)
+	dir := t.TempDir()
+	led := filepath.Join(dir, "ledger.db")
+	env := append([]string{"REVCENT_LEDGER=" + led}, sandboxEnv...)
+	in, ps := crm(t, 20, 140)
+	common := []string{"--base-url", base, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none"}
+	run := func(results string, extra ...string) (int, int) {
+		t.Helper()
+		code, out, errs := importProcess(t, env, append(append([]string{in, "--results", filepath.Join(dir, results)}, common...), extra...)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", results, code, out, errs)
+		}
+		c, e, _ := counts(t, filepath.Join(dir, results))
+		return c, e
+	}
+	if c, _ := run("1.csv"); c != len(ps) {
+		t.Fatalf("first run created %d", c)
+	}
+	if c, e := run("2.csv"); c != 0 || e != len(ps) {
+		t.Errorf("second run: %d created, %d existing, want 0 and %d", c, e, len(ps))
+	}
+	if c, _ := run("3.csv", "--existing", "create"); c != len(ps) {
+		t.Errorf("--existing create: %d created, want %d", c, len(ps))
+	}
+	lenv := map[string]string{"REVCENT_LEDGER": led}
+	email := strings.ToLower(ps[0].Email)
+	if code, out, _ := runCLI(t, lenv, "ledger", "forget", email); code != 0 || !strings.Contains(out, "nothing forgotten") {
+		t.Errorf("forget without an answer: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, lenv, "ledger", "forget", email, "--yes"); code != 0 || !strings.Contains(out, "1 entries forgotten") {
+		t.Errorf("ledger forget: %d %q", code, out)
+	}
+	if c, _ := run("4.csv"); c != 1 {
+		t.Errorf("after forget, %d created, want the forgotten one", c)
+	}
+	// The same ids with other emails: known by internal_id, not by email.
+	b, _ := os.ReadFile(in)
+	os.WriteFile(in, regexp.MustCompile(`@[a-z.]+\.[a-z]+`).ReplaceAll(b, []byte("@changed.example")), 0o644)
+	if c, e := run("5.csv", "--match-key", "internal_id"); c != len(ps) || e != 0 {
+		t.Errorf("internal_id, first time: %d created, %d existing", c, e)
+	}
+	if c, e := run("6.csv", "--match-key", "internal_id"); c != 0 || e != len(ps) {
+		t.Errorf("internal_id, second time: %d created, %d existing, want 0 and %d", c, e, len(ps))
+	}
+	if code, out, _ := runCLI(t, lenv, "ledger", "runs"); code != 0 || strings.Count(out, "\n") != 7 {
+		t.Errorf("ledger runs: want a header and 6 runs:\n%s", out)
 	}
 }
