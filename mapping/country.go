@@ -62,7 +62,7 @@ var officialWords = map[string]bool{
 	"plurinational": true, "hashemite": true, "united": true, "federative": true, "bolivarian": true,
 	"oriental": true, "independent": true, "co-operative": true, "cooperative": true, "territory": true,
 	"special": true, "administrative": true, "region": true, "sovereign": true, "the": true, "of": true,
-	"lao": true, "popular": true, "confederation": true, "emirate": true, "emirates": true,
+	"popular": true, "confederation": true, "emirate": true, "emirates": true,
 }
 
 // countryAliases are spellings seen in real exports that neither CLDR nor
@@ -117,7 +117,8 @@ func foldCountry(s string) string {
 			continue
 		case r == '\'' || r == '’' || r == '.':
 			continue // "Côte d'Ivoire", "U.S.A."
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mc, r):
+			// Spacing marks are inside words: Devanagari's vowel signs.
 			if space && b.Len() > 0 {
 				b.WriteByte(' ')
 			}
@@ -180,15 +181,30 @@ func looseVariants(s string) []string {
 func buildCountryIndex(cldr bool) countryNames {
 	ix := map[string][]string{}
 	langs := map[string][]string{} // spelling -> the languages giving it
-	seen := map[string]bool{}      // name+code+language
-	put := func(name, a3, lang string) {
+	seen := map[string]bool{}      // name+code+language+source
+	// byLang holds, per language and code, each source's folded names,
+	// so that a name one source alone gives can be checked against the
+	// other source's names in that language (see corroborated).
+	type langCode struct{ lang, a3 string }
+	byLang := map[langCode]map[string][]string{}
+	var qualified []isoName // the names with a parenthesis
+	put := func(name, a3, lang, source string) {
+		if strings.HasSuffix(name, ")") {
+			qualified = append(qualified, isoName{a3: a3, name: name})
+		}
 		if i := strings.IndexAny(lang, "-_@"); i > 0 {
 			lang = lang[:i] // "ar-EG", "pt_BR": one language
 		}
-		if seen[name+"\x00"+a3+"\x00"+lang] {
+		key := name + "\x00" + a3 + "\x00" + lang + "\x00" + source
+		if seen[key] {
 			return
 		}
-		seen[name+"\x00"+a3+"\x00"+lang] = true
+		seen[key] = true
+		lc := langCode{lang, a3}
+		if byLang[lc] == nil {
+			byLang[lc] = map[string][]string{}
+		}
+		byLang[lc][source] = append(byLang[lc][source], foldCountry(name))
 		for _, v := range variants(foldCountry(name)) {
 			if !slices.Contains(langs[v], lang) {
 				langs[v] = append(langs[v], lang)
@@ -207,7 +223,7 @@ func buildCountryIndex(cldr bool) countryNames {
 		if len(a2) != 2 || len(a3) != 3 {
 			continue
 		}
-		put(c.String(), a3, "en")
+		put(c.String(), a3, "en", "iso")
 		region, err := language.ParseRegion(a2)
 		if err != nil {
 			continue
@@ -215,22 +231,45 @@ func buildCountryIndex(cldr bool) countryNames {
 		for _, t := range tags {
 			if n := display.Regions(t); n != nil {
 				if name := n.Name(region); name != "" {
-					put(name, a3, t.String())
+					put(name, a3, t.String(), "cldr")
 					// "Congo - Kinshasa", "Hong Kong SAR China", "Korea, South".
 					if i := strings.Index(name, ", "); i > 0 {
-						put(name[i+2:]+" "+name[:i], a3, t.String())
+						put(name[i+2:]+" "+name[:i], a3, t.String(), "cldr")
 					}
 				}
 			}
 		}
 	}
 	for _, n := range isoNames(!cldr) {
-		put(n.name, n.a3, n.lang)
+		put(n.name, n.a3, n.lang, "iso")
 	}
 	only := map[string]bool{}
 	for v, ls := range langs {
-		if len(ls) == 1 && ls[0] != "en" {
-			only[v] = true
+		if len(ls) != 1 || ls[0] == "en" {
+			continue
+		}
+		// One language gives v. It is trusted when, for each country v
+		// names, both sources give it in that language: CLDR's and
+		// iso-codes' French both say "Chine". Arabic iso-codes alone says
+		// "المالديف" for Moldova (CLDR: "مولدوفا"), and it stays suspect.
+		for _, a3 := range ix[v] {
+			if !corroborated(v, byLang[langCode{ls[0], a3}]) {
+				only[v] = true
+			}
+		}
+	}
+	// "Santa Sede (Ciudad Estado del Vaticano)": where the parenthesis of
+	// a name names the same country, the name before it is a name too,
+	// unless it names another.
+	for _, q := range qualified {
+		open := strings.LastIndex(q.name, "(")
+		if open <= 0 || !strings.HasSuffix(q.name, ")") || len(ix[foldCountry(q.name)]) != 1 {
+			continue
+		}
+		outer, inner := foldCountry(q.name[:open]), foldCountry(q.name[open+1:len(q.name)-1])
+		if in := ix[inner]; len(in) == 1 && in[0] == q.a3 && len(ix[outer]) == 0 {
+			ix[outer] = []string{q.a3}
+			langs[outer] = langs[foldCountry(q.name)]
 		}
 	}
 	for alias, a3 := range countryAliases {
@@ -238,6 +277,21 @@ func buildCountryIndex(cldr bool) countryNames {
 		delete(only, alias)
 	}
 	return countryNames{codes: ix, translatedOnly: only}
+}
+
+// corroborated reports whether two sources, of the names one language
+// gives one country (source -> folded names), both give v.
+func corroborated(v string, bySource map[string][]string) bool {
+	n := 0
+	for _, names := range bySource {
+		for _, name := range names {
+			if slices.Contains(variants(name), v) {
+				n++
+				break
+			}
+		}
+	}
+	return n > 1
 }
 
 // buildStems maps the first or last words of every indexed name to the
@@ -271,7 +325,12 @@ func buildStems() map[string][]string {
 //go:embed isocodes.tsv.gz
 var isocodesTable []byte
 
-type isoName struct{ a3, name, lang string }
+// isoName is one name of the table: official is true for ISO's official
+// names ("Republic of Angola") and their translations.
+type isoName struct {
+	a3, name, lang string
+	official       bool
+}
 
 func isoNames(englishOnly bool) []isoName {
 	zr, err := gzip.NewReader(bytes.NewReader(isocodesTable))
@@ -286,13 +345,13 @@ func isoNames(englishOnly bool) []isoName {
 			continue
 		}
 		p := strings.Split(line, "\t")
-		if len(p) != 3 {
+		if len(p) != 4 {
 			continue
 		}
 		if englishOnly && p[2] != "en" {
 			break // the English names come first
 		}
-		out = append(out, isoName{p[0], p[1], p[2]})
+		out = append(out, isoName{p[0], p[1], p[2], p[3] == "official"})
 	}
 	if sc.Err() != nil {
 		panic("mapping: the embedded iso-codes table cannot be read: " + sc.Err().Error())
@@ -302,7 +361,7 @@ func isoNames(englishOnly bool) []isoName {
 
 // lookupCountry returns the alpha-3 code for s, or a reason it is refused.
 func lookupCountry(s string) (string, string) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimRight(strings.TrimSpace(s), " *") // "Taiwan*": a footnote's mark
 	if len(s) == 2 || len(s) == 3 {
 		if c := countries.ByName(s); c != countries.Unknown && c.IsValid() && (strings.EqualFold(c.Alpha2(), s) || strings.EqualFold(c.Alpha3(), s)) {
 			return c.Alpha3(), ""
@@ -345,8 +404,14 @@ func lookupCountry(s string) (string, string) {
 			for _, v := range forms {
 				codes := ix[v]
 				if (k > 0 || fullIndex().translatedOnly[v]) && len(codes) == 1 {
+					// A title read off and a short name found again
+					// vouches for it: "Republik Guinea" is German
+					// iso-codes' alone, and the start of "Republik
+					// Guinea-Bissau", but "Guinea" is CLDR's.
 					if other := sharedStem(v, codes[0]); other != "" {
-						codes = []string{codes[0], other}
+						if a3, _ := lookupTitled(s); a3 != codes[0] || k > 0 {
+							codes = []string{codes[0], other}
+						}
 					}
 				}
 				switch len(codes) {
@@ -355,25 +420,321 @@ func lookupCountry(s string) (string, string) {
 				case 1:
 					return codes[0], ""
 				default:
-					names := make([]string, len(codes))
-					for i, c := range codes {
-						names[i] = fmt.Sprintf("%s (%s)", countries.ByName(c).String(), c)
+					if k == 0 {
+						return "", couldBe(codes)
 					}
-					return "", fmt.Sprintf("could be any of %s: write its ISO code", strings.Join(names, ", "))
+					// Stripped of a title, a name may be a stem of
+					// another's; the titled reading below compares
+					// whole names instead.
+					if a3, codes := lookupTitled(s); a3 != "" || len(codes) > 1 {
+						if a3 != "" {
+							return a3, ""
+						}
+						return "", couldBe(codes)
+					}
+					return "", couldBe(codes)
 				}
 			}
 		}
 	}
+	a3, codes := lookupTitled(s)
+	switch {
+	case a3 != "":
+		return a3, ""
+	case len(codes) > 1:
+		return "", couldBe(codes)
+	}
+	if a3 := lookupNear(f); a3 != "" {
+		return a3, ""
+	}
 	return "", "is not a country (use an ISO code such as DE or DEU, or the country's name)"
 }
 
-// lookupQualified reads a name with a qualifier in parentheses after it,
-// "Falkland Islands (Malvinas)", "Palaos (Palau)": the name outside is
-// taken when the qualifier names the same country, or names none and no
-// other country has a name that starts or ends with the outer name's
-// words. "Saint-Martin (partie néerlandaise)" is then refused, not taken
-// as Saint-Martin: CLDR's French name of Sint Maarten starts the same way.
-// done is false when s has no such qualifier, or the whole of s is a name.
+func couldBe(codes []string) string {
+	names := make([]string, len(codes))
+	for i, c := range codes {
+		names[i] = fmt.Sprintf("%s (%s)", countries.ByName(c).String(), c)
+	}
+	return fmt.Sprintf("could be any of %s: write its ISO code", strings.Join(names, ", "))
+}
+
+// Official names in every language: "Republik Guinea", "Republika
+// Gwinei", "Afganistanin islamilainen tasavalta", "Guinea, Republic of".
+// The words states put in their titles are learned from the sources
+// themselves: wherever iso-codes gives a country an official name, in a
+// language, that holds one of its short names in that language, the
+// official name's other words are title words ("republik",
+// "islamilainen", "tasavalta"), once three countries show them. A
+// spelling with title words is read without them, and compared with
+// every short name (CLDR's and ISO's) read the same way, word for word,
+// allowing a declension's ending ("Gwinei" for "Gwinea", "Afganisztáni"
+// for "Afganisztán"). It names a country only when every short name it
+// matches is that country's: "Republika Konga" matches the Republic of
+// the Congo's "Kongo" and the Democratic Republic's "Demokratyczna
+// Republika Konga", and is refused.
+type titledName struct {
+	words []string
+	a3    string
+}
+
+type titledIndex struct {
+	titles map[string]bool
+	names  map[string][]titledName // by titledKey
+}
+
+// titledKey buckets names that can match: the same number of words, and
+// the first word's first three letters (sameWord needs four in common).
+func titledKey(words []string) string {
+	r := []rune(words[0])
+	if len(r) > 3 {
+		r = r[:3]
+	}
+	return fmt.Sprint(len(words), " ", string(r))
+}
+
+var titled = sync.OnceValue(buildTitled)
+
+// titleTwins are the countries whose official title tells them from
+// another of the same name, where the sources name only one of them:
+// Taiwan's official name is the Republic of China, which ISO and CLDR do
+// not give it. Stripped of its title, a name of China may be either.
+var titleTwins = map[string]string{"CHN": "TWN"}
+
+func buildTitled() titledIndex {
+	type langCode struct{ lang, a3 string }
+	short := map[langCode][]string{}
+	official := map[langCode][]string{}
+	for _, n := range isoNames(false) {
+		lang := n.lang
+		if i := strings.IndexAny(lang, "-_@"); i > 0 {
+			lang = lang[:i]
+		}
+		lc := langCode{lang, n.a3}
+		if n.official {
+			official[lc] = append(official[lc], foldTitled(n.name))
+		} else {
+			short[lc] = append(short[lc], foldTitled(n.name))
+		}
+	}
+	for _, c := range countries.All() {
+		region, err := language.ParseRegion(c.Alpha2())
+		if err != nil || len(c.Alpha3()) != 3 {
+			continue
+		}
+		short[langCode{"en", c.Alpha3()}] = append(short[langCode{"en", c.Alpha3()}], foldTitled(c.String()))
+		for _, t := range display.Supported.Tags() {
+			if n := display.Regions(t); n != nil {
+				if name := n.Name(region); name != "" {
+					b, _ := t.Base()
+					lc := langCode{b.String(), c.Alpha3()}
+					short[lc] = append(short[lc], foldTitled(name))
+				}
+			}
+		}
+	}
+	// Title words: what an official name has beyond a short name of the
+	// same country in the same language.
+	seenIn := map[string]map[string]bool{} // title word -> countries
+	for lc, longs := range official {
+		for _, long := range longs {
+			lw := strings.Fields(long)
+			for _, sh := range short[lc] {
+				sw := strings.Fields(sh)
+				if len(sw) >= len(lw) {
+					continue
+				}
+				rest, ok := alignWords(lw, sw)
+				if !ok {
+					continue
+				}
+				for _, w := range rest {
+					if seenIn[w] == nil {
+						seenIn[w] = map[string]bool{}
+					}
+					seenIn[w][lc.a3] = true
+				}
+			}
+		}
+	}
+	titles := map[string]bool{}
+	for w, in := range seenIn {
+		if len(in) >= 3 {
+			titles[w] = true
+		}
+	}
+	for w := range officialWords {
+		titles[w] = true
+	}
+	for w := range articles {
+		titles[w] = true
+	}
+	ix := titledIndex{titles: titles, names: map[string][]titledName{}}
+	seen := map[string]bool{}
+	for lc, names := range short {
+		for _, name := range names {
+			words, _ := ix.strip(name)
+			if len(words) == 0 {
+				continue
+			}
+			// A name one source alone gives, inside another country's
+			// name, is as suspect here as in the exact lookup.
+			if f := foldCountry(name); fullIndex().translatedOnly[f] && sharedStem(f, lc.a3) != "" {
+				continue
+			}
+			cs := []string{lc.a3}
+			if twin := titleTwins[lc.a3]; twin != "" {
+				cs = append(cs, twin)
+			}
+			for _, c := range cs {
+				key := strings.Join(words, " ") + "\x00" + c
+				if !seen[key] {
+					seen[key] = true
+					k := titledKey(words)
+					ix.names[k] = append(ix.names[k], titledName{words, c})
+				}
+			}
+		}
+	}
+	return ix
+}
+
+// foldTitled folds a name as foldCountry does, with an elided article
+// apart: "dell'Iraq" is "dell iraq".
+func foldTitled(s string) string {
+	return foldCountry(strings.NewReplacer("'", " ", "’", " ").Replace(s))
+}
+
+// alignWords matches every word of short, in order, to a word of long,
+// allowing endings (sameWord), and returns long's other words.
+func alignWords(long, short []string) ([]string, bool) {
+	var rest []string
+	j := 0
+	for _, w := range long {
+		if j < len(short) && sameWord(w, short[j]) {
+			j++
+			continue
+		}
+		rest = append(rest, w)
+	}
+	return rest, j == len(short)
+}
+
+// sameWord reports whether a and b are one word, perhaps declined: equal,
+// or sharing all but at most two of the shorter one's letters, and at
+// least four, with at most three more letters on the longer.
+func sameWord(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, rb := []rune(a), []rune(b)
+	// Endings are read in the alphabets of declined languages only:
+	// Hangul's folded syllables are letters in a row, and CJK names are
+	// not declined.
+	if len(ra) == 0 || len(rb) == 0 || !unicode.In(ra[0], unicode.Latin, unicode.Cyrillic, unicode.Greek) {
+		return false
+	}
+	if len(ra) > len(rb) {
+		ra, rb = rb, ra
+	}
+	if len(ra) < 4 || len(rb)-len(ra) > 3 {
+		return false
+	}
+	p := 0
+	for p < len(ra) && ra[p] == rb[p] {
+		p++
+	}
+	return p >= 4 && p >= len(ra)-2
+}
+
+// strip returns a folded name's words without its title words, or nil
+// when no word is left that is long enough to name a country, and
+// whether any title word was taken away.
+func (ix titledIndex) strip(folded string) ([]string, bool) {
+	var out []string
+	long, titled := false, false
+	for _, w := range strings.Fields(folded) {
+		if ix.titles[w] {
+			titled = true
+			continue
+		}
+		out = append(out, w)
+		long = long || len([]rune(w)) >= 4
+	}
+	if !long {
+		return nil, titled
+	}
+	return out, titled
+}
+
+// lookupTitled reads s as a title and a name (see titledIndex). It returns
+// the country, or the countries it could be when more than one.
+func lookupTitled(s string) (string, []string) {
+	ix := titled()
+	f := foldTitled(s)
+	if i := strings.Index(s, ","); i > 0 { // "Guinea, Republic of"
+		f = foldTitled(s[i+1:] + " " + s[:i])
+	}
+	words, stripped := ix.strip(f)
+	if len(words) == 0 || !stripped {
+		return "", nil // a name without a title is looked up as it is
+	}
+	var codes []string
+	for _, n := range ix.names[titledKey(words)] {
+		if slices.Contains(codes, n.a3) {
+			continue
+		}
+		match := true
+		for i, w := range words {
+			if !sameWord(w, n.words[i]) {
+				match = false
+				break
+			}
+		}
+		if match {
+			codes = append(codes, n.a3)
+		}
+	}
+	if len(codes) == 1 && !titleNamesOther(ix, strings.Fields(f), codes[0]) {
+		return codes[0], nil
+	}
+	if len(codes) == 1 {
+		return "", nil
+	}
+	slices.Sort(codes)
+	return "", codes
+}
+
+// titleNamesOther reports whether words hold, with a title word among
+// them, the name of a country other than a3: "Islas Vírgenes del Reino
+// Unido" is not read as "Islas Vírgenes ... Unido" (the US Virgin Islands'
+// "Islas Vírgenes de los Estados Unidos"), since "Reino Unido" is a name.
+func titleNamesOther(ix titledIndex, words []string, a3 string) bool {
+	for i := range words {
+		hasTitle := false
+		for j := i + 1; j <= len(words); j++ {
+			hasTitle = hasTitle || ix.titles[words[j-1]]
+			if !hasTitle || j-i == len(words) || (j-i == 1 && len([]rune(words[i])) < 4) {
+				continue
+			}
+			for _, c := range countryIndex()[strings.Join(words[i:j], " ")] {
+				if c != a3 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// lookupQualified reads a name with a qualifier in parentheses after it.
+// A qualifier that is a title, or an article, is read before the name:
+// "Bolivia (Plurinational State of)", "KOREA (THE REPUBLIC OF)", the UN's
+// "Republic of Korea (the)". A qualifier that is a name must name the
+// same country: "Falkland Islands (Malvinas)", "Palaos (Palau)". Any
+// other qualifier may change what the name means ("San Martín (parte
+// Holandesa)" is Sint Maarten, not Saint-Martin), and the spelling is
+// then looked up whole. done is false when s has no such qualifier, or
+// the whole of s is a name, or the qualifier is not read.
 func lookupQualified(s string) (a3, reason string, done bool) {
 	open := strings.LastIndex(s, "(")
 	if open <= 0 || !strings.HasSuffix(s, ")") || strings.Count(s, "(") != 1 {
@@ -383,20 +744,60 @@ func lookupQualified(s string) (a3, reason string, done bool) {
 		return "", "", false // a name as it stands, with its parenthesis
 	}
 	outer, inner := strings.TrimSpace(s[:open]), strings.TrimSpace(s[open+1:len(s)-1])
+	if onlyArticles(inner) {
+		a, why := lookupCountry(outer)
+		return a, why, true
+	}
+	if isTitle(inner) {
+		a, why := lookupCountry(inner + " " + outer)
+		if why != "" && !strings.HasPrefix(why, "could be") {
+			a, why = lookupCountry(outer)
+		}
+		return a, why, true
+	}
 	a, why := lookupCountry(outer)
 	if why != "" {
 		return "", "", false
 	}
-	if b, why := lookupCountry(inner); why == "" {
-		if b == a {
-			return a, "", true
+	b, why := lookupCountry(inner)
+	switch {
+	case why == "" && b == a:
+		return a, "", true
+	case why == "":
+		return "", couldBe([]string{a, b}), true
+	case strings.Contains(why, "("+a+")"):
+		// The qualifier could be a, among others: "Taiwán (República de
+		// China)".
+		return a, "", true
+	}
+	return "", "", false
+}
+
+// articles are the articles the UN's names put in parentheses, and the
+// abbreviations of titles lists write ("Rep. Ceca", "Congo (Rep. Dem.)").
+var articles = map[string]bool{"the": true, "la": true, "le": true, "l": true, "les": true, "el": true, "los": true, "las": true,
+	"rep": true, "dem": true}
+
+// onlyArticles reports whether s is articles only: "(the)", "(l')".
+func onlyArticles(s string) bool {
+	words := strings.Fields(foldTitled(s))
+	for _, w := range words {
+		if !articles[w] || w == "rep" || w == "dem" {
+			return false
 		}
-		return "", fmt.Sprintf("could be any of %s (%s), %s (%s): write its ISO code", countries.ByName(a).String(), a, countries.ByName(b).String(), b), true
 	}
-	if other := sharedStem(foldCountry(outer), a); other != "" {
-		return "", fmt.Sprintf("could be any of %s (%s), %s (%s): write its ISO code", countries.ByName(a).String(), a, countries.ByName(other).String(), other), true
+	return len(words) > 0
+}
+
+// isTitle reports whether every word of s is a title word or an article.
+func isTitle(s string) bool {
+	words := strings.Fields(foldTitled(s))
+	for _, w := range words {
+		if !articles[w] && !titled().titles[w] {
+			return false
+		}
 	}
-	return a, "", true
+	return len(words) > 0
 }
 
 // sharedStem returns another country one of whose names starts or ends
@@ -419,4 +820,100 @@ func allOfficial(words []string) bool {
 		}
 	}
 	return true
+}
+
+// A long name one letter away from a country's name, and two letters away
+// from no other country's, is that country misspelt: "Kazajstán" for
+// "Kazajistán", "Trinidad y Tabago", "Nueva Zelandia", "Untied States".
+// Only in alphabets, and only names of at least eight letters: "Iran" and
+// "Iraq", "Gambia" and "Zambia" are one letter apart.
+const nearMin = 8
+
+var nearIndex = sync.OnceValue(func() map[int][]nearName {
+	ix := map[int][]nearName{}
+	for name, codes := range countryIndex() {
+		r := []rune(name)
+		if len(r) >= nearMin-2 {
+			ix[len(r)] = append(ix[len(r)], nearName{r, codes})
+		}
+	}
+	return ix
+})
+
+type nearName struct {
+	name  []rune
+	codes []string
+}
+
+func lookupNear(folded string) string {
+	r := []rune(folded)
+	if len(r) < nearMin {
+		return ""
+	}
+	for _, c := range r {
+		if c != ' ' && !unicode.In(c, unicode.Latin, unicode.Cyrillic, unicode.Greek, unicode.Armenian) {
+			return ""
+		}
+	}
+	// Within one letter of one country only, and two of no other. Two
+	// letters is too many even in long names: "Cocos Islands" is two
+	// from "Cook Islands".
+	const k = 1
+	var near, margin []string
+	for n := len(r) - k - 1; n <= len(r)+k+1; n++ {
+		for _, cand := range nearIndex()[n] {
+			d := editDistance(r, cand.name, k+1)
+			for _, c := range cand.codes {
+				switch {
+				case d <= k && !slices.Contains(near, c):
+					near = append(near, c)
+				case d == k+1 && !slices.Contains(margin, c):
+					margin = append(margin, c)
+				}
+			}
+		}
+	}
+	if len(near) != 1 {
+		return ""
+	}
+	for _, c := range margin {
+		if c != near[0] {
+			return ""
+		}
+	}
+	return near[0]
+}
+
+// editDistance is the Damerau-Levenshtein distance of a and b (a swap of
+// two letters counts one), or max+1 once it is more than max.
+func editDistance(a, b []rune, max int) int {
+	if d := len(a) - len(b); d > max || -d > max {
+		return max + 1
+	}
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		low := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+			low = min(low, cur[j])
+		}
+		if low > max {
+			return max + 1
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

@@ -6,8 +6,9 @@
 //	apt-get download iso-codes && dpkg-deb -x iso-codes_*.deb /tmp/isoc
 //	go run ./internal/gen/isocodes -root /tmp/isoc/usr/share -out mapping/isocodes.tsv.gz
 //
-// Each line is "ALPHA3<TAB>name<TAB>locale", the English names first
-// with locale "en". The table is generated, never edited by
+// Each line is "ALPHA3<TAB>name<TAB>locale<TAB>kind", the English names
+// first with locale "en"; kind is "official" for ISO's official name and
+// its translations, "short" for the short and common names. The table is generated, never edited by
 // hand; the version it came from is its first line.
 package main
 
@@ -55,22 +56,31 @@ func run(root, out, version string) error {
 		return err
 	}
 	byMsgid := map[string][]string{} // English name -> alpha-3
+	kind := map[string]string{}      // English name -> short or official
 	seen := map[string]bool{}
 	var lines []string
-	add := func(a3, name, lang string) {
+	add := func(a3, name, lang, kind string) {
 		name = strings.TrimSpace(name)
 		if name == "" || strings.ContainsAny(name, "\t\n") || seen[a3+"\t"+name] {
 			return
 		}
 		seen[a3+"\t"+name] = true
-		lines = append(lines, a3+"\t"+name+"\t"+lang)
+		lines = append(lines, a3+"\t"+name+"\t"+lang+"\t"+kind)
 	}
 	for _, e := range doc.Entries {
-		for _, n := range []string{e.Name, e.Official, e.Common} {
-			if n != "" {
-				byMsgid[n] = append(byMsgid[n], e.Alpha3)
-				add(e.Alpha3, n, "en")
+		// The short names first: a name that is both is short.
+		for _, n := range []string{e.Name, e.Common, e.Official} {
+			if n == "" {
+				continue
 			}
+			if _, ok := kind[n]; !ok {
+				kind[n] = "short"
+				if n == e.Official && n != e.Name && n != e.Common {
+					kind[n] = "official"
+				}
+			}
+			byMsgid[n] = append(byMsgid[n], e.Alpha3)
+			add(e.Alpha3, n, "en", kind[n])
 		}
 	}
 	mos, err := filepath.Glob(filepath.Join(root, "locale/*/LC_MESSAGES/iso_3166-1.mo"))
@@ -91,12 +101,16 @@ func run(root, out, version string) error {
 		// apart (Occitan's "Republica Dominicana" stands for five):
 		// such a name is left out for all of them.
 		codes := map[string]map[string]bool{}
+		kinds := map[string]string{} // translation -> kind, short if any is
 		for id, str := range tr {
 			for _, a3 := range byMsgid[id] {
 				if codes[str] == nil {
 					codes[str] = map[string]bool{}
 				}
 				codes[str][a3] = true
+				if k := kinds[str]; k == "" || kind[id] == "short" {
+					kinds[str] = kind[id]
+				}
 			}
 		}
 		for str, cs := range codes {
@@ -105,13 +119,13 @@ func run(root, out, version string) error {
 				continue
 			}
 			for a3 := range cs {
-				add(a3, str, lang)
+				add(a3, str, lang, kinds[str])
 			}
 		}
 	}
 	// The English names first: the lookup's first tier reads only those.
 	slices.SortFunc(lines, func(a, b string) int {
-		ae, be := strings.HasSuffix(a, "\ten"), strings.HasSuffix(b, "\ten")
+		ae, be := strings.Contains(a, "\ten\t"), strings.Contains(b, "\ten\t")
 		switch {
 		case ae && !be:
 			return -1
