@@ -76,10 +76,11 @@ type Store interface {
 	LastRun(ctx context.Context, results string) (Run, bool, error)
 	EndRun(ctx context.Context, r Run) error
 	// ClaimMany claims each key for run, in one transaction: a key the
-	// target has is answered Known, one another live run holds HeldBy.
-	ClaimMany(ctx context.Context, target string, keys []string, run int64) ([]Claim, error)
-	// ReleaseRun drops run's claims on target but those in keep.
-	ReleaseRun(ctx context.Context, target string, run int64, keep map[string]bool) error
+	// target has is answered Known (and claimed too when known is true,
+	// for --existing create), one another live run holds HeldBy.
+	ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error)
+	// Release drops run's claims of keys on target.
+	Release(ctx context.Context, target string, run int64, keys []string) error
 	// Settle records, in one transaction, done as created or existing (a
 	// customer id already known stays) and drops run's claims on released.
 	Settle(ctx context.Context, run int64, done, released []Person) error

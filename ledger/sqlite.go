@@ -8,19 +8,33 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 )
 
-// Schema is the ledger's SQLite schema; `sqlite3 ledger.db .schema` shows
-// the same. Times are unix milliseconds.
+// Schema is the ledger's SQLite schema (version 2); `sqlite3 ledger.db
+// .schema` shows the same. Times are unix milliseconds.
+//
+// A person is one row of people, keyed by match key first: `ledger show`
+// reads a key on every target without a second index (which would cost
+// every claim a second write). Targets are numbered in targets (a base
+// URL and key fingerprint is 70 bytes: in every row, it halved how many
+// fit a page). A claim is a row with status ” (a person being sent by
+// the run claimed_by), or a claimed_by on a known person (--existing
+// create); a run's outcome clears it.
 const Schema = `
+CREATE TABLE IF NOT EXISTS targets (
+  id     INTEGER PRIMARY KEY,
+  target TEXT NOT NULL UNIQUE      -- base URL and key fingerprint, as the results file's run line
+);
 CREATE TABLE IF NOT EXISTS people (
-  target       TEXT NOT NULL,     -- base URL and key fingerprint, as the results file's run line
-  key          TEXT NOT NULL,     -- "email:..." or "internal_id:..."
+  key          TEXT NOT NULL,      -- "email:..." or "internal_id:..."
+  target_id    INTEGER NOT NULL,   -- targets.id
   customer_id  TEXT NOT NULL DEFAULT '',
   campaign     TEXT NOT NULL DEFAULT '',
   request_hash TEXT NOT NULL DEFAULT '', -- xxHash of the mapped request, card fields left out
@@ -29,11 +43,10 @@ CREATE TABLE IF NOT EXISTS people (
   last_run     INTEGER NOT NULL DEFAULT 0,
   first_at     INTEGER NOT NULL DEFAULT 0,
   last_at      INTEGER NOT NULL DEFAULT 0,
-  claimed_by   INTEGER NOT NULL DEFAULT 0,  -- the run holding the key, 0 for none
+  claimed_by   INTEGER NOT NULL DEFAULT 0, -- runs.id of the run sending its request, 0 for none
   claimed_at   INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (target, key)
+  PRIMARY KEY (key, target_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS people_key ON people (key);
 CREATE TABLE IF NOT EXISTS runs (
   id       INTEGER PRIMARY KEY,
   target   TEXT NOT NULL,
@@ -51,7 +64,13 @@ CREATE TABLE IF NOT EXISTS runs (
   in_doubt INTEGER NOT NULL DEFAULT 0,
   exit     INTEGER NOT NULL DEFAULT -1
 );
+CREATE VIEW IF NOT EXISTS ledger AS
+  SELECT t.target, p.key, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at
+  FROM people p JOIN targets t ON t.id = p.target_id WHERE p.status <> '';
 `
+
+// schemaVersion is PRAGMA user_version of a ledger with Schema.
+const schemaVersion = 2
 
 // SQLite is a Store in one SQLite file (WAL mode, so that importers on
 // one machine share it).
@@ -59,27 +78,29 @@ type SQLite struct {
 	db   *sql.DB
 	host string
 	// Statements of the hot paths, compiled once (compiling each time
-	// cost as much as running them).
-	sel, ins, take, complete, release *sql.Stmt
+	// cost as much as running them), many-row ones by row count.
+	multi                             map[string]*sql.Stmt
+	take, release, unclaim, addTarget *sql.Stmt
+
+	mu      sync.Mutex
+	targets map[string]int64 // target -> targets.id, as known
 }
 
-const (
-	selectSQL = `SELECT customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at
-		FROM people WHERE target=? AND key=?`
-	insertSQL  = `INSERT INTO people (target, key, claimed_by, claimed_at) VALUES (?, ?, ?, ?)`
-	takeSQL    = `UPDATE people SET claimed_by=?, claimed_at=? WHERE target=? AND key=?`
-	releaseSQL = `DELETE FROM people WHERE target=? AND key=? AND status='' AND claimed_by=?`
-)
+// batchMax is the most rows one statement takes (ten columns each: well
+// under SQLite's 32,766 variables).
+const batchMax = 256
 
 // OpenSQLite opens, or creates, the ledger at path (":memory:" for one
 // that lives as long as the process, such as the in-process sandbox's).
+// A ledger of version 1 (stop 4's: targets in every row, claims inside
+// people) is converted in place, once.
 func OpenSQLite(path string) (*SQLite, error) {
 	dsn := ":memory:"
 	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
-		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-1024)&_txlock=immediate"
+		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-1024)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
 	}
 	var db *sql.DB
 	// Two importers starting at once on a new ledger race to set it up:
@@ -94,7 +115,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 		// in SQLite's busy handler, which sleeps (one database, too, for
 		// :memory:). Other processes wait on busy_timeout.
 		db.SetMaxOpenConns(1)
-		_, err = db.Exec(Schema)
+		err = setUp(db)
 		if err == nil {
 			break
 		}
@@ -104,18 +125,168 @@ func OpenSQLite(path string) (*SQLite, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	l := &SQLite{db: db, host: host}
+	l := &SQLite{db: db, host: host, targets: map[string]int64{}}
+	if err := l.prepare(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// setUp creates the schema, or converts a version 1 ledger to it, in one
+// transaction.
+func setUp(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version == schemaVersion {
+		return tx.Commit()
+	}
+	var v1 int
+	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('people') WHERE name='claimed_by'`).Scan(&v1); err != nil {
+		return err
+	}
+	if v1 > 0 {
+		if _, err := tx.Exec(`ALTER TABLE people RENAME TO people_v1; DROP INDEX IF EXISTS people_key`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(Schema); err != nil {
+		return err
+	}
+	if v1 > 0 {
+		if _, err := tx.Exec(`
+INSERT OR IGNORE INTO targets (target) SELECT DISTINCT target FROM people_v1;
+INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at)
+  SELECT p.key, t.id, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at, p.claimed_by, p.claimed_at
+  FROM people_v1 p JOIN targets t ON t.target = p.target;
+DROP TABLE people_v1;`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const (
+	takeSQL      = `UPDATE people SET claimed_by=?, claimed_at=? WHERE key=? AND target_id=?`
+	releaseSQL   = `DELETE FROM people WHERE key=? AND target_id=? AND status='' AND claimed_by=?`
+	unclaimSQL   = `UPDATE people SET claimed_by=0, claimed_at=0 WHERE key=? AND target_id=? AND status<>'' AND claimed_by=?`
+	addTargetSQL = `INSERT INTO targets (target) VALUES (?) ON CONFLICT (target) DO UPDATE SET target=excluded.target RETURNING id`
+)
+
+func peopleManySQL(n int) string {
+	return `SELECT key, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at
+		FROM people WHERE target_id=? AND key IN (` + marks(n, 1) + `)`
+}
+
+// claimManySQL claims the keys no row has yet: one write for a new
+// person, and no read before it. The keys it returns are claimed.
+func claimManySQL(n int) string {
+	return `INSERT INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
+		ON CONFLICT (key, target_id) DO NOTHING RETURNING key`
+}
+
+// completeManySQL records people as created or existing: a customer id
+// already known stays (the first create wins), the request hash and the
+// last run follow the latest, and the claim is cleared.
+func completeManySQL(n int) string {
+	return `INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at)
+		VALUES ` + marks(n, 10) + `
+		ON CONFLICT (key, target_id) DO UPDATE SET
+		  customer_id = CASE WHEN people.status = '' THEN excluded.customer_id ELSE people.customer_id END,
+		  campaign = CASE WHEN people.status = '' OR people.campaign = '' THEN excluded.campaign ELSE people.campaign END,
+		  request_hash = CASE WHEN excluded.request_hash = '' THEN people.request_hash ELSE excluded.request_hash END,
+		  status = CASE WHEN people.status = '' THEN excluded.status ELSE people.status END,
+		  first_run = CASE WHEN people.first_run = 0 THEN excluded.first_run ELSE people.first_run END,
+		  first_at = CASE WHEN people.first_at = 0 THEN excluded.first_at ELSE people.first_at END,
+		  last_run = excluded.last_run, last_at = excluded.last_at, claimed_by = 0, claimed_at = 0`
+}
+
+// marks is "?, ?, ?" for n, or n groups of "(?, ..)" of width w.
+func marks(n, w int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", w), ", ") + ")"
+	if w == 1 {
+		one = "?"
+	}
+	return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+}
+
+// prepare compiles the statements: the single ones, and every many-row
+// kind for each power of two up to batchMax (preparing one inside a
+// transaction would wait for the only connection, which the transaction
+// holds).
+func (s *SQLite) prepare() error {
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
-	}{{&l.sel, selectSQL}, {&l.ins, insertSQL}, {&l.take, takeSQL}, {&l.complete, completeSQL}, {&l.release, releaseSQL}} {
+	}{{&s.take, takeSQL}, {&s.release, releaseSQL}, {&s.unclaim, unclaimSQL}, {&s.addTarget, addTargetSQL}} {
 		var err error
-		if *p.st, err = db.Prepare(p.sql); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("ledger %s: %w", path, err)
+		if *p.st, err = s.db.Prepare(p.sql); err != nil {
+			return err
 		}
 	}
-	return l, nil
+	s.multi = map[string]*sql.Stmt{}
+	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claimManySQL, "complete": completeManySQL} {
+		for n := 1; n <= batchMax; n *= 2 {
+			st, err := s.db.Prepare(build(n))
+			if err != nil {
+				return err
+			}
+			s.multi[fmt.Sprint(kind, n)] = st
+		}
+	}
+	return nil
+}
+
+// stmt is the many-row statement of kind for n rows, n a power of two.
+func (s *SQLite) stmt(ctx context.Context, tx *sql.Tx, kind string, n int) *sql.Stmt {
+	return tx.StmtContext(ctx, s.multi[fmt.Sprint(kind, n)])
+}
+
+// chunk is the largest power of two not above n, up to batchMax: the
+// size of the next statement for n rows.
+func chunk(n int) int {
+	c := batchMax
+	for c > n {
+		c /= 2
+	}
+	return c
+}
+
+// targetID returns target's number, adding it when add is true (0 when
+// the ledger does not have it).
+func (s *SQLite) targetID(ctx context.Context, tx *sql.Tx, target string, add bool) (int64, error) {
+	s.mu.Lock()
+	id, ok := s.targets[target]
+	s.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	var err error
+	if add {
+		err = tx.StmtContext(ctx, s.addTarget).QueryRowContext(ctx, target).Scan(&id)
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT id FROM targets WHERE target=?`, target).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.targets[target] = id
+	s.mu.Unlock()
+	return id, nil
 }
 
 func ms(t time.Time) int64 {
@@ -193,83 +364,254 @@ func (s *SQLite) alive(ctx context.Context, tx *sql.Tx, run int64) bool {
 	return pid == os.Getpid() || syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
 }
 
+// claimed is a person's row with its claim.
+type claimed struct {
+	p      Person
+	by, at int64
+}
+
+// read returns, in tx, the rows of keys on target tid, in statements of
+// at most batchMax keys.
+func (s *SQLite) read(ctx context.Context, tx *sql.Tx, target string, tid int64, keys []string) (map[string]claimed, error) {
+	out := make(map[string]claimed, len(keys))
+	for rest := keys; len(rest) > 0; {
+		n := chunk(len(rest))
+		args := make([]any, 0, n+1)
+		args = append(args, tid)
+		for _, k := range rest[:n] {
+			args = append(args, k)
+		}
+		rows, err := s.stmt(ctx, tx, "people", n).QueryContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var c claimed
+			var firstAt, lastAt int64
+			if err := rows.Scan(&c.p.Key, &c.p.CustomerID, &c.p.Campaign, &c.p.RequestHash, &c.p.Status, &c.p.FirstRun, &c.p.LastRun, &firstAt, &lastAt, &c.by, &c.at); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			c.p.Target, c.p.FirstAt, c.p.LastAt = target, fromMS(firstAt), fromMS(lastAt)
+			out[c.p.Key] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
+	}
+	return out, nil
+}
+
 // ClaimMany claims many keys for run in one transaction: the importer
-// gathers the claims of its workers, so that a commit serves dozens.
-func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64) ([]Claim, error) {
+// claims a batch of rows at once, so that a commit serves hundreds. New
+// keys are claimed by one insert that skips the rows there already; only
+// those are read.
+func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	out := make([]Claim, len(keys))
-	for i, key := range keys {
-		if out[i], err = s.claimIn(ctx, tx, target, key, run); err != nil {
+	tid, err := s.targetID(ctx, tx, target, true)
+	if err != nil {
+		return nil, err
+	}
+	now := ms(time.Now())
+	won := make(map[string]bool, len(keys))
+	uniq := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !won[k] {
+			won[k] = false
+			uniq = append(uniq, k)
+		}
+	}
+	slices.Sort(uniq) // the table's order: its pages met once each
+	for rest := uniq; len(rest) > 0; {
+		n := chunk(len(rest))
+		args := make([]any, 0, 4*n)
+		for _, k := range rest[:n] {
+			args = append(args, k, tid, run, now)
+		}
+		rows, err := s.stmt(ctx, tx, "claim", n).QueryContext(ctx, args...)
+		if err != nil {
 			return nil, err
 		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			won[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
+	}
+	var there []string
+	for _, k := range uniq {
+		if !won[k] {
+			there = append(there, k)
+		}
+	}
+	have, err := s.read(ctx, tx, target, tid, there)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Claim, len(keys))
+	for i, key := range keys {
+		if won[key] {
+			out[i] = Claim{Claimed: true}
+			continue
+		}
+		c, ok := have[key]
+		if !ok {
+			return nil, fmt.Errorf("claim %s: neither inserted nor found", key)
+		}
+		isKnown := c.p.Status != ""
+		switch {
+		case isKnown && !known:
+			p := c.p
+			out[i] = Claim{Known: &p}
+			continue
+		case c.by == run:
+			out[i] = Claim{Claimed: true, Known: ptr(c.p, isKnown)} // already this run's (a row retried)
+			continue
+		case c.by != 0 && s.alive(ctx, tx, c.by):
+			out[i] = Claim{HeldBy: c.by}
+			continue
+		case c.by != 0 && !isKnown:
+			// Taken over from a run that died holding it.
+			out[i] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at)}
+		default:
+			out[i] = Claim{Claimed: true, Known: ptr(c.p, isKnown)}
+		}
+		if _, err := tx.StmtContext(ctx, s.take).ExecContext(ctx, run, now, key, tid); err != nil {
+			return nil, err
+		}
+		c.by = run
+		have[key] = c
 	}
 	return out, tx.Commit()
 }
 
-// claimIn is one claim inside tx.
-func (s *SQLite) claimIn(ctx context.Context, tx *sql.Tx, target, key string, run int64) (Claim, error) {
-	var p Person
-	var firstAt, lastAt, claimedBy, claimedAt int64
-	err := tx.StmtContext(ctx, s.sel).QueryRowContext(ctx, target, key).
-		Scan(&p.CustomerID, &p.Campaign, &p.RequestHash, &p.Status, &p.FirstRun, &p.LastRun, &firstAt, &lastAt, &claimedBy, &claimedAt)
-	now := time.Now()
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.StmtContext(ctx, s.ins).ExecContext(ctx, target, key, run, ms(now)); err != nil {
-			return Claim{}, err
-		}
-		return Claim{Claimed: true}, nil
-	case err != nil:
-		return Claim{}, err
+func ptr(p Person, ok bool) *Person {
+	if !ok {
+		return nil
 	}
-	p.Target, p.Key, p.FirstAt, p.LastAt = target, key, fromMS(firstAt), fromMS(lastAt)
-	if p.Status != "" {
-		return Claim{Known: &p}, nil
-	}
-	c := Claim{Claimed: true}
-	switch {
-	case claimedBy == run:
-		// Already this run's (a row retried).
-	case claimedBy != 0 && s.alive(ctx, tx, claimedBy):
-		return Claim{HeldBy: claimedBy}, nil
-	case claimedBy != 0:
-		c.Stale, c.StaleSince = true, fromMS(claimedAt)
-	}
-	if _, err := tx.StmtContext(ctx, s.take).ExecContext(ctx, run, ms(now), target, key); err != nil {
-		return Claim{}, err
-	}
-	return c, nil
+	return &p
 }
 
-// completeSQL records a person as created or existing: a customer id
-// already known stays (the first create wins), the request hash and the
-// last run follow the latest.
-const completeSQL = `INSERT INTO people (target, key, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (target, key) DO UPDATE SET
-		  customer_id = CASE WHEN people.status = '' THEN excluded.customer_id ELSE people.customer_id END,
-		  campaign = CASE WHEN people.status = '' OR people.campaign = '' THEN excluded.campaign ELSE people.campaign END,
-		  request_hash = CASE WHEN excluded.request_hash = '' THEN people.request_hash ELSE excluded.request_hash END,
-		  status = CASE WHEN people.status = '' THEN excluded.status ELSE people.status END,
-		  first_run = CASE WHEN people.first_run = 0 THEN excluded.first_run ELSE people.first_run END,
-		  first_at = CASE WHEN people.first_at = 0 THEN excluded.first_at ELSE people.first_at END,
-		  last_run = excluded.last_run, last_at = excluded.last_at, claimed_by = 0, claimed_at = 0`
+// Settle records many outcomes in one transaction: done as created or
+// existing (their claims cleared), released as not created (run's claims
+// dropped). The importer calls it at its journal's flushes.
+func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released []Person) error {
+	if len(done) == 0 && len(released) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := ms(time.Now())
+	// One statement for up to batchMax people; a person twice in one
+	// statement would be an error ("ON CONFLICT DO UPDATE command cannot
+	// affect row a second time"), so a repeat waits for the next.
+	for len(done) > 0 {
+		// The longest run of done without a repeat, cut to a power of two.
+		seen := map[[2]string]bool{}
+		n := 0
+		for n < len(done) && n < batchMax && !seen[[2]string{done[n].Target, done[n].Key}] {
+			seen[[2]string{done[n].Target, done[n].Key}] = true
+			n++
+		}
+		n = chunk(n)
+		this := done[:n]
+		done = done[n:]
+		args := make([]any, 0, 10*len(this))
+		for _, p := range this {
+			tid, err := s.targetID(ctx, tx, p.Target, true)
+			if err != nil {
+				return err
+			}
+			at := ms(p.LastAt)
+			if at == 0 {
+				at = now
+			}
+			args = append(args, p.Key, tid, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at)
+		}
+		if _, err := s.stmt(ctx, tx, "complete", len(this)).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	for _, p := range released {
+		tid, err := s.targetID(ctx, tx, p.Target, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, p.Key, tid, run); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.unclaim).ExecContext(ctx, p.Key, tid, run); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Release drops run's claims of keys on target: a run calls it at its
+// end for the keys it claimed and never sent.
+func (s *SQLite) Release(ctx context.Context, target string, run int64, keys []string) error {
+	drop := make([]Person, len(keys))
+	for i, k := range keys {
+		drop[i] = Person{Target: target, Key: k}
+	}
+	return s.Settle(ctx, run, nil, drop)
+}
+
+// LookupMany returns, for each key, the person target has under it, or
+// nil: one read for a batch of rows.
+func (s *SQLite) LookupMany(ctx context.Context, target string, keys []string) ([]*Person, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	out := make([]*Person, len(keys))
+	tid, err := s.targetID(ctx, tx, target, false)
+	if err != nil || tid == 0 {
+		return out, err
+	}
+	have, err := s.read(ctx, tx, target, tid, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, key := range keys {
+		if c, ok := have[key]; ok && c.p.Status != "" {
+			p := c.p
+			out[i] = &p
+		}
+	}
+	return out, nil
+}
 
 // Lookup returns the person key names on target, or nil.
 func (s *SQLite) Lookup(ctx context.Context, target, key string) (*Person, error) {
-	ps, err := s.people(ctx, `WHERE target=? AND key=? AND status<>''`, target, key)
-	if err != nil || len(ps) == 0 {
+	ps, err := s.LookupMany(ctx, target, []string{key})
+	if err != nil {
 		return nil, err
 	}
-	return &ps[0], nil
+	return ps[0], nil
 }
 
 func (s *SQLite) people(ctx context.Context, where string, args ...any) ([]Person, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT target, key, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at FROM people `+where, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT t.target, p.key, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at
+		FROM people p JOIN targets t ON t.id = p.target_id `+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -289,12 +631,13 @@ func (s *SQLite) people(ctx context.Context, where string, args ...any) ([]Perso
 
 // Show returns key on every target.
 func (s *SQLite) Show(ctx context.Context, key string) ([]Person, error) {
-	return s.people(ctx, `WHERE key=? ORDER BY target`, key)
+	return s.people(ctx, `WHERE p.key=? AND p.status<>'' ORDER BY t.target`, key)
 }
 
 // Stats counts people per target and campaign.
 func (s *SQLite) Stats(ctx context.Context) ([]Stat, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT target, campaign, count(*), max(last_at) FROM people WHERE status<>'' GROUP BY target, campaign ORDER BY target, campaign`)
+	rows, err := s.db.QueryContext(ctx, `SELECT t.target, p.campaign, count(*), max(p.last_at) FROM people p JOIN targets t ON t.id = p.target_id
+		WHERE p.status<>'' GROUP BY t.target, p.campaign ORDER BY t.target, p.campaign`)
 	if err != nil {
 		return nil, err
 	}
@@ -332,10 +675,14 @@ func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
 	return out, rows.Err()
 }
 
-// Forget removes key on every target.
+// Forget removes key on every target (and its claims); it returns how
+// many people it removed.
 func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE key=?`, key)
+	res, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE key=? AND status<>''`, key)
 	if err != nil {
+		return 0, err
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE key=?`, key); err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
@@ -352,88 +699,3 @@ func (s *SQLite) ForgetRun(ctx context.Context, run int64) (int64, error) {
 
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
-
-// Settle records many outcomes in one transaction: done as created or
-// existing, released as not created. The importer calls it once per
-// journal flush.
-func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released []Person) error {
-	if len(done) == 0 && len(released) == 0 {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	now := ms(time.Now())
-	for _, p := range done {
-		at := ms(p.LastAt)
-		if at == 0 {
-			at = now
-		}
-		if _, err := tx.StmtContext(ctx, s.complete).ExecContext(ctx, p.Target, p.Key, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at); err != nil {
-			return err
-		}
-	}
-	for _, p := range released {
-		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, p.Target, p.Key, run); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// ReleaseRun drops run's claims on target except those in keep (rows
-// sent whose outcome is not known: the next run reconciles them). A run
-// calls it at its end: keys it claimed and never sent are free again.
-func (s *SQLite) ReleaseRun(ctx context.Context, target string, run int64, keep map[string]bool) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT key FROM people WHERE target=? AND claimed_by=? AND status=''`, target, run)
-	if err != nil {
-		return err
-	}
-	var drop []Person
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return err
-		}
-		if !keep[k] {
-			drop = append(drop, Person{Target: target, Key: k})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return s.Settle(ctx, run, nil, drop)
-}
-
-// LookupMany returns, for each key, the person target has under it, or
-// nil: one read for a batch of rows.
-func (s *SQLite) LookupMany(ctx context.Context, target string, keys []string) ([]*Person, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	out := make([]*Person, len(keys))
-	sel := tx.StmtContext(ctx, s.sel)
-	for i, key := range keys {
-		var p Person
-		var firstAt, lastAt, claimedBy, claimedAt int64
-		err := sel.QueryRowContext(ctx, target, key).
-			Scan(&p.CustomerID, &p.Campaign, &p.RequestHash, &p.Status, &p.FirstRun, &p.LastRun, &firstAt, &lastAt, &claimedBy, &claimedAt)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if p.Status != "" {
-			p.Target, p.Key, p.FirstAt, p.LastAt = target, key, fromMS(firstAt), fromMS(lastAt)
-			out[i] = &p
-		}
-	}
-	return out, nil
-}

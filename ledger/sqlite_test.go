@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -10,7 +12,7 @@ import (
 
 // claim is ClaimMany for one key.
 func claim(s *SQLite, target, key string, run int64) (Claim, error) {
-	cs, err := s.ClaimMany(context.Background(), target, []string{key}, run)
+	cs, err := s.ClaimMany(context.Background(), target, []string{key}, run, false)
 	if err != nil {
 		return Claim{}, err
 	}
@@ -56,8 +58,11 @@ func TestClaimCompleteKnown(t *testing.T) {
 	if c, _ := claim(s, "T", "email:cy@example.com", a); !c.Claimed || !c.Stale {
 		t.Errorf("claim of a dead run: %+v", c)
 	}
-	if n, _ := s.Forget(ctx, "email:ada@example.com"); n != 2 { // on T and U
+	if n, _ := s.Forget(ctx, "email:ada@example.com"); n != 1 { // created on T, only claimed on U
 		t.Errorf("forget: %d", n)
+	}
+	if c, _ := claim(s, "U", "email:ada@example.com", a); !c.Claimed {
+		t.Errorf("a forgotten key's claims are gone too: %+v", c)
 	}
 }
 
@@ -91,5 +96,50 @@ func TestClaimsRace(t *testing.T) {
 	wg.Wait()
 	if wins.Load() != 50 {
 		t.Errorf("%d claims won for 50 keys", wins.Load())
+	}
+}
+
+// TestOpenConvertsVersion1: a ledger of stop 4's schema (targets in every
+// row, a secondary index on key) is converted in place, its people and
+// claims kept.
+func TestOpenConvertsVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	_, err = db.Exec(`CREATE TABLE people (target TEXT NOT NULL, key TEXT NOT NULL, customer_id TEXT NOT NULL DEFAULT '',
+  campaign TEXT NOT NULL DEFAULT '', request_hash TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '',
+  first_run INTEGER NOT NULL DEFAULT 0, last_run INTEGER NOT NULL DEFAULT 0, first_at INTEGER NOT NULL DEFAULT 0,
+  last_at INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER NOT NULL DEFAULT 0, claimed_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (target, key)) WITHOUT ROWID;
+CREATE INDEX people_key ON people (key);
+CREATE TABLE runs (id INTEGER PRIMARY KEY, target TEXT NOT NULL, input TEXT NOT NULL, results TEXT NOT NULL, host TEXT NOT NULL,
+  pid INTEGER NOT NULL, started INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0,
+  existing INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0, invalid INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0, in_doubt INTEGER NOT NULL DEFAULT 0, exit INTEGER NOT NULL DEFAULT -1);
+INSERT INTO runs (id, target, input, results, host, pid, started) VALUES (7, 'T', 'a.csv', 'a.results.csv', '` + host + `', 4194304, 1);
+INSERT INTO people VALUES ('T', 'email:ada@example.com', 'C1', 'Spring Promo', 'h1', 'created', 7, 7, 1000, 1000, 0, 0);
+INSERT INTO people VALUES ('T', 'email:bob@example.com', '', '', '', '', 0, 0, 0, 0, 7, 2000);`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p, err := s.Lookup(ctx, "T", "email:ada@example.com"); err != nil || p == nil || p.CustomerID != "C1" || p.FirstRun != 7 {
+		t.Errorf("the converted person: %+v %v", p, err)
+	}
+	run, _ := s.StartRun(ctx, Run{Target: "T"})
+	if c, err := claim(s, "T", "email:bob@example.com", run); err != nil || !c.Claimed || !c.Stale {
+		t.Errorf("the converted claim of a dead run is stale: %+v %v", c, err)
+	}
+	if st, _ := s.Stats(ctx); len(st) != 1 || st[0].People != 1 {
+		t.Errorf("stats after the conversion: %+v", st)
 	}
 }
