@@ -177,7 +177,7 @@ type job struct {
 	before    int           // of attempts, those sent by earlier runs: --max-attempts counts this run's
 	throttled int           // 429 answers so far
 	reqHash   string        // the request's hash, recorded on its outcome line
-	claim     *ledger.Claim // with a ledger: the person known, as the reader's lookup found it
+	claim     *ledger.Claim // with a ledger: the reader's claim of the row's key
 	inDoubt   bool          // an earlier run sent it and its outcome is not known to be final: reconcile before sending
 	// since is when the row's first request was about to leave (its first
 	// pending line); zero until then. No customer created before it can be
@@ -283,7 +283,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	var lr *ledgerRun
 	if cfg.Ledger != nil {
-		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, asks: make(chan claimAsk, 512)}
+		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, held: map[string]bool{}, asks: make(chan claimAsk, 512)}
 		abs, _ := filepath.Abs(cfg.Results)
 		// The ledger follows the journal at every flush, and a run that
 		// ends (even interrupted) flushes the last outcomes; one killed, or
@@ -397,13 +397,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if lr != nil {
 		// Claims of rows never sent are dropped; those of rows sent and
 		// still in doubt stay, for the next run to reconcile.
-		keep := map[string]bool{}
-		lr.mu.Lock()
-		for _, p := range lr.claims {
-			keep[p.Key] = true
-		}
-		lr.mu.Unlock()
-		if lerr := cfg.Ledger.ReleaseRun(context.WithoutCancel(ctx), lr.target, lr.id, keep); lerr != nil {
+		if lerr := cfg.Ledger.Release(context.WithoutCancel(ctx), lr.target, lr.id, lr.unsent()); lerr != nil {
 			cfg.Log.Warn("ledger: could not release the run's unsent claims", "error", lerr.Error())
 		}
 		exit := 0
@@ -446,8 +440,12 @@ type run struct {
 
 	rc     *reconciler
 	ledger *ledgerRun // nil without a ledger
-	// toClaim are the reader's jobs waiting for their batch's lookup.
+	// toClaim are the reader's jobs waiting for their batch's claim, held
+	// those whose keys another live run holds (see flushClaims).
 	toClaim []job
+	held    []job        // the claimer's
+	claimQ  chan<- []job // the reader's batches to claim
+	readAll bool         // the reader reached the input's end
 	// pending maps the emails of rows the journal left in doubt to their
 	// rows, for --force (read once, when a changed row first needs it).
 	pending     map[string]int

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,11 @@ type ledgerRun struct {
 	id     int64
 
 	mu      sync.Mutex
+	settled time.Time             // the last flush
 	claims  map[int]ledger.Person // row -> its key, hash and campaign
+	// held is every key this run holds a claim on and has not settled:
+	// what its end releases, but for the rows in doubt.
+	held    map[string]bool
 	done    []ledger.Person
 	release []ledger.Person
 
@@ -36,6 +42,7 @@ type ledgerRun struct {
 
 type claimAsk struct {
 	key   string
+	known bool // claim a known key too (--existing create)
 	reply chan claimAnswer
 }
 
@@ -67,7 +74,7 @@ func (lr *ledgerRun) serve(ctx context.Context) {
 		for i, a := range batch {
 			keys[i] = a.key
 		}
-		cs, err := lr.store.ClaimMany(ctx, lr.target, keys, lr.id)
+		cs, err := lr.store.ClaimMany(ctx, lr.target, keys, lr.id, batch[0].known)
 		for i, a := range batch {
 			if err != nil {
 				a.reply <- claimAnswer{err: err}
@@ -78,11 +85,36 @@ func (lr *ledgerRun) serve(ctx context.Context) {
 	}
 }
 
+// hold records that the run holds key's claim.
+func (lr *ledgerRun) hold(key string) {
+	lr.mu.Lock()
+	lr.held[key] = true
+	lr.mu.Unlock()
+}
+
+// unsent returns the keys the run holds but for those of rows sent and in
+// doubt (the next run reconciles them): the claims its end releases.
+func (lr *ledgerRun) unsent() []string {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	keep := map[string]bool{}
+	for _, p := range lr.claims {
+		keep[p.Key] = true
+	}
+	var out []string
+	for k := range lr.held {
+		if !keep[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // claimOne asks the batcher for one claim.
-func (lr *ledgerRun) claimOne(ctx context.Context, key string) (ledger.Claim, error) {
+func (lr *ledgerRun) claimOne(ctx context.Context, key string, known bool) (ledger.Claim, error) {
 	reply := make(chan claimAnswer, 1)
 	select {
-	case lr.asks <- claimAsk{key, reply}:
+	case lr.asks <- claimAsk{key, known, reply}:
 	case <-ctx.Done():
 		return ledger.Claim{}, ctx.Err()
 	}
@@ -133,11 +165,14 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 	for {
 		var c ledger.Claim
 		if j.claim != nil {
-			c, j.claim = *j.claim, nil // known, as the reader's lookup found
+			c, j.claim = *j.claim, nil // as the reader's batch claimed it
 		} else {
 			var err error
-			if c, err = lr.claimOne(ctx, key); err != nil {
+			if c, err = lr.claimOne(ctx, key, r.cfg.CreateExisting); err != nil {
 				return nil, false, time.Time{}, fmt.Errorf("ledger: %w", err)
+			}
+			if c.Claimed {
+				lr.hold(key)
 			}
 		}
 		switch {
@@ -151,8 +186,9 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 			}
 			return &k, false, time.Time{}, nil
 		case c.Known != nil:
-			// --existing create: sent anyway; its outcome updates the
-			// ledger's last run and request hash.
+			// --existing create: sent anyway, under a claim (the ledger
+			// took it, since the run asked for known keys too); its
+			// outcome updates the ledger's last run and request hash.
 		case c.HeldBy != 0:
 			// Another importer is sending this person now: wait for its
 			// outcome.
@@ -197,17 +233,34 @@ func (lr *ledgerRun) outcome(rec *results.Record) {
 		return // pending: the claim stays, for the next run to reconcile
 	}
 	delete(lr.claims, rec.Row)
+	delete(lr.held, p.Key)
 }
 
-// flush records the queued outcomes in one transaction.
-func (lr *ledgerRun) flush(ctx context.Context) error {
+// settleEvery is how often the ledger records outcomes (the journal
+// flushes every 100 ms). A person's page of the ledger is written once per
+// transaction however many people on it changed, and people arrive in
+// no order: a second's outcomes in one transaction wrote a tenth of the
+// pages a transaction per journal flush did. The ledger lags the journal
+// by as much; after a kill, the next run settles it from the journal.
+const settleEvery = time.Second
+
+// flush records the queued outcomes in one transaction, when a second has
+// passed since the last, or always when final.
+func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 	if lr == nil {
 		return nil
 	}
 	lr.mu.Lock()
+	if !final && time.Since(lr.settled) < settleEvery {
+		lr.mu.Unlock()
+		return nil
+	}
+	lr.settled = time.Now()
 	done, release := lr.done, lr.release
 	lr.done, lr.release = nil, nil
 	lr.mu.Unlock()
+	// In key order: the ledger's pages are then met in order, once each.
+	slices.SortFunc(done, func(a, b ledger.Person) int { return strings.Compare(a.Key, b.Key) })
 	if err := lr.store.Settle(ctx, lr.id, done, release); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -248,28 +301,75 @@ func SettleLedger(ctx context.Context, store ledger.Store, target, path, campaig
 	return n, flush()
 }
 
-// flushClaims looks up, in one read of the ledger, the keys of the jobs
-// the reader has gathered, and hands the jobs to the workers: a person the
-// ledger knows is then recorded without a claim. The claim itself is made
-// by the worker just before it sends (claims are held only while a
-// request is being sent: two importers waiting on each other's held keys
-// could otherwise wait forever).
+// flushClaims claims, in one ledger transaction, the keys of the jobs the
+// reader has gathered, and hands the jobs to the workers: a person the
+// ledger knows is then recorded without a request. A key another live run
+// holds is not waited for here, nor by a worker: its job is set aside and
+// claimed again with the next batch, and until every one is settled once
+// the input ends. Two importers holding keys the other wants thus go on
+// with their own, and settle them (waiting in place, they could wait on
+// each other for ever).
+//
+// The claims are made on a goroutine of their own (claimer), beside the
+// reader: a transaction per batch on the reader's goroutine held up the
+// whole import, whose reader is its one serial stage.
 func (r *run) flushClaims(ctx context.Context) error {
-	jobs := r.toClaim
+	if len(r.toClaim) == 0 {
+		return nil
+	}
+	batch := slices.Clone(r.toClaim)
 	r.toClaim = r.toClaim[:0]
+	select {
+	case r.claimQ <- batch:
+	case <-ctx.Done():
+		r.open.Add(-int64(len(batch)))
+	}
+	return nil
+}
+
+// claimer claims the reader's batches until the reader closes q; then,
+// when the input was read to its end, the set-aside jobs. On an error it
+// stops the reader (through stop) and drops what is left.
+func (r *run) claimer(ctx context.Context, q <-chan []job, stop context.CancelFunc, eof func() bool) error {
+	drop := func() {
+		for b := range q {
+			r.open.Add(-int64(len(b)))
+		}
+		r.open.Add(-int64(len(r.held)))
+		r.held = nil
+	}
+	for b := range q {
+		if err := r.claimBatch(ctx, b); err != nil {
+			stop()
+			drop()
+			return err
+		}
+	}
+	if !eof() {
+		drop()
+		return nil
+	}
+	return r.settleHeld(ctx)
+}
+
+// claimBatch claims jobs and the set-aside ones (see flushClaims).
+func (r *run) claimBatch(ctx context.Context, jobs []job) error {
+	jobs = append(jobs, r.held...)
+	r.held = nil
 	if len(jobs) == 0 {
 		return nil
 	}
 	var keys []string
 	var idx []int
 	for i := range jobs {
-		if k := matchKey(r.cfg.MatchKey, &jobs[i].req); k != "" && !r.cfg.CreateExisting {
+		if k := matchKey(r.cfg.MatchKey, &jobs[i].req); k != "" {
 			keys = append(keys, k)
 			idx = append(idx, i)
 		}
 	}
+	ready := jobs[:0:0]
 	if len(keys) > 0 {
-		known, err := r.ledger.store.LookupMany(ctx, r.ledger.target, keys)
+		cs, err := r.ledger.store.ClaimMany(ctx, r.ledger.target, keys, r.ledger.id, r.cfg.CreateExisting)
 		if err != nil {
 			r.open.Add(-int64(len(jobs)))
 			if ctx.Err() != nil {
@@ -277,19 +377,57 @@ func (r *run) flushClaims(ctx context.Context) error {
 			}
 			return &AbortError{fmt.Errorf("ledger: %w", err)}
 		}
+		held := map[int]bool{}
 		for n, i := range idx {
-			if p := known[n]; p != nil {
-				jobs[i].claim = &ledger.Claim{Known: p}
+			c := cs[n]
+			if c.HeldBy != 0 {
+				held[i] = true
+				r.held = append(r.held, jobs[i])
+				continue
+			}
+			jobs[i].claim = &c
+			if c.Claimed {
+				r.ledger.hold(keys[n])
 			}
 		}
+		for i := range jobs {
+			if !held[i] {
+				ready = append(ready, jobs[i])
+			}
+		}
+	} else {
+		ready = jobs
 	}
-	for i, j := range jobs {
+	for i, j := range ready {
 		select {
 		case r.jobs <- j:
 		case <-ctx.Done():
-			r.open.Add(-int64(len(jobs) - i))
+			r.open.Add(-int64(len(ready) - i + len(r.held)))
+			r.held = nil
 			return nil
 		}
 	}
 	return nil
 }
+
+// settleHeld claims the set-aside jobs again until none is left: the runs
+// holding them settle them, or die and leave stale claims, which this run
+// then takes and reconciles.
+func (r *run) settleHeld(ctx context.Context) error {
+	for len(r.held) > 0 {
+		select {
+		case <-ctx.Done():
+			r.open.Add(-int64(len(r.held)))
+			r.held = nil
+			return nil
+		case <-time.After(heldPoll):
+		}
+		if err := r.claimBatch(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldPoll is how often keys another run holds are asked for again.
+const heldPoll = 100 * time.Millisecond

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -111,7 +112,26 @@ var errWriterGone = errors.New("results writer stopped")
 // read streams rows, skips those an earlier run finished, maps and
 // validates the rest, and hands them to the writer (invalid, duplicate)
 // or the workers (to send).
-func (r *run) read(ctx context.Context) error {
+func (r *run) read(ctx context.Context) (err error) {
+	if r.ledger != nil {
+		// Claims are made beside the reader (see flushClaims); the jobs
+		// channel closes once the claimer is done too.
+		cctx, stop := context.WithCancel(ctx)
+		defer stop()
+		q := make(chan []job, 2)
+		done := make(chan error, 1)
+		var eof atomic.Bool
+		r.claimQ = q
+		go func() { done <- r.claimer(cctx, q, stop, eof.Load) }()
+		defer func() {
+			eof.Store(err == nil && ctx.Err() == nil && r.readAll)
+			close(q)
+			if cerr := <-done; err == nil {
+				err = cerr
+			}
+		}()
+		ctx = cctx
+	}
 	// Parsing runs on its own goroutine, a batch of rows ahead: a resume
 	// that skips most rows is bound by it.
 	batches, stop := make(chan rowBatch, 4), make(chan struct{})
@@ -135,6 +155,7 @@ func (r *run) read(ctx context.Context) error {
 			return err
 		}
 		if b.err == io.EOF {
+			r.readAll = true
 			return nil
 		}
 		if b.err != nil {
@@ -802,7 +823,7 @@ func (r *run) write() error {
 				if err := r.w.Flush(); err != nil {
 					return fail(err)
 				}
-				if err := r.ledger.flush(context.Background()); err != nil {
+				if err := r.ledger.flush(context.Background(), true); err != nil {
 					return &AbortError{err}
 				}
 				return nil
@@ -847,7 +868,7 @@ func (r *run) write() error {
 				}
 				unflushed = false
 			}
-			if err := r.ledger.flush(context.Background()); err != nil {
+			if err := r.ledger.flush(context.Background(), false); err != nil {
 				return &AbortError{err}
 			}
 		case <-tick.C:
