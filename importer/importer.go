@@ -283,7 +283,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	var lr *ledgerRun
 	if cfg.Ledger != nil {
-		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, held: map[string]bool{}, asks: make(chan claimAsk, 512)}
+		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, holding: map[string]bool{}, asks: make(chan claimAsk, 512)}
 		abs, _ := filepath.Abs(cfg.Results)
 		// The ledger follows the journal at every flush, and a run that
 		// ends (even interrupted) flushes the last outcomes; one killed, or

@@ -28,9 +28,9 @@ type ledgerRun struct {
 	mu      sync.Mutex
 	settled time.Time             // the last flush
 	claims  map[int]ledger.Person // row -> its key, hash and campaign
-	// held is every key this run holds a claim on and has not settled:
-	// what its end releases, but for the rows in doubt.
-	held    map[string]bool
+	// holding is every key this run holds a claim on and has not
+	// settled: what its end releases, but for the rows in doubt.
+	holding map[string]bool
 	done    []ledger.Person
 	release []ledger.Person
 
@@ -88,7 +88,7 @@ func (lr *ledgerRun) serve(ctx context.Context) {
 // hold records that the run holds key's claim.
 func (lr *ledgerRun) hold(key string) {
 	lr.mu.Lock()
-	lr.held[key] = true
+	lr.holding[key] = true
 	lr.mu.Unlock()
 }
 
@@ -102,7 +102,7 @@ func (lr *ledgerRun) unsent() []string {
 		keep[p.Key] = true
 	}
 	var out []string
-	for k := range lr.held {
+	for k := range lr.holding {
 		if !keep[k] {
 			out = append(out, k)
 		}
@@ -233,7 +233,7 @@ func (lr *ledgerRun) outcome(rec *results.Record) {
 		return // pending: the claim stays, for the next run to reconcile
 	}
 	delete(lr.claims, rec.Row)
-	delete(lr.held, p.Key)
+	delete(lr.holding, p.Key)
 }
 
 // settleEvery is how often the ledger records outcomes (the journal

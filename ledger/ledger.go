@@ -85,8 +85,6 @@ type Store interface {
 	// customer id already known stays) and drops run's claims on released.
 	Settle(ctx context.Context, run int64, done, released []Person) error
 	Lookup(ctx context.Context, target, key string) (*Person, error)
-	// LookupMany is Lookup for many keys: nil where target has none.
-	LookupMany(ctx context.Context, target string, keys []string) ([]*Person, error)
 	Show(ctx context.Context, key string) ([]Person, error)
 	Stats(ctx context.Context) ([]Stat, error)
 	Runs(ctx context.Context) ([]Run, error)

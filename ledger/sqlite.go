@@ -574,9 +574,9 @@ func (s *SQLite) Release(ctx context.Context, target string, run int64, keys []s
 	return s.Settle(ctx, run, nil, drop)
 }
 
-// LookupMany returns, for each key, the person target has under it, or
+// lookupMany returns, for each key, the person target has under it, or
 // nil: one read for a batch of rows.
-func (s *SQLite) LookupMany(ctx context.Context, target string, keys []string) ([]*Person, error) {
+func (s *SQLite) lookupMany(ctx context.Context, target string, keys []string) ([]*Person, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
@@ -602,7 +602,7 @@ func (s *SQLite) LookupMany(ctx context.Context, target string, keys []string) (
 
 // Lookup returns the person key names on target, or nil.
 func (s *SQLite) Lookup(ctx context.Context, target, key string) (*Person, error) {
-	ps, err := s.LookupMany(ctx, target, []string{key})
+	ps, err := s.lookupMany(ctx, target, []string{key})
 	if err != nil {
 		return nil, err
 	}
