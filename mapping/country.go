@@ -178,6 +178,38 @@ func looseVariants(s string) []string {
 	return out
 }
 
+// eachName calls f with every name the sources give a country: the ISO
+// English names (biter777), CLDR's names in every language (English only
+// when englishOnly) and iso-codes' names, each with its language, its
+// source ("iso" or "cldr") and whether it is an official name.
+func eachName(englishOnly bool, f func(name, a3, lang, source string, official bool)) {
+	tags := []language.Tag{language.English} // CLDR's English names are in the first tier
+	if !englishOnly {
+		tags = display.Supported.Tags()
+	}
+	for _, c := range countries.All() {
+		a2, a3 := c.Alpha2(), c.Alpha3()
+		if len(a2) != 2 || len(a3) != 3 {
+			continue
+		}
+		f(c.String(), a3, "en", "iso", false)
+		region, err := language.ParseRegion(a2)
+		if err != nil {
+			continue
+		}
+		for _, t := range tags {
+			if n := display.Regions(t); n != nil {
+				if name := n.Name(region); name != "" {
+					f(name, a3, t.String(), "cldr", false)
+				}
+			}
+		}
+	}
+	for _, n := range isoNames(englishOnly) {
+		f(n.name, n.a3, n.lang, "iso", n.official)
+	}
+}
+
 func buildCountryIndex(cldr bool) countryNames {
 	ix := map[string][]string{}
 	langs := map[string][]string{} // spelling -> the languages giving it
@@ -214,35 +246,13 @@ func buildCountryIndex(cldr bool) countryNames {
 			}
 		}
 	}
-	tags := []language.Tag{language.English} // CLDR's English names are in the first tier
-	if cldr {
-		tags = display.Supported.Tags()
-	}
-	for _, c := range countries.All() {
-		a2, a3 := c.Alpha2(), c.Alpha3()
-		if len(a2) != 2 || len(a3) != 3 {
-			continue
+	eachName(!cldr, func(name, a3, lang, source string, _ bool) {
+		put(name, a3, lang, source)
+		// "Congo - Kinshasa", "Hong Kong SAR China", "Korea, South".
+		if i := strings.Index(name, ", "); i > 0 && source == "cldr" {
+			put(name[i+2:]+" "+name[:i], a3, lang, source)
 		}
-		put(c.String(), a3, "en", "iso")
-		region, err := language.ParseRegion(a2)
-		if err != nil {
-			continue
-		}
-		for _, t := range tags {
-			if n := display.Regions(t); n != nil {
-				if name := n.Name(region); name != "" {
-					put(name, a3, t.String(), "cldr")
-					// "Congo - Kinshasa", "Hong Kong SAR China", "Korea, South".
-					if i := strings.Index(name, ", "); i > 0 {
-						put(name[i+2:]+" "+name[:i], a3, t.String(), "cldr")
-					}
-				}
-			}
-		}
-	}
-	for _, n := range isoNames(!cldr) {
-		put(n.name, n.a3, n.lang, "iso")
-	}
+	})
 	only := map[string]bool{}
 	for v, ls := range langs {
 		if len(ls) != 1 || ls[0] == "en" {
@@ -504,34 +514,17 @@ func buildTitled() titledIndex {
 	type langCode struct{ lang, a3 string }
 	short := map[langCode][]string{}
 	official := map[langCode][]string{}
-	for _, n := range isoNames(false) {
-		lang := n.lang
+	eachName(false, func(name, a3, lang, _ string, isOfficial bool) {
 		if i := strings.IndexAny(lang, "-_@"); i > 0 {
 			lang = lang[:i]
 		}
-		lc := langCode{lang, n.a3}
-		if n.official {
-			official[lc] = append(official[lc], foldTitled(n.name))
+		lc := langCode{lang, a3}
+		if isOfficial {
+			official[lc] = append(official[lc], foldTitled(name))
 		} else {
-			short[lc] = append(short[lc], foldTitled(n.name))
+			short[lc] = append(short[lc], foldTitled(name))
 		}
-	}
-	for _, c := range countries.All() {
-		region, err := language.ParseRegion(c.Alpha2())
-		if err != nil || len(c.Alpha3()) != 3 {
-			continue
-		}
-		short[langCode{"en", c.Alpha3()}] = append(short[langCode{"en", c.Alpha3()}], foldTitled(c.String()))
-		for _, t := range display.Supported.Tags() {
-			if n := display.Regions(t); n != nil {
-				if name := n.Name(region); name != "" {
-					b, _ := t.Base()
-					lc := langCode{b.String(), c.Alpha3()}
-					short[lc] = append(short[lc], foldTitled(name))
-				}
-			}
-		}
-	}
+	})
 	// Title words: what an official name has beyond a short name of the
 	// same country in the same language.
 	seenIn := map[string]map[string]bool{} // title word -> countries
