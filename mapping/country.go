@@ -268,19 +268,33 @@ func buildCountryIndex(cldr bool) countryNames {
 			}
 		}
 	}
-	// "Santa Sede (Ciudad Estado del Vaticano)": where the parenthesis of
-	// a name names the same country, the name before it is a name too,
-	// unless it names another.
+	// The name before a name's parenthesis is a name too: "Santa Sede
+	// (Ciudad Estado del Vaticano)", "Insulele Cocos (Keeling)", "Sint
+	// Maarten (Alankomaat)". Not when it names another country already,
+	// and where two countries' names have it before their parentheses it
+	// names both: "San Martín (parte francesa)" and "San Martín (parte
+	// holandesa)" make "San Martín" ambiguous, refused.
+	outers := map[string][]string{}
+	var order []string
 	for _, q := range qualified {
 		open := strings.LastIndex(q.name, "(")
 		if open <= 0 || !strings.HasSuffix(q.name, ")") || len(ix[foldCountry(q.name)]) != 1 {
 			continue
 		}
-		outer, inner := foldCountry(q.name[:open]), foldCountry(q.name[open+1:len(q.name)-1])
-		if in := ix[inner]; len(in) == 1 && in[0] == q.a3 && len(ix[outer]) == 0 {
-			ix[outer] = []string{q.a3}
+		outer := foldCountry(q.name[:open])
+		if outer == "" || len(ix[outer]) > 0 {
+			continue
+		}
+		if len(outers[outer]) == 0 {
+			order = append(order, outer)
 			langs[outer] = langs[foldCountry(q.name)]
 		}
+		if !slices.Contains(outers[outer], q.a3) {
+			outers[outer] = append(outers[outer], q.a3)
+		}
+	}
+	for _, outer := range order {
+		ix[outer] = slices.Sorted(slices.Values(outers[outer]))
 	}
 	for alias, a3 := range countryAliases {
 		ix[alias] = []string{a3} // an alias settles what it names
@@ -370,8 +384,39 @@ func isoNames(englishOnly bool) []isoName {
 }
 
 // lookupCountry returns the alpha-3 code for s, or a reason it is refused.
+// The UN's formal names start with an article ("la République du Mali",
+// "l'Australie"): a spelling not found as it stands is read without it.
+// "El Salvador" is found whole first.
 func lookupCountry(s string) (string, string) {
 	s = strings.TrimRight(strings.TrimSpace(s), " *") // "Taiwan*": a footnote's mark
+	a3, reason := lookupName(s)
+	if reason == "" {
+		return a3, ""
+	}
+	if rest := cutArticle(s); rest != "" {
+		if b, why := lookupName(rest); why == "" {
+			return b, ""
+		}
+	}
+	return "", reason
+}
+
+// leadingArticles are the definite articles of the languages whose formal
+// names carry one in front: French, Spanish, Italian and Portuguese.
+var leadingArticles = []string{"the ", "le ", "la ", "les ", "l'", "l’", "el ", "los ", "las ", "il ", "lo ", "gli ", "o ", "os ", "as "}
+
+// cutArticle returns s without a leading article, or "" when it has none.
+func cutArticle(s string) string {
+	for _, a := range leadingArticles {
+		if len(s) > len(a) && strings.EqualFold(s[:len(a)], a) {
+			return strings.TrimSpace(s[len(a):])
+		}
+	}
+	return ""
+}
+
+// lookupName is lookupCountry without the article's second reading.
+func lookupName(s string) (string, string) {
 	if len(s) == 2 || len(s) == 3 {
 		if c := countries.ByName(s); c != countries.Unknown && c.IsValid() && (strings.EqualFold(c.Alpha2(), s) || strings.EqualFold(c.Alpha3(), s)) {
 			return c.Alpha3(), ""
@@ -490,7 +535,13 @@ type titledName struct {
 type titledIndex struct {
 	titles map[string]bool
 	names  map[string][]titledName // by titledKey
+	// titlesOf are the title words each country's names hold, in any
+	// language: what tells twins of one name apart ("démocratique"
+	// for the Democratic Republic of the Congo).
+	titlesOf map[langCode]map[string]bool
 }
+
+type langCode struct{ lang, a3 string }
 
 // titledKey buckets names that can match: the same number of words, and
 // the first word's first three letters (sameWord needs four in common).
@@ -511,7 +562,6 @@ var titled = sync.OnceValue(buildTitled)
 var titleTwins = map[string]string{"CHN": "TWN"}
 
 func buildTitled() titledIndex {
-	type langCode struct{ lang, a3 string }
 	short := map[langCode][]string{}
 	official := map[langCode][]string{}
 	eachName(false, func(name, a3, lang, _ string, isOfficial bool) {
@@ -561,7 +611,22 @@ func buildTitled() titledIndex {
 	for w := range articles {
 		titles[w] = true
 	}
-	ix := titledIndex{titles: titles, names: map[string][]titledName{}}
+	ix := titledIndex{titles: titles, names: map[string][]titledName{}, titlesOf: map[langCode]map[string]bool{}}
+	for _, byName := range []map[langCode][]string{short, official} {
+		for lc, names := range byName {
+			for _, name := range names {
+				for _, w := range strings.Fields(name) {
+					if !titles[w] || articles[w] {
+						continue
+					}
+					if ix.titlesOf[lc] == nil {
+						ix.titlesOf[lc] = map[string]bool{}
+					}
+					ix.titlesOf[lc][w] = true
+				}
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for lc, names := range short {
 		for _, name := range names {
@@ -671,20 +736,26 @@ func lookupTitled(s string) (string, []string) {
 	if len(words) == 0 || !stripped {
 		return "", nil // a name without a title is looked up as it is
 	}
-	var codes []string
+	var codes, exactly []string
 	for _, n := range ix.names[titledKey(words)] {
-		if slices.Contains(codes, n.a3) {
-			continue
-		}
-		match := true
+		match, exact := true, true
 		for i, w := range words {
 			if !sameWord(w, n.words[i]) {
 				match = false
 				break
 			}
+			exact = exact && w == n.words[i]
 		}
-		if match {
+		if match && !slices.Contains(codes, n.a3) {
 			codes = append(codes, n.a3)
+		}
+		if exact && match && !slices.Contains(exactly, n.a3) {
+			exactly = append(exactly, n.a3)
+		}
+	}
+	if len(codes) == 2 && len(exactly) == 2 && titleTwins[exactly[0]] != exactly[1] && titleTwins[exactly[1]] != exactly[0] {
+		if a3 := ix.twinByTitle(strings.Fields(f), exactly[0], exactly[1]); a3 != "" {
+			codes = []string{a3}
 		}
 	}
 	if len(codes) == 1 && !titleNamesOther(ix, strings.Fields(f), codes[0]) {
@@ -695,6 +766,101 @@ func lookupTitled(s string) (string, []string) {
 	}
 	slices.Sort(codes)
 	return "", codes
+}
+
+// twinByTitle tells apart two countries of one short name by the title
+// words of a spelling, compared with each language's titles for both: a
+// title word that one has there, and the other in no language, names it
+// ("República Popular Democrática de Corea"); a title that is all the
+// plain one's,
+// where the other's has more, names the plain one ("République du
+// Congo"). A spelling that no language reads one way only is left
+// ambiguous, as is any spelling of a language that titles only one of
+// them ("Repubblica di Corea": Italian names North Korea's title only, and
+// South Korea's "Corea del Sud").
+func (ix titledIndex) twinByTitle(words []string, a, b string) string {
+	var title []string
+	for _, w := range words {
+		if ix.titles[w] && !articles[w] {
+			title = append(title, w)
+		}
+	}
+	if len(title) == 0 {
+		return ""
+	}
+	subset := func(ws []string, set map[string]bool) bool {
+		for _, w := range ws {
+			if !set[w] {
+				return false
+			}
+		}
+		return true
+	}
+	strictlyIn := func(x, y map[string]bool) bool { // x a strict subset of y
+		for w := range x {
+			if !y[w] {
+				return false
+			}
+		}
+		return len(x) < len(y)
+	}
+	all := func(a3 string) map[string]bool { // a country's titles in every language
+		set := map[string]bool{}
+		for lc, ts := range ix.titlesOf {
+			if lc.a3 == a3 {
+				for w := range ts {
+					set[w] = true
+				}
+			}
+		}
+		return set
+	}
+	allA, allB := all(a), all(b)
+	found := map[string]bool{}
+	for lc, ta := range ix.titlesOf {
+		if lc.a3 != a {
+			continue
+		}
+		tb := ix.titlesOf[langCode{lc.lang, b}]
+		if !shareTitle(ta, tb) {
+			continue
+		}
+		for _, w := range title {
+			switch {
+			case ta[w] && !tb[w] && !allB[w]:
+				found[a] = true
+			case tb[w] && !ta[w] && !allA[w]:
+				found[b] = true
+			}
+		}
+		if subset(title, ta) && subset(title, tb) {
+			switch {
+			case strictlyIn(ta, tb):
+				found[a] = true
+			case strictlyIn(tb, ta):
+				found[b] = true
+			}
+		}
+	}
+	if len(found) == 1 {
+		for c := range found {
+			return c
+		}
+	}
+	return ""
+}
+
+// shareTitle reports whether two countries' titles in one language have a
+// state's title in common, a word of four letters or more ("république"),
+// not only a preposition ("del" of "Corea del Sud"): only then is the
+// language's title for one of them compared with its title for the other.
+func shareTitle(ta, tb map[string]bool) bool {
+	for w := range ta {
+		if tb[w] && len([]rune(w)) >= 4 {
+			return true
+		}
+	}
+	return false
 }
 
 // titleNamesOther reports whether words hold, with a title word among
@@ -820,7 +986,7 @@ func allOfficial(words []string) bool {
 // "Kazajistán", "Trinidad y Tabago", "Nueva Zelandia", "Untied States".
 // Only in alphabets, and only names of at least eight letters: "Iran" and
 // "Iraq", "Gambia" and "Zambia" are one letter apart.
-const nearMin = 8
+const nearMin = 6
 
 var nearIndex = sync.OnceValue(func() map[int][]nearName {
 	ix := map[int][]nearName{}
@@ -833,6 +999,12 @@ var nearIndex = sync.OnceValue(func() map[int][]nearName {
 	return ix
 })
 
+// nearScripts are the alphabets and abugidas, where a letter is a sound:
+// not Arabic's abjad, where names of few letters are one apart ("المالديف"
+// is one letter from Moldova), nor the syllables of CJK.
+var nearScripts = []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek, unicode.Armenian, unicode.Georgian,
+	unicode.Thai, unicode.Devanagari, unicode.Bengali, unicode.Tamil, unicode.Mn, unicode.Mc}
+
 type nearName struct {
 	name  []rune
 	codes []string
@@ -844,7 +1016,7 @@ func lookupNear(folded string) string {
 		return ""
 	}
 	for _, c := range r {
-		if c != ' ' && !unicode.In(c, unicode.Latin, unicode.Cyrillic, unicode.Greek, unicode.Armenian) {
+		if c != ' ' && !unicode.In(c, nearScripts...) {
 			return ""
 		}
 	}

@@ -65,7 +65,7 @@ func TestCountrySpellingsIndependent(t *testing.T) {
 		}
 		return "translated " + w[1]
 	})
-	res.atLeast(t, "", 0.848)
+	res.atLeast(t, "", 0.850)
 	res.atLeast(t, "English common", 0.985)
 	res.atLeast(t, "English official", 0.92)
 	res.atLeast(t, "translated common", 0.935)
@@ -190,7 +190,7 @@ func TestCountrySpellingsPublished(t *testing.T) {
 		}
 		return src
 	})
-	res.atLeast(t, "", 0.918)
+	res.atLeast(t, "", 0.932)
 	res.atLeast(t, "country pickers (world_countries, 40 languages)", 0.935)
 	res.atLeast(t, "UNTERM short names", 0.955)
 	res.atLeast(t, "ISO 4217", 0.995)
@@ -222,7 +222,14 @@ func TestCountryReadings(t *testing.T) {
 		{"Kazajstán", "KAZ", ""},                           // one letter from Kazajistán
 		{"Untied States", "USA", ""},                       // two letters swapped
 		{"Cocos Islands", "", ""},                          // two letters from Cook Islands: refused
-		{"Gambja", "", ""},                                 // too short to be read near
+		{"Gamiba", "", ""},                                 // one swap from Gambia, two from Zambia
+		{"la République du Mali", "MLI", ""},               // the UN's formal names have an article
+		{"l'Australie", "AUS", ""},                         // elided
+		{"El Salvador", "SLV", ""},                         // and a name may start with one
+		{"la République du Congo", "COG", ""},              // a twin's plain title
+		{"République démocratique du Congo", "COD", ""},    // the other twin's own title word
+		{"Repubblica di Corea", "", "KOR"},                 // Italian titles North Korea only
+		{"Insulele Cocos", "CCK", ""},                      // CLDR's "Insulele Cocos (Keeling)"
 	} {
 		got, reason := normCountry(c.in)
 		switch {
