@@ -3,6 +3,7 @@ package mapping
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	_ "embed"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/biter777/countries"
 	"golang.org/x/text/language"
@@ -450,6 +452,7 @@ func lookupName(s string) (string, string) {
 			}
 		}
 	}
+	stripped = append(stripped, untitledUnspaced(f)...)
 	if a3, reason, done := lookupQualified(s); done {
 		return a3, reason
 	}
@@ -502,6 +505,14 @@ func lookupName(s string) (string, string) {
 	if a3 := lookupNear(f); a3 != "" {
 		return a3, ""
 	}
+	if a3 := lookupArabicSkeleton(f); a3 != "" {
+		return a3, ""
+	}
+	if codes := acronyms()[s]; len(codes) == 1 {
+		return codes[0], ""
+	} else if len(codes) > 1 {
+		return "", couldBe(codes)
+	}
 	return "", "is not a country (use an ISO code such as DE or DEU, or the country's name)"
 }
 
@@ -539,6 +550,10 @@ type titledIndex struct {
 	// language: what tells twins of one name apart ("démocratique"
 	// for the Democratic Republic of the Congo).
 	titlesOf map[langCode]map[string]bool
+	// prefixes and suffixes are the titles of the scripts that write no
+	// spaces, learned the same way: "共和国" of "博茨瓦纳共和国", "国" of
+	// "日本国". Longest first.
+	prefixes, suffixes []string
 }
 
 type langCode struct{ lang, a3 string }
@@ -612,6 +627,42 @@ func buildTitled() titledIndex {
 		titles[w] = true
 	}
 	ix := titledIndex{titles: titles, names: map[string][]titledName{}, titlesOf: map[langCode]map[string]bool{}}
+	pre, suf := map[string]map[string]bool{}, map[string]map[string]bool{}
+	note := func(m map[string]map[string]bool, affix, a3 string) {
+		if m[affix] == nil {
+			m[affix] = map[string]bool{}
+		}
+		m[affix][a3] = true
+	}
+	for lc, longs := range official {
+		for _, long := range longs {
+			if strings.Contains(long, " ") || !unspaced(long) {
+				continue
+			}
+			for _, sh := range short[lc] {
+				switch {
+				case len(sh) >= len(long) || strings.Contains(sh, " "):
+				case strings.HasPrefix(long, sh):
+					note(suf, long[len(sh):], lc.a3)
+				case strings.HasSuffix(long, sh):
+					note(pre, long[:len(long)-len(sh)], lc.a3)
+				}
+			}
+		}
+	}
+	for affix, in := range pre {
+		if len(in) >= 3 {
+			ix.prefixes = append(ix.prefixes, affix)
+		}
+	}
+	for affix, in := range suf {
+		if len(in) >= 3 {
+			ix.suffixes = append(ix.suffixes, affix)
+		}
+	}
+	longestFirst := func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) }
+	slices.SortFunc(ix.prefixes, longestFirst)
+	slices.SortFunc(ix.suffixes, longestFirst)
 	for _, byName := range []map[langCode][]string{short, official} {
 		for lc, names := range byName {
 			for _, name := range names {
@@ -1082,3 +1133,153 @@ func editDistance(a, b []rune, max int) int {
 	}
 	return prev[len(b)]
 }
+
+// Arabic script writes a name's long vowels, and its article, as it
+// pleases: "إرتريا" and "إريتريا", "غابون" and "الغابون", "لكسمبرغ" and
+// "لوكسمبورغ". An Arabic-script name that nothing else reads is compared
+// by its skeleton (see arabicSkeleton) with the skeletons of the names
+// that two sources, or English, give; it names a country when every name
+// of that skeleton is that country's.
+var arabicSkeletons = sync.OnceValue(func() map[string][]string {
+	ix := map[string][]string{}
+	full := fullIndex()
+	for name, codes := range full.codes {
+		if full.translatedOnly[name] || !isArabicScript(name) {
+			continue
+		}
+		k := arabicSkeleton(name)
+		for _, c := range codes {
+			if !slices.Contains(ix[k], c) {
+				ix[k] = append(ix[k], c)
+			}
+		}
+	}
+	return ix
+})
+
+func lookupArabicSkeleton(folded string) string {
+	if !isArabicScript(folded) {
+		return ""
+	}
+	k := arabicSkeleton(folded)
+	if len([]rune(strings.ReplaceAll(k, " ", ""))) < 3 {
+		return "" // too little left to tell names apart
+	}
+	codes := arabicSkeletons()[k]
+	if len(codes) != 1 {
+		return ""
+	}
+	// Skeletons are short: one letter from another country's is too near
+	// ("مولدوڤا" is Moldova, and one letter from the Maldives' "مالدیڤ").
+	rk := []rune(k)
+	for other, cs := range arabicSkeletons() {
+		if other == k || slices.Equal(cs, codes) {
+			continue
+		}
+		if editDistance(rk, []rune(other), 1) <= 1 {
+			return ""
+		}
+	}
+	return codes[0]
+}
+
+func isArabicScript(s string) bool {
+	for _, r := range s {
+		if r != ' ' && !unicode.Is(unicode.Arabic, r) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// arabicSkeleton is a folded Arabic name without the article of its words
+// and without the long vowels (alef, waw, yeh) after a word's first letter.
+func arabicSkeleton(folded string) string {
+	words := strings.Fields(folded)
+	for i, w := range words {
+		r := []rune(w)
+		if len(r) > 4 && r[0] == 'ا' && r[1] == 'ل' {
+			r = r[2:]
+		}
+		out := r[:1]
+		for _, c := range r[1:] {
+			if c != 'ا' && c != 'و' && c != 'ی' {
+				out = append(out, c)
+			}
+		}
+		words[i] = string(out)
+	}
+	return strings.Join(words, " ")
+}
+
+// unspaced reports whether s is written in a script without spaces
+// between words: Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar.
+func unspaced(s string) bool {
+	for _, r := range s {
+		if !unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// untitledUnspaced returns s without its learned title affixes ("俄罗斯联邦"
+// is "俄罗斯"), one prefix and one suffix at most, or nothing.
+func untitledUnspaced(folded string) []string {
+	if strings.Contains(folded, " ") || !unspaced(folded) {
+		return nil
+	}
+	ix := titled()
+	var out []string
+	for _, p := range append([]string{""}, ix.prefixes...) {
+		rest, ok := strings.CutPrefix(folded, p)
+		if !ok {
+			continue
+		}
+		for _, x := range append([]string{""}, ix.suffixes...) {
+			core, ok := strings.CutSuffix(rest, x)
+			if ok && core != "" && core != folded && !slices.Contains(out, core) {
+				out = append(out, core)
+			}
+		}
+	}
+	return out
+}
+
+// acronyms are the initials of the names of two words or more, in every
+// language, written in capitals: "ЮАР" (Южно-Африканская Республика),
+// "AEB" (Ameriketako Estatu Batuak), "САЩ", "DRC". Both readings count:
+// every word's initial, and the capitalised words' only ("EUA" of
+// "Estados Unidos de América"). Only spellings of three to five capitals
+// that are not ISO codes reach them.
+var acronyms = sync.OnceValue(func() map[string][]string {
+	ix := map[string][]string{}
+	add := func(k, a3 string) {
+		if n := len([]rune(k)); n >= 3 && n <= 5 && !slices.Contains(ix[k], a3) {
+			ix[k] = append(ix[k], a3)
+		}
+	}
+	eachName(false, func(name, a3, _, _ string, _ bool) {
+		words := strings.FieldsFunc(name, func(r rune) bool { return r == ' ' || r == '-' || r == '‐' })
+		if len(words) < 2 {
+			return
+		}
+		var all, capital []rune
+		for _, w := range words {
+			r, _ := utf8.DecodeRuneInString(w)
+			if !unicode.IsLetter(r) {
+				return // "Congo (Rep.)": not a plain name
+			}
+			all = append(all, unicode.ToUpper(r))
+			if unicode.IsUpper(r) {
+				capital = append(capital, r)
+			}
+		}
+		add(string(all), a3)
+		add(string(capital), a3)
+	})
+	for k := range ix {
+		slices.Sort(ix[k])
+	}
+	return ix
+})
