@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	_ "embed"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -508,6 +509,9 @@ func lookupName(s string) (string, string) {
 	if a3 := lookupArabicSkeleton(f); a3 != "" {
 		return a3, ""
 	}
+	if a3 := lookupWords(f); a3 != "" {
+		return a3, ""
+	}
 	if codes := acronyms()[s]; len(codes) == 1 {
 		return codes[0], ""
 	} else if len(codes) > 1 {
@@ -663,21 +667,6 @@ func buildTitled() titledIndex {
 	longestFirst := func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) }
 	slices.SortFunc(ix.prefixes, longestFirst)
 	slices.SortFunc(ix.suffixes, longestFirst)
-	for _, byName := range []map[langCode][]string{short, official} {
-		for lc, names := range byName {
-			for _, name := range names {
-				for _, w := range strings.Fields(name) {
-					if !titles[w] || articles[w] {
-						continue
-					}
-					if ix.titlesOf[lc] == nil {
-						ix.titlesOf[lc] = map[string]bool{}
-					}
-					ix.titlesOf[lc][w] = true
-				}
-			}
-		}
-	}
 	seen := map[string]bool{}
 	for lc, names := range short {
 		for _, name := range names {
@@ -700,6 +689,40 @@ func buildTitled() titledIndex {
 					seen[key] = true
 					k := titledKey(words)
 					ix.names[k] = append(ix.names[k], titledName{words, c})
+				}
+			}
+		}
+	}
+	// Titles are kept for the countries that share a name with another,
+	// stripped of titles, the only ones twinByTitle compares.
+	byWords := map[string][]string{}
+	for _, bucket := range ix.names {
+		for _, n := range bucket {
+			k := strings.Join(n.words, " ")
+			if !slices.Contains(byWords[k], n.a3) {
+				byWords[k] = append(byWords[k], n.a3)
+			}
+		}
+	}
+	twinned := map[string]bool{}
+	for _, cs := range byWords {
+		if len(cs) > 1 {
+			for _, c := range cs {
+				twinned[c] = true
+			}
+		}
+	}
+	for _, byName := range []map[langCode][]string{short, official} {
+		for lc, names := range byName {
+			for _, name := range names {
+				for _, w := range strings.Fields(name) {
+					if !twinned[lc.a3] || !titles[w] || articles[w] {
+						continue
+					}
+					if ix.titlesOf[lc] == nil {
+						ix.titlesOf[lc] = map[string]bool{}
+					}
+					ix.titlesOf[lc][w] = true
 				}
 			}
 		}
@@ -974,7 +997,10 @@ func lookupQualified(s string) (a3, reason string, done bool) {
 	case why == "" && b == a:
 		return a, "", true
 	case why == "":
-		return "", couldBe([]string{a, b}), true
+		// The qualifier names another country: the state it belongs to
+		// ("Saint Martin (Ranska)"), or the part it is ("San Martín (parte
+		// Holandesa)"). The whole spelling is read instead, or refused.
+		return "", "", false
 	case strings.Contains(why, "("+a+")"):
 		// The qualifier could be a, among others: "Taiwán (República de
 		// China)".
@@ -1283,3 +1309,153 @@ var acronyms = sync.OnceValue(func() map[string][]string {
 	}
 	return ix
 })
+
+// Names of territories are compounds that each language words its own way
+// ("Tierras Australes y Antárticas Francesas", "Острова Уоллис и
+// Футуна", "Ostrva Herd i Makdonald"). The last reading takes a spelling
+// word by word: each word the names know (perhaps declined, see closeWord)
+// names the countries whose names hold it. A spelling names a country
+// when its rare words (of four letters or more, in the names of at most
+// wordsRare countries) name that country only, every other word names it
+// too, and no word is in no name at all: "Estados Unidos Mexicanos" is
+// not read as the United States, and since "French" must name it too,
+// "Sint Maarten (partea franceză)" is refused. Words of one or two
+// letters that many names have ("i", "of") are not counted; a short word
+// is never what decides ("ya" of "Republíki ya Kongó").
+const (
+	wordsRare   = 10
+	wordsCommon = 12
+)
+
+type wordVocabulary struct {
+	codes map[string][]string // word -> the countries whose names hold it
+	near  map[string][]string // the first five letters -> the words (see closeWord)
+}
+
+var nameWords = sync.OnceValue(func() wordVocabulary {
+	sets := map[string][]string{}
+	for name, codes := range fullIndex().codes {
+		if len(codes) != 1 {
+			continue
+		}
+		for _, w := range strings.Fields(name) {
+			if !slices.Contains(sets[w], codes[0]) {
+				sets[w] = append(sets[w], codes[0])
+			}
+		}
+	}
+	// Most words name one country, or the same few: their lists are
+	// shared, which keeps the vocabulary to a few megabytes.
+	interned := map[string][]string{}
+	v := wordVocabulary{codes: make(map[string][]string, len(sets)), near: map[string][]string{}}
+	for w, cs := range sets {
+		slices.Sort(cs)
+		k := strings.Join(cs, " ")
+		if interned[k] == nil {
+			interned[k] = slices.Clip(cs)
+		}
+		v.codes[w] = interned[k]
+		if r := []rune(w); len(r) >= 5 && unicode.In(r[0], unicode.Latin, unicode.Cyrillic, unicode.Greek) {
+			v.near[string(r[:5])] = append(v.near[string(r[:5])], w)
+		}
+	}
+	return v
+})
+
+// countriesOf returns the countries whose names hold w, perhaps declined.
+func (v wordVocabulary) countriesOf(w string) []string {
+	r := []rune(w)
+	if len(r) < 5 {
+		return v.codes[w]
+	}
+	var out []string
+	for _, word := range v.near[string(r[:5])] {
+		if closeWord(w, word) {
+			for _, c := range v.codes[word] {
+				if !slices.Contains(out, c) {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return v.codes[w] // a script closeWord does not decline
+	}
+	return out
+}
+
+// closeWord is sameWord with less room, for words read alone: one letter
+// of the shorter word may differ at its end, after five in common
+// ("аландских" for "аландские"), and "Canary" is not "Canada".
+func closeWord(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, rb := []rune(a), []rune(b)
+	if !unicode.In(ra[0], unicode.Latin, unicode.Cyrillic, unicode.Greek) {
+		return false
+	}
+	if len(ra) > len(rb) {
+		ra, rb = rb, ra
+	}
+	if len(ra) < 5 || len(rb)-len(ra) > 3 {
+		return false
+	}
+	p := 0
+	for p < len(ra) && ra[p] == rb[p] {
+		p++
+	}
+	return p >= 5 && p >= len(ra)-1
+}
+
+func lookupWords(folded string) string {
+	words := strings.Fields(folded)
+	if len(words) < 2 {
+		return ""
+	}
+	v := nameWords()
+	intersect := func(in *[]string, seen *bool, cs []string) {
+		if !*seen {
+			*in, *seen = slices.Clone(cs), true
+			return
+		}
+		*in = slices.DeleteFunc(*in, func(c string) bool { return !slices.Contains(cs, c) })
+	}
+	var every, rare []string // the countries every word, and every rare word, names
+	var anyWord, anyRare bool
+	for _, w := range words {
+		if articles[w] {
+			continue
+		}
+		cs := v.countriesOf(w)
+		if len(cs) == 0 {
+			return "" // "RD" of "RD del Congo" is no name's
+		}
+		if len(cs) > wordsCommon || len([]rune(w)) < 3 && len(cs) > wordsRare {
+			continue // "i", "of", "islands", "republic"
+		}
+		intersect(&every, &anyWord, cs)
+		if len(cs) <= wordsRare && len([]rune(w)) >= 4 {
+			intersect(&rare, &anyRare, cs)
+		}
+	}
+	if len(rare) != 1 || len(every) != 1 {
+		return ""
+	}
+	a3 := every[0]
+	if titleTwins[a3] != "" || slices.Contains(slices.Collect(maps.Values(titleTwins)), a3) {
+		return "" // "Čínska republika" is Taiwan's title, which no source gives
+	}
+	// Two words or more that are another country's name make the spelling
+	// that country's, or a qualified one: "Islas Vírgenes del Reino Unido".
+	for i := range words {
+		for j := i + 2; j <= len(words); j++ {
+			for _, c := range countryIndex()[strings.Join(words[i:j], " ")] {
+				if c != a3 {
+					return ""
+				}
+			}
+		}
+	}
+	return a3
+}
