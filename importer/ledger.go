@@ -33,6 +33,7 @@ type ledgerRun struct {
 	holding map[string]bool
 	done    []ledger.Person
 	release []ledger.Person
+	changed []ledger.Person // known people whose request changed: for report --changed-csv
 
 	// asks gathers the workers' claims: one transaction serves every
 	// claim waiting when it starts (a commit per row would bound a run
@@ -144,9 +145,16 @@ func matchKey(by string, req *revcent.CreateCustomerRequest) string {
 // requestHash is a hash of the mapped request without its card: what a
 // person's data was when it was last sent.
 func requestHash(req revcent.CreateCustomerRequest) string {
+	h, _ := requestRecord(req)
+	return h
+}
+
+// requestRecord is the hash and the JSON of the mapped request without
+// its card: what the ledger keeps of a request sent, or found changed.
+func requestRecord(req revcent.CreateCustomerRequest) (hash, body string) {
 	req.Payment = nil
 	b, _ := json.Marshal(req)
-	return strconv.FormatUint(xxhash.Sum64(b), 16)
+	return strconv.FormatUint(xxhash.Sum64(b), 16), string(b)
 }
 
 // claim takes the row's key in the ledger before its request. It returns
@@ -158,9 +166,9 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 	if lr == nil || key == "" {
 		return nil, false, time.Time{}, nil
 	}
-	hash := j.reqHash
-	if hash == "" {
-		hash = requestHash(j.req)
+	hash, body := requestRecord(j.req)
+	if j.reqHash != "" {
+		hash = j.reqHash
 	}
 	for {
 		var c ledger.Claim
@@ -183,6 +191,9 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 			if c.Known.RequestHash != "" && c.Known.RequestHash != hash {
 				k.ErrorCode = ChangedCode
 				k.Message = fmt.Sprintf("changed since %s: not updated (in the ledger: %s by run %d)", c.Known.LastAt.UTC().Format(time.DateOnly), c.Known.Status, c.Known.LastRun)
+				lr.mu.Lock()
+				lr.changed = append(lr.changed, ledger.Person{Target: lr.target, Key: key, Request: body})
+				lr.mu.Unlock()
 			}
 			return &k, false, time.Time{}, nil
 		case c.Known != nil:
@@ -200,7 +211,7 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 			continue
 		}
 		lr.mu.Lock()
-		lr.claims[j.row] = ledger.Person{Target: lr.target, Key: key, RequestHash: hash, Campaign: j.req.Campaign}
+		lr.claims[j.row] = ledger.Person{Target: lr.target, Key: key, RequestHash: hash, Campaign: j.req.Campaign, Request: body}
 		lr.mu.Unlock()
 		return nil, c.Stale, c.StaleSince, nil
 	}
@@ -256,12 +267,17 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 		return nil
 	}
 	lr.settled = time.Now()
-	done, release := lr.done, lr.release
-	lr.done, lr.release = nil, nil
+	done, release, changed := lr.done, lr.release, lr.changed
+	lr.done, lr.release, lr.changed = nil, nil, nil
 	lr.mu.Unlock()
 	// In key order: the ledger's pages are then met in order, once each.
-	slices.SortFunc(done, func(a, b ledger.Person) int { return strings.Compare(a.Key, b.Key) })
+	byKey := func(a, b ledger.Person) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(done, byKey)
 	if err := lr.store.Settle(ctx, lr.id, done, release); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	slices.SortStableFunc(changed, byKey)
+	if err := lr.store.NoteChanged(ctx, lr.id, changed); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil

@@ -26,6 +26,14 @@ type Person struct {
 	LastRun     int64
 	FirstAt     time.Time
 	LastAt      time.Time
+	// Request is the mapped request sent, as JSON without its card (on
+	// Settle), or the one found changed (on NoteChanged). Changed's
+	// answers carry both: Request last sent, ChangedRequest found since
+	// by run ChangedRun.
+	Request        string
+	ChangedRequest string
+	ChangedRun     int64
+	ChangedAt      time.Time
 }
 
 // Run is one import, as `ledger runs` lists it.
@@ -84,6 +92,10 @@ type Store interface {
 	// Settle records, in one transaction, done as created or existing (a
 	// customer id already known stays) and drops run's claims on released.
 	Settle(ctx context.Context, run int64, done, released []Person) error
+	// NoteChanged records the requests run found changed and did not send.
+	NoteChanged(ctx context.Context, run int64, people []Person) error
+	// Changed lists target's people with a change noted and not sent.
+	Changed(ctx context.Context, target string) ([]Person, error)
 	Lookup(ctx context.Context, target, key string) (*Person, error)
 	Show(ctx context.Context, key string) ([]Person, error)
 	Stats(ctx context.Context) ([]Stat, error)

@@ -17,7 +17,7 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 )
 
-// Schema is the ledger's SQLite schema (version 2); `sqlite3 ledger.db
+// Schema is the ledger's SQLite schema (version 3); `sqlite3 ledger.db
 // .schema` shows the same. Times are unix milliseconds.
 //
 // A person is one row of people, keyed by match key first: `ledger show`
@@ -26,7 +26,10 @@ import (
 // URL and key fingerprint is 70 bytes: in every row, it halved how many
 // fit a page). A claim is a row with status ” (a person being sent by
 // the run claimed_by), or a claimed_by on a known person (--existing
-// create); a run's outcome clears it.
+// create); a run's outcome clears it. What was sent is in requests, a
+// table of its own (version 3): people's rows stay small, and a claim
+// reads and writes fewer pages. `report --changed-csv` compares its
+// request with changed_request.
 const Schema = `
 CREATE TABLE IF NOT EXISTS targets (
   id     INTEGER PRIMARY KEY,
@@ -45,6 +48,15 @@ CREATE TABLE IF NOT EXISTS people (
   last_at      INTEGER NOT NULL DEFAULT 0,
   claimed_by   INTEGER NOT NULL DEFAULT 0, -- runs.id of the run sending its request, 0 for none
   claimed_at   INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key, target_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+  key             TEXT NOT NULL,     -- people.key
+  target_id       INTEGER NOT NULL,  -- people.target_id
+  request         TEXT NOT NULL DEFAULT '', -- the mapped request last sent, JSON, card fields left out
+  changed_request TEXT NOT NULL DEFAULT '', -- the mapped request a later run found changed and did not send
+  changed_run     INTEGER NOT NULL DEFAULT 0,
+  changed_at      INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (key, target_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
@@ -70,7 +82,7 @@ CREATE VIEW IF NOT EXISTS ledger AS
 `
 
 // schemaVersion is PRAGMA user_version of a ledger with Schema.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // SQLite is a Store in one SQLite file (WAL mode, so that importers on
 // one machine share it).
@@ -148,8 +160,10 @@ func setUp(db *sql.DB) error {
 	if version == schemaVersion {
 		return tx.Commit()
 	}
+	// Version 1 kept the target in every row of people; version 2 lacks
+	// only the requests table, which Schema adds.
 	var v1 int
-	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('people') WHERE name='claimed_by'`).Scan(&v1); err != nil {
+	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('people') WHERE name='target'`).Scan(&v1); err != nil {
 		return err
 	}
 	if v1 > 0 {
@@ -211,6 +225,20 @@ func completeManySQL(n int) string {
 		  last_run = excluded.last_run, last_at = excluded.last_at, claimed_by = 0, claimed_at = 0`
 }
 
+// sentManySQL records the requests sent: a change noted before is
+// settled by the send.
+func sentManySQL(n int) string {
+	return `INSERT INTO requests (key, target_id, request) VALUES ` + marks(n, 3) + `
+		ON CONFLICT (key, target_id) DO UPDATE SET request = excluded.request, changed_request = '', changed_run = 0, changed_at = 0`
+}
+
+// changedManySQL records the requests found changed and not sent.
+func changedManySQL(n int) string {
+	return `INSERT INTO requests (key, target_id, changed_request, changed_run, changed_at) VALUES ` + marks(n, 5) + `
+		ON CONFLICT (key, target_id) DO UPDATE SET changed_request = excluded.changed_request,
+		  changed_run = excluded.changed_run, changed_at = excluded.changed_at`
+}
+
 // marks is "?, ?, ?" for n, or n groups of "(?, ..)" of width w.
 func marks(n, w int) string {
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", w), ", ") + ")"
@@ -235,7 +263,8 @@ func (s *SQLite) prepare() error {
 		}
 	}
 	s.multi = map[string]*sql.Stmt{}
-	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claimManySQL, "complete": completeManySQL} {
+	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claimManySQL, "complete": completeManySQL,
+		"sent": sentManySQL, "changed": changedManySQL} {
 		for n := 1; n <= batchMax; n *= 2 {
 			st, err := s.db.Prepare(build(n))
 			if err != nil {
@@ -548,6 +577,16 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 		if _, err := s.stmt(ctx, tx, "complete", len(this)).ExecContext(ctx, args...); err != nil {
 			return err
 		}
+		var sent []any
+		for _, p := range this {
+			if p.Request != "" {
+				tid, _ := s.targetID(ctx, tx, p.Target, true)
+				sent = append(sent, p.Key, tid, p.Request)
+			}
+		}
+		if err := s.many(ctx, tx, "sent", 3, sent); err != nil {
+			return err
+		}
 	}
 	for _, p := range released {
 		tid, err := s.targetID(ctx, tx, p.Target, true)
@@ -562,6 +601,78 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 		}
 	}
 	return tx.Commit()
+}
+
+// many runs the many-row statement of kind over args, rows of width w,
+// in statements of a power of two rows.
+func (s *SQLite) many(ctx context.Context, tx *sql.Tx, kind string, w int, args []any) error {
+	for len(args) > 0 {
+		n := chunk(len(args) / w)
+		if _, err := s.stmt(ctx, tx, kind, n).ExecContext(ctx, args[:n*w]...); err != nil {
+			return err
+		}
+		args = args[n*w:]
+	}
+	return nil
+}
+
+// NoteChanged records, for each person, the request a run found changed
+// and did not send (Person.Request), beside the one last sent.
+func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) error {
+	if len(people) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := ms(time.Now())
+	seen := map[[2]string]bool{}
+	var args []any
+	for i := len(people) - 1; i >= 0; i-- { // the latest of a person's notes
+		p := people[i]
+		if seen[[2]string{p.Target, p.Key}] {
+			continue
+		}
+		seen[[2]string{p.Target, p.Key}] = true
+		tid, err := s.targetID(ctx, tx, p.Target, true)
+		if err != nil {
+			return err
+		}
+		at := ms(p.ChangedAt)
+		if at == 0 {
+			at = now
+		}
+		args = append(args, p.Key, tid, p.Request, run, at)
+	}
+	if err := s.many(ctx, tx, "changed", 5, args); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Changed returns the people of target with a change noted and not sent:
+// Request is what was last sent, ChangedRequest what was found since.
+func (s *SQLite) Changed(ctx context.Context, target string) ([]Person, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT p.key, p.customer_id, p.campaign, p.status, p.last_run, p.last_at, r.request, r.changed_request, r.changed_run, r.changed_at
+		FROM requests r JOIN people p ON p.key = r.key AND p.target_id = r.target_id JOIN targets t ON t.id = r.target_id
+		WHERE t.target = ? AND r.changed_request <> '' ORDER BY p.key`, target)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Person
+	for rows.Next() {
+		p := Person{Target: target}
+		var last, changed int64
+		if err := rows.Scan(&p.Key, &p.CustomerID, &p.Campaign, &p.Status, &p.LastRun, &last, &p.Request, &p.ChangedRequest, &p.ChangedRun, &changed); err != nil {
+			return nil, err
+		}
+		p.LastAt, p.ChangedAt = fromMS(last), fromMS(changed)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // Release drops run's claims of keys on target: a run calls it at its
@@ -685,11 +796,17 @@ func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE key=?`, key); err != nil {
 		return 0, err
 	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE key=?`, key); err != nil {
+		return 0, err
+	}
 	return res.RowsAffected()
 }
 
 // ForgetRun removes the people a run created first.
 func (s *SQLite) ForgetRun(ctx context.Context, run int64) (int64, error) {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE (key, target_id) IN (SELECT key, target_id FROM people WHERE first_run=?)`, run); err != nil {
+		return 0, err
+	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE first_run=?`, run)
 	if err != nil {
 		return 0, err

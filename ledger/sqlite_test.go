@@ -143,3 +143,101 @@ INSERT INTO people VALUES ('T', 'email:bob@example.com', '', '', '', '', 0, 0, 0
 		t.Errorf("stats after the conversion: %+v", st)
 	}
 }
+
+// TestOpenUpgradesVersion2: a ledger of stop 5's schema (no requests
+// table) is upgraded in place: its people kept, the table added, the
+// version 3.
+func TestOpenUpgradesVersion2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`CREATE TABLE targets (id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE);
+CREATE TABLE people (key TEXT NOT NULL, target_id INTEGER NOT NULL, customer_id TEXT NOT NULL DEFAULT '',
+  campaign TEXT NOT NULL DEFAULT '', request_hash TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '',
+  first_run INTEGER NOT NULL DEFAULT 0, last_run INTEGER NOT NULL DEFAULT 0, first_at INTEGER NOT NULL DEFAULT 0,
+  last_at INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER NOT NULL DEFAULT 0, claimed_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key, target_id)) WITHOUT ROWID;
+CREATE TABLE runs (id INTEGER PRIMARY KEY, target TEXT NOT NULL, input TEXT NOT NULL, results TEXT NOT NULL, host TEXT NOT NULL,
+  pid INTEGER NOT NULL, started INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0,
+  existing INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0, invalid INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0, in_doubt INTEGER NOT NULL DEFAULT 0, exit INTEGER NOT NULL DEFAULT -1);
+INSERT INTO targets VALUES (1, 'T');
+INSERT INTO people VALUES ('email:ada@example.com', 1, 'C1', 'Spring Promo', 'h1', 'created', 7, 7, 1000, 1000, 0, 0);
+PRAGMA user_version = 2;`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p, err := s.Lookup(ctx, "T", "email:ada@example.com"); err != nil || p == nil || p.CustomerID != "C1" {
+		t.Errorf("the person of version 2: %+v %v", p, err)
+	}
+	var v int
+	s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
+	if v != 3 {
+		t.Errorf("user_version %d, want 3", v)
+	}
+	if err := s.NoteChanged(ctx, 8, []Person{{Target: "T", Key: "email:ada@example.com", Request: `{"a":2}`}}); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err := s.Changed(ctx, "T"); err != nil || len(ch) != 1 || ch[0].Request != "" || ch[0].ChangedRequest != `{"a":2}` {
+		t.Errorf("a change noted on a person of version 2 (no request recorded): %+v %v", ch, err)
+	}
+}
+
+// TestRequestsSentAndChanged: Settle records the request sent, NoteChanged
+// the one found since; a later send settles the change, and forgetting a
+// person forgets its requests.
+func TestRequestsSentAndChanged(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _ := s.StartRun(ctx, Run{Target: "T"})
+	ada := Person{Target: "T", Key: "email:ada@example.com", CustomerID: "C1", Status: "created", RequestHash: "h1", Request: `{"phone":"1"}`}
+	bob := Person{Target: "T", Key: "email:bob@example.com", CustomerID: "C2", Status: "created", RequestHash: "h2", Request: `{"phone":"2"}`}
+	if err := s.Settle(ctx, a, []Person{ada, bob}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := s.Changed(ctx, "T"); len(ch) != 0 {
+		t.Errorf("nothing changed yet: %+v", ch)
+	}
+	b, _ := s.StartRun(ctx, Run{Target: "T"})
+	err = s.NoteChanged(ctx, b, []Person{{Target: "T", Key: ada.Key, Request: `{"phone":"9"}`}, {Target: "T", Key: ada.Key, Request: `{"phone":"10"}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Changed(ctx, "T")
+	if err != nil || len(ch) != 1 || ch[0].Request != `{"phone":"1"}` || ch[0].ChangedRequest != `{"phone":"10"}` || ch[0].ChangedRun != b || ch[0].CustomerID != "C1" {
+		t.Fatalf("changed: %+v %v", ch, err)
+	}
+	if ch, _ := s.Changed(ctx, "U"); len(ch) != 0 {
+		t.Errorf("another target has no changes: %+v", ch)
+	}
+	// --existing create sends it: the change is settled.
+	ada.Request = `{"phone":"10"}`
+	if err := s.Settle(ctx, b, []Person{ada}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := s.Changed(ctx, "T"); len(ch) != 0 {
+		t.Errorf("a sent change is no longer pending: %+v", ch)
+	}
+	s.NoteChanged(ctx, b, []Person{{Target: "T", Key: bob.Key, Request: `{"phone":"3"}`}})
+	if n, _ := s.Forget(ctx, bob.Key); n != 1 {
+		t.Errorf("forget: %d", n)
+	}
+	var left int
+	s.db.QueryRow(`SELECT count(*) FROM requests WHERE key=?`, bob.Key).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d requests left of a forgotten person", left)
+	}
+}

@@ -512,7 +512,7 @@ func lookupName(s string) (string, string) {
 	if a3 := lookupWords(f); a3 != "" {
 		return a3, ""
 	}
-	if codes := acronyms()[s]; len(codes) == 1 {
+	if codes := acronymsOf(s); len(codes) == 1 {
 		return codes[0], ""
 	} else if len(codes) > 1 {
 		return "", couldBe(codes)
@@ -554,10 +554,6 @@ type titledIndex struct {
 	// language: what tells twins of one name apart ("démocratique"
 	// for the Democratic Republic of the Congo).
 	titlesOf map[langCode]map[string]bool
-	// prefixes and suffixes are the titles of the scripts that write no
-	// spaces, learned the same way: "共和国" of "博茨瓦纳共和国", "国" of
-	// "日本国". Longest first.
-	prefixes, suffixes []string
 }
 
 type langCode struct{ lang, a3 string }
@@ -580,9 +576,25 @@ var titled = sync.OnceValue(buildTitled)
 // not give it. Stripped of its title, a name of China may be either.
 var titleTwins = map[string]string{"CHN": "TWN"}
 
-func buildTitled() titledIndex {
-	short := map[langCode][]string{}
-	official := map[langCode][]string{}
+// titleSet is what the titled reading learns first, and all a spelling
+// without a title needs of it: the title words, and the affixes of the
+// scripts without spaces. The index of names (titled) is built only when
+// a spelling has a title to strip.
+type titleSet struct {
+	titles map[string]bool
+	// prefixes and suffixes are the titles of the scripts that write no
+	// spaces, learned the same way: "共和国" of "博茨瓦纳共和国", "国" of
+	// "日本国". Longest first.
+	prefixes, suffixes []string
+}
+
+var titleWords = sync.OnceValue(buildTitleWords)
+
+// namesByLanguage is every short and official name (folded as titles
+// are), by language and country.
+func namesByLanguage() (short, official map[langCode][]string) {
+	short = map[langCode][]string{}
+	official = map[langCode][]string{}
 	eachName(false, func(name, a3, lang, _ string, isOfficial bool) {
 		if i := strings.IndexAny(lang, "-_@"); i > 0 {
 			lang = lang[:i]
@@ -594,6 +606,11 @@ func buildTitled() titledIndex {
 			short[lc] = append(short[lc], foldTitled(name))
 		}
 	})
+	return short, official
+}
+
+func buildTitleWords() titleSet {
+	short, official := namesByLanguage()
 	// Title words: what an official name has beyond a short name of the
 	// same country in the same language.
 	seenIn := map[string]map[string]bool{} // title word -> countries
@@ -630,7 +647,7 @@ func buildTitled() titledIndex {
 	for w := range articles {
 		titles[w] = true
 	}
-	ix := titledIndex{titles: titles, names: map[string][]titledName{}, titlesOf: map[langCode]map[string]bool{}}
+	ix := titleSet{titles: titles}
 	pre, suf := map[string]map[string]bool{}, map[string]map[string]bool{}
 	note := func(m map[string]map[string]bool, affix, a3 string) {
 		if m[affix] == nil {
@@ -667,6 +684,14 @@ func buildTitled() titledIndex {
 	longestFirst := func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) }
 	slices.SortFunc(ix.prefixes, longestFirst)
 	slices.SortFunc(ix.suffixes, longestFirst)
+	return ix
+}
+
+func buildTitled() titledIndex {
+	tw := titleWords()
+	short, official := namesByLanguage()
+	titles := tw.titles
+	ix := titledIndex{titles: titles, names: map[string][]titledName{}, titlesOf: map[langCode]map[string]bool{}}
 	seen := map[string]bool{}
 	for lc, names := range short {
 		for _, name := range names {
@@ -801,15 +826,15 @@ func (ix titledIndex) strip(folded string) ([]string, bool) {
 // lookupTitled reads s as a title and a name (see titledIndex). It returns
 // the country, or the countries it could be when more than one.
 func lookupTitled(s string) (string, []string) {
-	ix := titled()
 	f := foldTitled(s)
 	if i := strings.Index(s, ","); i > 0 { // "Guinea, Republic of"
 		f = foldTitled(s[i+1:] + " " + s[:i])
 	}
-	words, stripped := ix.strip(f)
+	words, stripped := titledIndex{titles: titleWords().titles}.strip(f)
 	if len(words) == 0 || !stripped {
 		return "", nil // a name without a title is looked up as it is
 	}
+	ix := titled()
 	var codes, exactly []string
 	for _, n := range ix.names[titledKey(words)] {
 		match, exact := true, true
@@ -1029,7 +1054,7 @@ func onlyArticles(s string) bool {
 func isTitle(s string) bool {
 	words := strings.Fields(foldTitled(s))
 	for _, w := range words {
-		if !articles[w] && !titled().titles[w] {
+		if !articles[w] && !titleWords().titles[w] {
 			return false
 		}
 	}
@@ -1255,7 +1280,7 @@ func untitledUnspaced(folded string) []string {
 	if strings.Contains(folded, " ") || !unspaced(folded) {
 		return nil
 	}
-	ix := titled()
+	ix := titleWords()
 	var out []string
 	for _, p := range append([]string{""}, ix.prefixes...) {
 		rest, ok := strings.CutPrefix(folded, p)
@@ -1278,6 +1303,20 @@ func untitledUnspaced(folded string) []string {
 // every word's initial, and the capitalised words' only ("EUA" of
 // "Estados Unidos de América"). Only spellings of three to five capitals
 // that are not ISO codes reach them.
+func acronymsOf(s string) []string {
+	n := 0
+	for _, r := range s {
+		if !unicode.IsUpper(r) {
+			return nil
+		}
+		n++
+	}
+	if n < 3 || n > 5 {
+		return nil
+	}
+	return acronyms()[s]
+}
+
 var acronyms = sync.OnceValue(func() map[string][]string {
 	ix := map[string][]string{}
 	add := func(k, a3 string) {

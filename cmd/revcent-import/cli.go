@@ -127,7 +127,7 @@ once, or explained in the results file; a stopped run continues with --resume.`,
 		return usageError{fmt.Errorf("%s (see %s --help)", flagProblem(err), c.CommandPath())}
 	})
 	root.AddCommand(importCommand(ctx, io, getenv, &code, args), validateCommand(ctx, io, &code), mappingCommand(io),
-		reportCommand(io), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code), versionCommand(io), ledgerCommand(io, getenv))
+		reportCommand(io, getenv), sandboxCommand(ctx, io, getenv), probeCommand(ctx, io, getenv, &code), versionCommand(io), ledgerCommand(io, getenv))
 	root.SetVersionTemplate("{{.Version}}\n")
 
 	err := root.ExecuteContext(ctx)

@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -137,6 +138,7 @@ func TestLedgerTwoNights(t *testing.T) {
 			if created != n/2 || existing != n/2 || changed != n/10 {
 				t.Errorf("night 2: %d created, %d existing (%d changed), want %d, %d (%d)\n%s", created, existing, changed, n/2, n/2, n/10, out)
 			}
+			checkChangedCSV(t, led, n2+".results.csv", n/10, viaImport)
 			code, out, errs = importProcess(t, env, append([]string{n2, "--results", filepath.Join(dir, "again.results.csv")}, common...)...)
 			if c, _, _ := counts(t, filepath.Join(dir, "again.results.csv")); code != 0 || c != 0 {
 				t.Errorf("night 2 again: exit %d, %d created\n%s\n%s", code, c, out, errs)
@@ -145,6 +147,48 @@ func TestLedgerTwoNights(t *testing.T) {
 				t.Errorf("RevCent holds %d customers (%d twice), want %d", total, dups, n+n/2)
 			}
 		})
+	}
+}
+
+// checkChangedCSV runs report --changed-csv on night 2's results file: a
+// line per changed field of each changed row, the phone only, old and new,
+// or, when the ledger was filled by ledger import (which has no request),
+// every field of the new request with a note saying so.
+func checkChangedCSV(t *testing.T, led, res string, want int, viaImport bool) {
+	t.Helper()
+	out := filepath.Join(filepath.Dir(res), "changed.csv")
+	code, stdout, stderr := runCLI(t, map[string]string{"REVCENT_LEDGER": led}, "report", res, "--changed-csv", out)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d changed rows written to %s", want, out)) {
+		t.Fatalf("report --changed-csv: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(data, []byte("\ufeff")) {
+		t.Errorf("%s does not start with a UTF-8 BOM", out)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff")))).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("%s: %v, %d lines", out, err, len(recs))
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	rows := map[string]bool{}
+	for _, r := range recs[1:] {
+		rows[r[col["import_row"]]] = true
+		field, old, new, note := r[col["field"]], r[col["old"]], r[col["new"]], r[col["note"]]
+		switch {
+		case viaImport && (old != "" || !strings.Contains(note, "not recorded")):
+			t.Errorf("a ledger filled by ledger import has no old values: %q", r)
+		case !viaImport && (field != "customer.phone" || !strings.HasPrefix(old, "+44 20 7946 ") || new != "+44 161 496 0000" || note != ""):
+			t.Errorf("want the phone changed from night 1's to +44 161 496 0000: %q", r)
+		}
+	}
+	if len(rows) != want {
+		t.Errorf("%d rows listed, want %d", len(rows), want)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/revcent-import/revcent-import/source"
 )
 
-func reportCommand(io stdio) *cobra.Command {
-	var input, errorsCSV, successCSV, format string
+func reportCommand(io stdio, getenv func(string) string) *cobra.Command {
+	var input, errorsCSV, successCSV, changedCSV, ledgerFlag, format string
 	var in inputFlags
 	cmd := &cobra.Command{
 		Use:   "report RESULTS [flags]",
@@ -29,11 +29,18 @@ import_error and import_raw (fix the cells, then import that file as it
 is), and the created and existing rows with their customer ids. A row that
 could not be split into the header's columns (a stray quote, a field too
 many or too few) keeps its original text in import_raw: fix it there, or in
-the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
+the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.
+
+With --changed-csv, it lists the rows the ledger found changed (existing,
+error_code changed: RevCent's create does not update a customer, so they
+were not sent): one line per field whose value differs between the request
+last sent for that person and the row's, old and new. It reads the ledger,
+not the input; the ledger keeps no card field.`,
 		Example: `  revcent-import report prospects.csv.results.csv
   revcent-import report prospects.csv.results.csv --input prospects.csv --errors-csv fix-me.csv
   revcent-import import fix-me.csv --campaign "Spring Promo"          # after fixing the cells
   revcent-import report prospects.csv.results.csv --input prospects.csv --success-csv created.csv
+  revcent-import report nightly.csv.results.csv --changed-csv changed.csv
   revcent-import report prospects.csv.results.csv --format json`,
 		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -79,6 +86,34 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 			}
 			out := bufio.NewWriter(io.out)
 			defer out.Flush()
+			changed := -1
+			if changedCSV != "" {
+				p := ledgerPath(ledgerFlag, getenv)
+				if p == "" || p == "off" {
+					return usageError{errors.New("--changed-csv reads the ledger: pass --ledger FILE")}
+				}
+				store, err := openLedger(p)
+				if err != nil {
+					return usageError{err}
+				}
+				defer store.Close()
+				f, err := os.Create(changedCSV)
+				if err != nil {
+					return usageError{err}
+				}
+				bw := bufio.NewWriter(f)
+				changed, err = writeChanged(cmd.Context(), bw, args[0], store)
+				if err == nil {
+					err = bw.Flush()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					os.Remove(changedCSV)
+					return usageError{err}
+				}
+			}
 			var counts results.ExportCounts
 			if input != "" {
 				files := map[string]*os.File{}
@@ -127,7 +162,8 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 					*results.Report
 					ErrorsExported  *int `json:"errors_exported,omitempty"`
 					CreatedExported *int `json:"created_exported,omitempty"`
-				}{rep, optional(errorsCSV, counts.Errors), optional(successCSV, counts.Created)})
+					ChangedExported *int `json:"changed_exported,omitempty"`
+				}{rep, optional(errorsCSV, counts.Errors), optional(successCSV, counts.Created), optional(changedCSV, changed)})
 			}
 			rep.Print(out)
 			if errorsCSV != "" {
@@ -135,6 +171,9 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 			}
 			if successCSV != "" {
 				fmt.Fprintf(out, "%d created rows written to %s with their customer ids\n", counts.Created, successCSV)
+			}
+			if changedCSV != "" {
+				fmt.Fprintf(out, "%d changed rows written to %s, a line per field changed, old and new (not sent: RevCent's create does not update)\n", changed, changedCSV)
 			}
 			return nil
 		},
@@ -144,6 +183,8 @@ the cells. Exports start with a UTF-8 BOM, so that Excel shows accents.`,
 	fl.StringVar(&input, "input", "", "the input that was imported, to export rows with their original columns")
 	fl.StringVar(&errorsCSV, "errors-csv", "", "write the invalid and failed rows here (needs --input)")
 	fl.StringVar(&successCSV, "success-csv", "", "write the created rows here, with their customer ids (needs --input)")
+	fl.StringVar(&changedCSV, "changed-csv", "", "write the rows found changed since the ledger's last send here, a line per field, old and new")
+	fl.StringVar(&ledgerFlag, "ledger", "", "the ledger, for --changed-csv (env REVCENT_LEDGER; default $XDG_STATE_HOME/revcent-import/ledger.db)")
 	fl.StringVar(&format, "format", "text", "text or json")
 	fl.StringVar(&in.mappingFile, "mapping", "", "the mapping file the import used, to know its card columns (default: the columns auto-mapping would take)")
 	// The input's format comes from its name; its dialect may be given.

@@ -203,9 +203,23 @@ func TestNoCardDataAtRest(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "cards.csv")
 	os.WriteFile(in, []byte(cardCSV), 0o644)
-	code, out, errs := importProcess(t, sandboxEnv, in, "--base-url", base, "--rate", "0", "--progress", "log")
+	// With a ledger in dir, which keeps the requests sent and the changed
+	// ones found since: it is looked in too.
+	led := filepath.Join(dir, "ledger.db")
+	env := append([]string{"REVCENT_LEDGER=" + led}, sandboxEnv...)
+	code, out, errs := importProcess(t, env, in, "--base-url", base, "--rate", "0", "--progress", "log")
 	if code != exitRowsFailed {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	// Night 2: Ada's company changed, so the ledger notes her new request.
+	in1 := filepath.Join(dir, "cards2.csv")
+	os.WriteFile(in1, []byte(strings.Replace(cardCSV, "Analytical", "Analytical Engines", 1)), 0o644)
+	importProcess(t, env, in1, "--base-url", base, "--rate", "0", "--progress", "log")
+	if c, o, e := runCLI(t, map[string]string{"REVCENT_LEDGER": led}, "report", in1+".results.csv", "--changed-csv", filepath.Join(dir, "changed.csv")); c != 0 || !strings.Contains(o, "1 changed rows") {
+		t.Fatalf("report --changed-csv: exit %d\n%s\n%s", c, o, e)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "changed.csv")); !strings.Contains(string(b), "customer.company,Analytical,Analytical Engines") {
+		t.Errorf("changed.csv: %s", b)
 	}
 	code, out2, errs2 := runCLI(t, nil, "report", in+".results.csv", "--input", in, "--errors-csv", filepath.Join(dir, "errors.csv"), "--success-csv", filepath.Join(dir, "ok.csv"))
 	if code != 0 {
@@ -218,7 +232,7 @@ func TestNoCardDataAtRest(t *testing.T) {
 	echo := startSandbox(t, "--echo-card")
 	in2 := filepath.Join(dir, "echo.csv")
 	os.WriteFile(in2, []byte(cardCSV), 0o644)
-	_, out3, errs3 := importProcess(t, sandboxEnv, in2, "--base-url", echo, "--rate", "0", "--progress", "log")
+	_, out3, errs3 := importProcess(t, env, in2, "--base-url", echo, "--rate", "0", "--progress", "log")
 	recs := readRecords(t, in2+".results.csv")
 	echoed := 0
 	for _, r := range recs {
@@ -232,7 +246,7 @@ func TestNoCardDataAtRest(t *testing.T) {
 	written := map[string]string{"stdout": out + out3, "stderr": errs + errs3}
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	for _, f := range files {
-		if f == in || f == in2 {
+		if f == in || f == in1 || f == in2 {
 			continue
 		}
 		b, _ := os.ReadFile(f)

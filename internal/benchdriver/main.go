@@ -33,7 +33,7 @@ var (
 	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
-	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile,xlsx); all when empty")
+	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile,xlsx,ledger); all when empty")
 	dir    string
 )
 
@@ -71,6 +71,7 @@ func main() {
 		{"settle", func() { settleCost(scale) }},
 		{"hostile", func() { hostile(scale) }},
 		{"xlsx", func() { xlsxRate(scale) }},
+		{"ledger", func() { ledgerCost(scale) }},
 	} {
 		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
 			sec.run()
@@ -155,7 +156,10 @@ type usage struct {
 // high-water mark, since os/exec starts children with vfork.
 func runChild(name string, args ...string) usage {
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "REVCENT_API_KEY="+sandbox.DefaultAPIKey)
+	// No ledger unless a section asks for one with --ledger: the default
+	// one, under ~/.local/state, would remember one run's people in the
+	// next (found existing, not sent) and outlive the bench.
+	cmd.Env = append(os.Environ(), "REVCENT_API_KEY="+sandbox.DefaultAPIKey, "REVCENT_LEDGER=off")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -465,4 +469,67 @@ func xlsxRate(scale int) {
 		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f MiB | %.1f MiB |\n", i+1, cr, xr, xr/cr, float64(c.maxRSS)/(1<<20), float64(x.maxRSS)/(1<<20))
 	}
 	fmt.Printf("| **median** | | | **%.3f** | | |\n\n", median(ratios))
+}
+
+// ledgerCost is issue 13's figures: an import of new people with the
+// ledger on (a new ledger each time) against the same with --ledger off,
+// alternating in one sandbox; then against a ledger already holding
+// 1,000,000 other people (a copy of one filled once, each time), for its
+// start-up and lookups, and its peak RSS.
+func ledgerCost(scale int) {
+	n := 100000 / scale
+	in := csvFile(n)
+	srv := startSandbox("--discard")
+	defer srv.stop()
+	fmt.Printf("## 10. The ledger (issue 13)\n\n%d new people, `--rate 0`, into one `sandbox --discard` process: `--ledger off`, then a new ledger, alternating; then a copy of a ledger holding %d other people on the same target.\n\n| pair | off rows/s | on rows/s | on/off | off peak RSS | on peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", n, 1000000/scale)
+	var ratios []float64
+	for i := range 3 {
+		led := filepath.Join(dir, "ledger.db")
+		removeLedger(led)
+		off := importRun(in, srv.url, "--rate", "0", "--ledger", "off")
+		on := importRun(in, srv.url, "--rate", "0", "--ledger", led)
+		fr, nr := float64(n)/off.wall.Seconds(), float64(n)/on.wall.Seconds()
+		ratios = append(ratios, nr/fr)
+		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f MiB | %.1f MiB |\n", i+1, fr, nr, nr/fr, float64(off.maxRSS)/(1<<20), float64(on.maxRSS)/(1<<20))
+	}
+	fmt.Printf("| **median** | | | **%.3f** | | |\n\n", median(ratios))
+
+	// The target the importer records: its run line names it.
+	probe := filepath.Join(dir, "probe.results.csv")
+	runChild(*bin, "import", csvFile(10), "--base-url", srv.url, "--campaign", "Spring Promo", "--progress", "none", "--results", probe, "--ledger", "off")
+	ix, err := results.Load(probe)
+	if err != nil {
+		fail(err)
+	}
+	big := filepath.Join(dir, "big.db")
+	fill := runChild("go", "run", "./internal/ledgerfill", "-ledger", big, "-n", strconv.Itoa(1000000/scale), "-target", ix.Target.String())
+	st, _ := os.Stat(big)
+	fmt.Printf("Filling the big ledger: %v (`go run ./internal/ledgerfill`, build included), %.0f MB.\n\n| run | ledger | wall | rows/s | peak RSS |\n| --- | --- | --- | --- | --- |\n", fill.wall.Round(time.Millisecond), float64(st.Size())/1e6)
+	for i := range 2 {
+		led := filepath.Join(dir, "ledger.db")
+		removeLedger(led)
+		copyFile(big, led)
+		u := importRun(in, srv.url, "--rate", "0", "--ledger", led)
+		fmt.Printf("| %d | %d people | %v | %.0f | %.1f MiB |\n", i+1, 1000000/scale, u.wall.Round(time.Millisecond), float64(n)/u.wall.Seconds(), float64(u.maxRSS)/(1<<20))
+		removeLedger(led)
+		e := importRun(in, srv.url, "--rate", "0", "--ledger", led)
+		fmt.Printf("| %d | empty | %v | %.0f | %.1f MiB |\n", i+1, e.wall.Round(time.Millisecond), float64(n)/e.wall.Seconds(), float64(e.maxRSS)/(1<<20))
+	}
+	fmt.Println()
+}
+
+func removeLedger(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+}
+
+func copyFile(from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		fail(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		fail(err)
+	}
 }
