@@ -926,3 +926,44 @@ func TestRetryFailedAfterRetriesRanOut(t *testing.T) {
 	}
 	checkExactlyOnce(t, e, ps, cfg.Results, false)
 }
+
+// TestMemoryLimitDuringTheRun: Config.MemoryLimit is the soft memory
+// limit while rows are sent, raised to twice the live heap when that is
+// more, and the limit found before is restored after.
+func TestMemoryLimitDuringTheRun(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	before := debug.SetMemoryLimit(-1)
+	var during atomic.Int64
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		during.Store(debug.SetMemoryLimit(-1))
+		return false
+	})
+	content, _ := crmCSV(t, 20)
+	cfg := e.config(e.file("m.csv", content))
+	cfg.MemoryLimit = 40 << 20
+	runtime.GC()
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if live := int64(heapInUse()); during.Load() != max(40<<20, 2*live) && during.Load() != 40<<20 {
+		t.Errorf("memory limit %d while sending, want 40 MiB or twice the live heap (%d)", during.Load(), 2*live)
+	}
+	if after := debug.SetMemoryLimit(-1); after != before {
+		t.Errorf("memory limit %d after the run, want %d again", after, before)
+	}
+	// A live heap of over 20 MiB raises it.
+	ballast := make([]byte, 64<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	runtime.GC()
+	cfg = e.config(e.file("m2.csv", content))
+	cfg.MemoryLimit = 40 << 20
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(ballast)
+	if during.Load() < 128<<20 {
+		t.Errorf("memory limit %d while sending with 64 MiB live, want at least 128 MiB", during.Load())
+	}
+}

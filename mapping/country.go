@@ -458,11 +458,14 @@ func lookupName(s string) (string, string) {
 		return a3, reason
 	}
 	for k, forms := range [][]string{exact, stripped, looseVariants(s)} {
-		for _, index := range []func() map[string][]string{englishIndex, countryIndex} {
+		for tier, index := range []func() map[string][]string{englishIndex, countryIndex} {
 			ix := index() // the whole index only when the first tier has no answer
 			for _, v := range forms {
 				codes := ix[v]
-				if (k > 0 || fullIndex().translatedOnly[v]) && len(codes) == 1 {
+				// The first tier's names are ISO's English ones and the
+				// aliases: only a whole spelling found there needs no
+				// second look (nor the whole index built to give it one).
+				if (k > 0 || tier > 0 && fullIndex().translatedOnly[v]) && len(codes) == 1 {
 					// A title read off and a short name found again
 					// vouches for it: "Republik Guinea" is German
 					// iso-codes' alone, and the start of "Republik

@@ -430,6 +430,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
 		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, AutoConcurrency: workers == 0,
 		GCPercent:   gcPercent(getenv),
+		MemoryLimit: memoryLimit(getenv),
 		MaxAttempts: f.maxAttempts,
 		Log:         log,
 	}
@@ -800,6 +801,15 @@ func orDefault(c []string) []string {
 		return sandbox.DefaultCampaigns
 	}
 	return c
+}
+
+// memoryLimit is the import's soft memory limit: 40 MiB (see
+// importer.Config.MemoryLimit), unless the user set GOMEMLIMIT.
+func memoryLimit(getenv func(string) string) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	return 40 << 20
 }
 
 // gcPercent is the import's GOGC: 200 (see importer.Config.GCPercent),
