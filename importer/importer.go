@@ -349,7 +349,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
 	}
 	if cfg.MemoryLimit > 0 {
-		stop := holdMemoryLimit(cfg.MemoryLimit)
+		stop := HoldMemoryLimit(cfg.MemoryLimit, 2)
 		defer stop()
 	}
 	rate := "unlimited"
@@ -497,15 +497,16 @@ func checkResultsPath(path, input string) error {
 	return nil
 }
 
-// holdMemoryLimit sets the soft memory limit to base, or twice the live
-// heap when that is more, checking four times a second, until the
-// returned function restores the limit it found.
-func holdMemoryLimit(base int64) (restore func()) {
+// HoldMemoryLimit sets the soft memory limit to base, or the live heap
+// times growth when that is more (2 for an import: the collector then
+// runs no more often than GOGC=100 would), checking four times a second,
+// until the returned function restores the limit it found.
+func HoldMemoryLimit(base int64, growth float64) (restore func()) {
 	prev := debug.SetMemoryLimit(-1)
 	set := func() int64 {
 		limit := base
-		if live := heapInUse(); live != math.MaxUint64 && int64(2*live) > limit {
-			limit = int64(2 * live)
+		if live := heapInUse(); live != math.MaxUint64 && int64(float64(live)*growth) > limit {
+			limit = int64(float64(live) * growth)
 		}
 		debug.SetMemoryLimit(limit)
 		return limit

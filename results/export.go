@@ -70,13 +70,17 @@ type ExportCounts struct {
 
 // Exporter writes rows of the input that a results file describes: the
 // rows whose last status is invalid or failed (an errors file), and those
-// created or found existing, with their customer ids (a success file). Collect takes the results file's outcomes, as
-// Outcomes or Summarize reads them, so that a report and its export read
-// the journal once; Write then reads the input.
+// created or found existing, with their customer ids (a success file).
+// Write reads the journal's index (24 bytes a row) and then the input,
+// reading each exported row's last line back from the journal as the row
+// comes: memory does not grow with the rows exported (holding each one's
+// id and message took 450 MiB for a million).
 type Exporter struct {
 	results       string
 	errs, created bool
-	rows          map[int]exportRow
+	// Index, when set, is the results file's index already read (a
+	// Report's): Write reads it again otherwise.
+	Index *Index
 	// Cards names, given the input's columns, those holding card numbers
 	// (masked to their last four digits) and card codes (blanked). Any
 	// other cell shaped like a card number is masked too.
@@ -100,29 +104,10 @@ func Neutralise(v string) string {
 	return v
 }
 
-type exportRow struct {
-	status Status
-	msg    string
-	id     string
-	hash   string
-}
-
 // NewExporter returns an Exporter for the results file at resultsPath
-// that keeps what the errors file (errs) and the success file (created)
-// need.
+// that writes the errors file (errs), the success file (created), or both.
 func NewExporter(resultsPath string, errs, created bool) *Exporter {
-	return &Exporter{results: resultsPath, errs: errs, created: created, rows: map[int]exportRow{}}
-}
-
-// Collect takes one row's outcome.
-func (x *Exporter) Collect(o Record) error {
-	switch {
-	case x.errs && (o.Status == Invalid || o.Status == Failed):
-		x.rows[o.Row] = exportRow{status: o.Status, msg: o.Message, hash: o.RowHash}
-	case x.created && (o.Status == Created || o.Status == Existing):
-		x.rows[o.Row] = exportRow{status: o.Status, id: o.CustomerID, hash: o.RowHash}
-	}
-	return nil
+	return &Exporter{results: resultsPath, errs: errs, created: created}
 }
 
 // Write writes the collected rows to errs and created (either may be nil).
@@ -135,7 +120,15 @@ func (x *Exporter) Collect(o Record) error {
 // the export: the input is not the one that was imported.
 func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs, created io.Writer) (ExportCounts, error) {
 	var n ExportCounts
-	rows, resultsPath := x.rows, x.results
+	resultsPath := x.results
+	ix := x.Index
+	if ix == nil {
+		var err error
+		if ix, err = Load(resultsPath); err != nil {
+			return n, err
+		}
+		defer ix.Close()
+	}
 	src, info, err := open()
 	if err != nil {
 		return n, err
@@ -193,11 +186,11 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 		if err != nil {
 			return n, fmt.Errorf("%s: %w", info.Name, err)
 		}
-		w, ok := rows[row.Record]
-		if !ok {
+		last, ok := ix.Last(row.Record)
+		if !ok || !(x.errs && (last.Status == Invalid || last.Status == Failed) || x.created && (last.Status == Created || last.Status == Existing)) {
 			continue
 		}
-		if row.Err == nil && w.hash != "" && w.hash != strconv.FormatUint(RowHash(row.Values), 16) {
+		if row.Err == nil && last.RowHash != 0 && last.RowHash != RowHash(row.Values) {
 			return n, fmt.Errorf("%s line %d (row %d) differs from the row recorded in %s: is this the input that was imported?",
 				info.Name, row.Line, row.Record, resultsPath)
 		}
@@ -215,14 +208,18 @@ func (x *Exporter) Write(open func() (source.Reader, source.Input, error), errs,
 				out[i] = maskNumber(out[i])
 			}
 		}
+		w, err := ix.Record(row.Record) // its id or its message
+		if err != nil {
+			return n, err
+		}
 		out[len(cols)], out[len(cols)+1] = strconv.Itoa(row.Record), strconv.Itoa(row.Line)
-		if w.status == Created || w.status == Existing {
-			out[len(cols)+2] = w.id
+		if w.Status == Created || w.Status == Existing {
+			out[len(cols)+2] = w.CustomerID
 			guard(out[:len(cols)+3])
 			cw.Write(out[:len(cols)+3])
 			n.Created++
 		} else {
-			out[len(cols)+2], out[len(cols)+3] = w.msg, scrubRaw(row.Raw, delim, cols, codeNames, codes)
+			out[len(cols)+2], out[len(cols)+3] = w.Message, scrubRaw(row.Raw, delim, cols, codeNames, codes)
 			guard(out)
 			ew.Write(out)
 			n.Errors++

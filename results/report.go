@@ -23,6 +23,10 @@ type Report struct {
 	Throttled int            `json:"throttled"` // 429 answers, over all rows
 	Errors    []ErrorCount   `json:"errors"`    // invalid and failed rows by error code, most frequent first
 	Retryable int            `json:"retryable"` // failed rows --retry-failed may help
+
+	// Index is the journal's index, as read: an export (Exporter.Index)
+	// reads its rows back through it rather than reading it again.
+	Index *Index `json:"-"`
 }
 
 // ErrorCount is one error code with how many rows ended with it and one
@@ -40,7 +44,7 @@ type ErrorCount struct {
 // row, in file order of those lines. It makes two passes: the first finds
 // each row's last line, the second reads them.
 func Outcomes(path string, fn func(Record) error) (*Index, error) {
-	ix, err := Load(path)
+	ix, err := LoadSmall(path)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +135,7 @@ func Summarize(path string, also func(Record) error) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Lines, rep.Rows = ix.lines, ix.Len()
+	rep.Lines, rep.Rows, rep.Index = ix.lines, ix.Len(), ix
 	for st, n := range ix.Counts {
 		if n > 0 {
 			rep.ByStatus[st] = n

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -172,7 +173,9 @@ payment.credit_card.card_code: CVV
 	}
 	for name, s := range map[string]string{"results": string(res), "stdout": out + dryOut, "stderr": stderr + dryErr, "dry-run": string(dry)} {
 		for _, secret := range []string{"4111111111111111", "4111 1111 1111 1111", "5500000000000004", "5500-0000-0000-0004", "4111111111111112", "4111 1111 1111 1112", "737", "5521"} {
-			if strings.Contains(s, secret) {
+			// A code's digits may stand in a time or a duration by chance
+			// ("…12.737Z", "1.737s"): those are left out before looking.
+			if regexp.MustCompile(`(^|[^0-9.])` + regexp.QuoteMeta(secret) + `([^0-9.]|$)`).MatchString(noise.ReplaceAllString(s, " ")) {
 				t.Errorf("%s contains %q", name, secret)
 			}
 		}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,7 +34,7 @@ var (
 	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
-	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile,xlsx,ledger); all when empty")
+	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile,xlsx,ledger,report); all when empty")
 	dir    string
 )
 
@@ -51,7 +52,9 @@ func main() {
 	if dir, err = os.MkdirTemp("", "revcent-bench"); err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	}
 	scale := 1
 	if *quick {
 		scale, *rows, *rounds = 10, 5000, 2
@@ -72,6 +75,7 @@ func main() {
 		{"hostile", func() { hostile(scale) }},
 		{"xlsx", func() { xlsxRate(scale) }},
 		{"ledger", func() { ledgerCost(scale) }},
+		{"report", func() { reportMemory(scale) }},
 	} {
 		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
 			sec.run()
@@ -532,4 +536,60 @@ func copyFile(from, to string) {
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		fail(err)
 	}
+}
+
+// reportMemory is issue 14's report figure: report --errors-csv and
+// --success-csv of a 1,000,000-row journal (its rows a tenth invalid, the
+// rest created, written in the order workers finish: shuffled in runs of
+// 64), in constant memory.
+func reportMemory(scale int) {
+	m := 1000000 / scale
+	in := csvFile(m)
+	res := filepath.Join(dir, "report.results.csv")
+	w, err := results.Create(res)
+	if err != nil {
+		fail(err)
+	}
+	ps := fake.Prospects(m, 100)
+	order := make([]int, m)
+	for i := range order {
+		order[i] = i
+	}
+	for i := 0; i < m; i += 64 {
+		part := order[i:min(i+64, m)]
+		rand.Shuffle(len(part), func(a, b int) { part[a], part[b] = part[b], part[a] })
+	}
+	for _, i := range order {
+		p := ps[i]
+		rec := &results.Record{Row: i + 1, Line: i + 2, Status: results.Created, CustomerID: fmt.Sprintf("%020d", i),
+			HTTPStatus: 200, Attempts: 1, Email: strings.ToLower(p.Email), RowHash: strconv.FormatUint(results.RowHash(p.Record()), 16), At: "2026-11-26T00:00:00.000Z"}
+		if i%10 == 0 {
+			rec.Status, rec.CustomerID, rec.HTTPStatus, rec.ErrorCode, rec.Message = results.Invalid, "", 0, "invalid_email", "Email: not an email address (fix the cell)"
+		}
+		w.Write(rec)
+	}
+	if err := w.Close(); err != nil {
+		fail(err)
+	}
+	fmt.Printf("## 11. Report exports (issue 14)\n\n`report --input --errors-csv --success-csv` of a %d-row journal (a tenth invalid, the rest created).\n\n| export | wall | peak RSS | rows written |\n| --- | --- | --- | --- |\n", m)
+	for _, args := range [][]string{{"--errors-csv", filepath.Join(dir, "e.csv")}, {"--success-csv", filepath.Join(dir, "s.csv")}, {"--errors-csv", filepath.Join(dir, "e.csv"), "--success-csv", filepath.Join(dir, "s.csv")}} {
+		u := runChild(*bin, append([]string{"report", res, "--input", in}, args...)...)
+		lines := 0
+		for _, f := range []string{"e.csv", "s.csv"} {
+			if slices.Contains(args, filepath.Join(dir, f)) {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				lines += bytes.Count(b, []byte("\n")) - 1
+				os.Remove(filepath.Join(dir, f))
+			}
+		}
+		fmt.Printf("| %s | %v | %.1f MiB | %d |\n", strings.Join([]string{args[0], argAt(args, 2)}, " "), u.wall.Round(time.Millisecond), float64(u.maxRSS)/(1<<20), lines)
+	}
+	fmt.Println()
+}
+
+func argAt(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
 }
