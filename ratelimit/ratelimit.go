@@ -54,6 +54,9 @@ type Limiter struct {
 	windowFrom time.Time // start of the measurement window: the last 429, or the start
 	changed    time.Time // the rate's last change
 	lastGood   float64   // the rate before the last probe: it ran ProbeEvery without a 429
+	lastBad    float64   // the last rate a 429 cut: probes go half way back toward it
+	every      time.Duration // between probes: ProbeEvery, longer after probes that failed near the limit
+	sendFrom   time.Time // when the last pause ended: the window's sending time starts here
 	step       float64   // the next probe's factor: doubles its increase while probes succeed
 	n429       int64
 	cuts       int64
@@ -129,7 +132,7 @@ func New(perSecond float64, burst int) *Limiter {
 	now := time.Now()
 	gen, end := context.WithCancel(context.Background())
 	l := &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
-		target: target, windowFrom: now, changed: now, step: ProbeStep, win: newWindow(target, max(burst, 1))}
+		target: target, windowFrom: now, sendFrom: now, changed: now, step: ProbeStep, every: ProbeEvery, win: newWindow(target, max(burst, 1))}
 	l.publish()
 	return l
 }
@@ -232,9 +235,22 @@ func (l *Limiter) Accepted() {
 	if cur >= l.target {
 		return
 	}
-	if now := time.Now(); now.Sub(l.changed) >= ProbeEvery {
+	now := time.Now()
+	// Far under the rate a 429 last cut (a halving overshot), the next
+	// probe comes sooner, and goes half way back.
+	every := l.every
+	if l.lastBad > cur*1.25 {
+		every = ProbeEvery / 5
+	}
+	if now.Sub(l.changed) >= every {
 		l.lastGood = cur
-		l.reset(min(l.target, cur*l.step), now)
+		next := min(l.target, cur*l.step)
+		if l.lastBad > cur {
+			next = min(l.target, max((cur+l.lastBad)/2, cur*ProbeStep))
+		} else {
+			l.lastBad = 0 // a rate above it ran a whole interval: the server's limit rose
+		}
+		l.reset(next, now)
 		l.step = min(2, 1+2*(l.step-1))
 		l.changed = now
 	}
@@ -258,8 +274,17 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 	}
 	if secs := now.Sub(l.windowFrom).Seconds(); secs > 0 {
 		accepted := l.accepted.Load()
-		measured := float64(accepted) / secs
 		cur := l.rate()
+		// What the server accepted since the last 429 tells its rate two
+		// ways. Over the whole window, pause included (during which the
+		// server's bucket refilled), it is right for a server that banks a
+		// pause's worth, and low for one that banks less (a burst of 5
+		// read 25/s for 40/s). Over the sending time only, it is what was
+		// sent, which was all accepted until this 429: high by the burst.
+		// The server's rate is between the two.
+		sending := now.Sub(l.sendFrom).Seconds()
+		whole := float64(accepted) / secs
+		sent := float64(accepted) / max(sending, 1e-3)
 		var next float64
 		switch {
 		case accepted == 0 && math.IsInf(cur, 1):
@@ -269,17 +294,26 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 			// the news that the rate is too high.
 			next = cur / 2
 		case math.IsInf(cur, 1):
-			next = measured
+			next = whole
+		case sending < 1:
+			// A 429 within a second of sending: what was accepted was
+			// the server's burst, not its rate. Halve.
+			next = cur / 2
 		default:
-			// A server that banks its unused rate during the pause is
-			// measured well; one that does not (a burst of 1) reads low,
-			// but then the rate that last ran a whole probe interval
-			// without a 429 is known to be good. Never cut by more than
-			// half, nor by less than 5%, at once.
-			next = min(max(measured, l.lastGood), cur*0.95)
+			// Never cut by more than half, nor by less than 5%, at once.
+			next = min(max(whole, sent*0.85, l.lastGood), cur*0.95)
 			next = max(next, cur/2)
 		}
 		next = max(minRate, min(next, l.target))
+		if !math.IsInf(cur, 1) {
+			l.lastBad = cur
+		}
+		// A probe that failed within 15% of the rate that ran before it
+		// found the limit: the next probe waits twice as long (each one
+		// costs a pause), up to 8 intervals.
+		if l.lastGood > 0 && cur < l.lastGood*1.15 {
+			l.every = min(2*l.every, 8*ProbeEvery)
+		}
 		l.lastGood, l.step = 0, ProbeStep
 		l.cuts++
 		l.windowFrom, l.changed, l.pausedAt = now, now, now
@@ -287,11 +321,13 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 		if until := now.Add(max(pause, 0)); until.After(l.until) {
 			l.until = until
 		}
+		l.sendFrom = l.until
 		l.reset(next, l.until)
 		return
 	}
 	if until := now.Add(max(pause, 0)); until.After(l.until) {
 		l.until = until
+		l.sendFrom = until
 		l.publish()
 	}
 }

@@ -92,28 +92,52 @@ func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
 		if got := l.Limit(); got != 30 {
 			t.Errorf("a stale 429 moved the rate to %v", got)
 		}
-		// Quiet periods probe up, by 5%, then 10%, then 20%.
-		for _, want := range []float64{30 * 1.05, 30 * 1.05 * 1.1, 30 * 1.05 * 1.1 * 1.2} {
-			time.Sleep(ProbeEvery)
+		// Quiet periods probe up half way back to the rate the 429 cut
+		// (50/s): the first soon, since 30 is far under 50, then once an
+		// interval.
+		for i, want := range []float64{40, 45, 47.5} {
+			wait := ProbeEvery
+			if i == 0 {
+				wait = ProbeEvery / 5
+			}
+			time.Sleep(wait)
 			l.Accepted()
 			l.Accepted()
 			if got := l.Limit(); math.Abs(got-want) > 1e-9 {
-				t.Errorf("after a quiet %v: %v, want %v", ProbeEvery, got, want)
+				t.Errorf("after a quiet %v: %v, want %v", wait, got, want)
 			}
 		}
 		// A 429 now falls back to the last rate that ran a whole interval
-		// cleanly, though the window's average reads far lower.
+		// cleanly, though the window's average reads far lower; and since
+		// that probe failed within 15% of it, the next waits twice as long.
 		time.Sleep(time.Second)
 		l.Throttled(time.Second, time.Now())
-		if got, want := l.Limit(), 30*1.05*1.1; math.Abs(got-want) > 1e-9 {
+		if got, want := l.Limit(), 45.0; math.Abs(got-want) > 1e-9 {
 			t.Errorf("after the probe's 429: %v, want the last good %v", got, want)
 		}
-		// And a cut never more than halves the rate at once (9 s: no probe
+		time.Sleep(ProbeEvery + time.Second)
+		l.Accepted()
+		if got := l.Limit(); got != 45 {
+			t.Errorf("a probe after one interval (%v), want it after two", got)
+		}
+		time.Sleep(ProbeEvery)
+		l.Accepted()
+		if got := l.Limit(); got <= 45 {
+			t.Errorf("no probe after two intervals: %v", got)
+		}
+		// That probe's 429 falls back to the last good rate again; then a
+		// cut never more than halves the rate at once (9 s: no probe
 		// comes between).
+		time.Sleep(time.Second)
+		l.Throttled(time.Second, time.Now())
+		cur := l.Limit()
+		if math.Abs(cur-45*1.05*0.95) > 1e-9 {
+			t.Errorf("after the second probe's 429: %v, want 5%% under the probe (its last good, 45, is more)", cur)
+		}
 		time.Sleep(9 * time.Second)
 		l.Accepted()
 		l.Throttled(time.Second, time.Now())
-		if got, want := l.Limit(), 30*1.05*1.1/2; math.Abs(got-want) > 1e-9 {
+		if got, want := l.Limit(), cur/2; math.Abs(got-want) > 1e-9 {
 			t.Errorf("after a 429 with 0.1/s accepted: %v, want half, %v", got, want)
 		}
 	})
@@ -188,9 +212,13 @@ func TestAgainstAServerLimit(t *testing.T) {
 	}{
 		{"burst 40, 5 ms", 40, 5 * time.Millisecond, 1.15},
 		{"burst 40, 150 ms", 40, 150 * time.Millisecond, 1.15},
-		{"burst 10, 50 ms", 10, 50 * time.Millisecond, 1.35},
-		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 1.35},
-		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 1.35},
+		{"burst 40, 300 ms", 40, 300 * time.Millisecond, 1.15},
+		{"burst 10, 50 ms", 10, 50 * time.Millisecond, 1.15},
+		{"burst 5, 5 ms", 5, 5 * time.Millisecond, 1.15},
+		{"burst 5, 100 ms", 5, 100 * time.Millisecond, 1.15},
+		{"burst 5, 300 ms", 5, 300 * time.Millisecond, 1.15},
+		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 1.15},
+		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 1.15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
