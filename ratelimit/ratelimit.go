@@ -49,15 +49,15 @@ type Limiter struct {
 	lim        *rate.Limiter
 	gen        context.Context
 	endGen     context.CancelFunc
-	until      time.Time // no request starts before this
-	pausedAt   time.Time // when the current or last pause began
-	windowFrom time.Time // start of the measurement window: the last 429, or the start
-	changed    time.Time // the rate's last change
-	lastGood   float64   // the rate before the last probe: it ran ProbeEvery without a 429
-	lastBad    float64   // the last rate a 429 cut: probes go half way back toward it
+	until      time.Time     // no request starts before this
+	pausedAt   time.Time     // when the current or last pause began
+	windowFrom time.Time     // start of the measurement window: the last 429, or the start
+	changed    time.Time     // the rate's last change
+	lastGood   float64       // the rate before the last probe: it ran ProbeEvery without a 429
+	lastBad    float64       // the last rate a 429 cut: probes go half way back toward it
 	every      time.Duration // between probes: ProbeEvery, longer after probes that failed near the limit
-	sendFrom   time.Time // when the last pause ended: the window's sending time starts here
-	step       float64   // the next probe's factor: doubles its increase while probes succeed
+	sendFrom   time.Time     // when the last pause ended: the window's sending time starts here
+	step       float64       // the next probe's factor: doubles its increase while probes succeed
 	n429       int64
 	cuts       int64
 	// win is the log of the last starts, for the one-second cap. It is
