@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/revcent-import/revcent-import/revcent"
 )
 
 // DefaultPause is how long everyone waits after a 429 without Retry-After.
@@ -56,8 +58,14 @@ type Limiter struct {
 	lastGood   float64       // the rate before the last probe: it ran ProbeEvery without a 429
 	lastBad    float64       // the last rate a 429 cut: probes go half way back toward it
 	every      time.Duration // between probes: ProbeEvery, longer after probes that failed near the limit
-	sendFrom   time.Time     // when the last pause ended: the window's sending time starts here
-	step       float64       // the next probe's factor: doubles its increase while probes succeed
+	// headerRate is the rate the server's rate-limit headers give (see
+	// Quota), 0 while none came: with it, 429s pause but do not cut, and
+	// nothing probes. maxReset is the longest reset seen, the window's
+	// length when the headers do not say it.
+	headerRate float64
+	maxReset   time.Duration
+	sendFrom   time.Time // when the last pause ended: the window's sending time starts here
+	step       float64   // the next probe's factor: doubles its increase while probes succeed
 	n429       int64
 	cuts       int64
 	// win is the log of the last starts, for the one-second cap. It is
@@ -66,6 +74,7 @@ type Limiter struct {
 
 	// Read without l.mu, on every request:
 	accepted atomic.Int64  // answers that were not 429, since windowFrom
+	fromHdr  atomic.Bool   // headerRate is set
 	pauseEnd atomic.Int64  // l.until in Unix nanoseconds
 	current  atomic.Uint64 // the bucket's rate as float64 bits, +Inf for none
 }
@@ -226,7 +235,7 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 // when it has gone ProbeEvery without one.
 func (l *Limiter) Accepted() {
 	l.accepted.Add(1)
-	if l.rate() >= l.target { // +Inf when unlimited
+	if l.rate() >= l.target || l.fromHdr.Load() { // +Inf when unlimited
 		return
 	}
 	l.mu.Lock()
@@ -270,6 +279,14 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 	defer l.mu.Unlock()
 	l.n429++
 	if !sent.After(l.pausedAt) {
+		return
+	}
+	if l.headerRate > 0 {
+		// The server said its rate: a 429 is a pause, not news of it.
+		if until := now.Add(max(pause, 0)); until.After(l.until) {
+			l.until, l.pausedAt = until, now
+			l.publish()
+		}
 		return
 	}
 	if secs := now.Sub(l.windowFrom).Seconds(); secs > 0 {
@@ -330,6 +347,45 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 		l.sendFrom = until
 		l.publish()
 	}
+}
+
+// Quota sets the rate from an answer's rate-limit headers: the limit
+// over the window (RateLimit-Policy's, or else the longest reset seen,
+// in whole seconds, at least one), never above the configured rate. A
+// window with nothing left pauses everyone until it resets.
+func (l *Limiter) Quota(q revcent.Quota) {
+	if q.Limit <= 0 {
+		return
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	window := q.Window
+	if window <= 0 {
+		l.maxReset = max(l.maxReset, q.Reset)
+		window = max(time.Second, l.maxReset.Round(time.Second))
+		if window < l.maxReset {
+			window += time.Second
+		}
+	}
+	r := min(float64(q.Limit)/window.Seconds(), l.target)
+	if q.Remaining == 0 && q.Reset > 0 {
+		if until := now.Add(q.Reset); until.After(l.until) {
+			l.until, l.pausedAt = until, now
+			l.publish()
+		}
+	}
+	if math.Abs(r-l.headerRate) <= l.headerRate*0.01 {
+		return
+	}
+	l.headerRate = r
+	l.fromHdr.Store(true)
+	l.changed = now
+	start := now
+	if l.until.After(now) {
+		start = l.until
+	}
+	l.reset(r, start)
 }
 
 // reset starts a new generation: a bucket at rate r, empty at start, and

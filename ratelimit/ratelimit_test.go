@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/revcent-import/revcent-import/revcent"
 )
 
 func TestRateHeld(t *testing.T) {
@@ -335,5 +338,85 @@ func TestNoSecondAboveRatePlusBurst(t *testing.T) {
 				t.Errorf("rate %v: achieved %.1f/s, want 0.97-1.01 of it", tc.rate, achieved)
 			}
 		})
+	}
+}
+
+// windowServer is a server allowing limit requests in each fixed window
+// of one second, that says so in its answers' rate-limit headers.
+type windowServer struct {
+	mu     sync.Mutex
+	limit  int
+	start  time.Time
+	count  int
+	policy bool // RateLimit-Policy's w=1 too; else the window is guessed from resets
+}
+
+func (s *windowServer) ask() (ok bool, q revcent.Quota) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if now.Sub(s.start) >= time.Second {
+		s.start, s.count = now.Truncate(time.Second), 0
+	}
+	if s.count < s.limit {
+		s.count++
+		ok = true
+	}
+	q = revcent.Quota{Limit: s.limit, Remaining: s.limit - s.count, Reset: s.start.Add(time.Second).Sub(now)}
+	if s.policy {
+		q.Window = time.Second
+	}
+	return ok, q
+}
+
+// TestAgainstAServerWithHeaders: a server that sends rate-limit headers
+// (RateLimit-Limit: 40, -Remaining, -Reset, with or without a policy's
+// window) is run at the rate they give, 3,000 rows within 5% of the ideal
+// 75 s, 429s under 5%.
+func TestAgainstAServerWithHeaders(t *testing.T) {
+	for _, policy := range []bool{true, false} {
+		for _, latency := range []time.Duration{5 * time.Millisecond, 250 * time.Millisecond} {
+			t.Run(fmt.Sprintf("policy %v, %v", policy, latency), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					const rows = 3000
+					srv := &windowServer{limit: 40, start: time.Now(), policy: policy}
+					l := New(200, 1)
+					var next, requests, throttled atomic.Int64
+					start := time.Now()
+					var wg sync.WaitGroup
+					for range 64 {
+						wg.Go(func() {
+							for next.Add(1) <= rows {
+								for {
+									l.Wait(context.Background())
+									l.Start(context.Background())
+									sent := time.Now()
+									requests.Add(1)
+									time.Sleep(latency / 2)
+									ok, q := srv.ask()
+									time.Sleep(latency / 2)
+									l.Quota(q)
+									if ok {
+										l.Accepted()
+										break
+									}
+									throttled.Add(1)
+									l.Throttled(time.Second, sent)
+								}
+							}
+						})
+					}
+					wg.Wait()
+					elapsed := time.Since(start)
+					share := float64(throttled.Load()) / float64(requests.Load())
+					ratio := elapsed.Seconds() / 75
+					t.Logf("%v for 3000 rows (%.2fx the ideal 75s), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
+						elapsed.Round(time.Millisecond), ratio, requests.Load(), throttled.Load(), 100*share, l.Limit())
+					if ratio > 1.05 || share >= 0.05 {
+						t.Errorf("%.2fx the ideal, %.1f%% 429s: want within 1.05x and under 5%%", ratio, 100*share)
+					}
+				})
+			})
+		}
 	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// Transport, when set, replaces the tuned default (tests only).
 	Transport http.RoundTripper
 	UserAgent string
+	// OnQuota, when set, is told every answer's rate-limit headers (see
+	// Quota), for the limiter to set its rate from them.
+	OnQuota func(Quota)
 }
 
 // Client calls RevCent. It is safe for concurrent use by many goroutines;
@@ -47,6 +50,7 @@ type Client struct {
 	rt        http.RoundTripper
 	transport *http.Transport // nil when Config.Transport was given
 
+	onQuota       func(Quota)
 	hdrKey, hdrUA []string      // header values, built once
 	createReq     *http.Request // CreateCustomer's request, without body or context
 
@@ -90,7 +94,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 8
 	}
-	c := &Client{base: base, timeout: cfg.Timeout}
+	c := &Client{base: base, timeout: cfg.Timeout, onQuota: cfg.OnQuota}
 	rt := cfg.Transport
 	if rt == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -237,6 +241,11 @@ func (c *Client) do(ctx context.Context, what string, tmpl *http.Request, body [
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		return 0, transportError(err, wrote.Load(), method)
+	}
+	if c.onQuota != nil {
+		if q, ok := ParseQuota(resp.Header, time.Now()); ok {
+			c.onQuota(q)
+		}
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: maxBody} // the answer, then the drain
 	defer func() {

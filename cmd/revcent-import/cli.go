@@ -382,7 +382,9 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if workers == 0 {
 		conns = importer.AutoMaxWorkers
 	}
-	client, err := revcent.NewClient(revcent.Config{BaseURL: baseURL, APIKey: key, Timeout: f.timeout, MaxConns: conns, UserAgent: "revcent-import/" + version()})
+	limiter := ratelimit.New(f.rate, f.burst)
+	client, err := revcent.NewClient(revcent.Config{BaseURL: baseURL, APIKey: key, Timeout: f.timeout, MaxConns: conns, UserAgent: "revcent-import/" + version(),
+		OnQuota: limiter.Quota}) // a server's rate-limit headers set the rate
 	if err != nil {
 		return usageError{err}
 	}
@@ -428,7 +430,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		Settle: settle, ExistsCode: prof.ExistsCode,
 		Input: in, Results: f.results, Resume: f.resume, RetryFailed: f.retryFailed, Force: f.force,
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
-		Client: client, Limiter: ratelimit.New(f.rate, f.burst), Concurrency: workers, AutoConcurrency: workers == 0,
+		Client: client, Limiter: limiter, Concurrency: workers, AutoConcurrency: workers == 0,
 		GCPercent:   gcPercent(getenv),
 		MemoryLimit: memoryLimit(getenv),
 		MaxAttempts: f.maxAttempts,
@@ -786,6 +788,7 @@ func sandboxCommand(ctx context.Context, io stdio, getenv func(string) string) *
 	fl.Float64Var(&faults.RateLimit, "rate-limit", 0, "create requests a second accepted; beyond, 429 (0 = no limit)")
 	fl.IntVar(&faults.RateBurst, "rate-burst", 1, "burst allowed by --rate-limit")
 	fl.IntVar(&faults.RetryAfter, "retry-after", 1, "Retry-After seconds sent with a 429 (0 = no header)")
+	fl.BoolVar(&faults.RateLimitHeaders, "ratelimit-headers", false, "send RateLimit-Policy, -Limit, -Remaining and -Reset with every create answer while --rate-limit holds")
 	fl.Float64Var(&faults.Unavailable, "unavailable", 0, "share (0-1) of create requests answered 503, nothing created")
 	fl.Float64Var(&faults.LostAnswers, "lost-answers", 0, "share (0-1) of create requests that create the customer, then drop the connection")
 	completeValues(cmd, map[string][]string{"get": {"flat", "nested"}, "duplicates": {"create", "existing", "refuse"}})

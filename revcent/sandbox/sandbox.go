@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -120,6 +121,11 @@ type Faults struct {
 	RateLimit  float64
 	RateBurst  int
 	RetryAfter int
+	// RateLimitHeaders sends, with every create answer while RateLimit
+	// holds, the IETF draft's RateLimit-Policy (RateLimit;w=1),
+	// RateLimit-Limit, RateLimit-Remaining (the bucket's whole tokens)
+	// and RateLimit-Reset (1): what a gateway in front of an API says.
+	RateLimitHeaders bool
 	// Unavailable is the share (0-1) of create requests answered 503
 	// before anything is created.
 	Unavailable float64
@@ -339,7 +345,16 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	f := s.opts.Faults
 	s.delay(r)
-	if s.bucket != nil && !s.bucket.Allow() {
+	allowed := s.bucket == nil || s.bucket.Allow()
+	if s.bucket != nil && f.RateLimitHeaders {
+		h := w.Header()
+		limit := strconv.Itoa(int(math.Round(f.RateLimit)))
+		h.Set("RateLimit-Policy", limit+";w=1")
+		h.Set("RateLimit-Limit", limit)
+		h.Set("RateLimit-Remaining", strconv.Itoa(max(int(s.bucket.Tokens()), 0)))
+		h.Set("RateLimit-Reset", "1")
+	}
+	if !allowed {
 		s.throttled.Add(1)
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
