@@ -89,6 +89,9 @@ const schemaVersion = 3
 type SQLite struct {
 	db   *sql.DB
 	host string
+	// pg is set for a Postgres ledger (OpenPostgres): the same tables and
+	// statements, with $n placeholders (see q).
+	pg bool
 	// Statements of the hot paths, compiled once (compiling each time
 	// cost as much as running them), many-row ones by row count.
 	multi                             map[string]*sql.Stmt
@@ -96,6 +99,25 @@ type SQLite struct {
 
 	mu      sync.Mutex
 	targets map[string]int64 // target -> targets.id, as known
+}
+
+// q returns a statement in the ledger's dialect: SQLite's ? placeholders,
+// or Postgres's $1, $2, ...
+func (s *SQLite) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // batchMax is the most rows one statement takes (ten columns each: well
@@ -191,7 +213,10 @@ DROP TABLE people_v1;`); err != nil {
 }
 
 const (
-	takeSQL      = `UPDATE people SET claimed_by=?, claimed_at=? WHERE key=? AND target_id=?`
+	// takeSQL takes a claim only from the holder the claim read saw: two
+	// runs that saw one dead holder cannot both take it (Postgres runs
+	// claims concurrently; SQLite serialises them anyway).
+	takeSQL      = `UPDATE people SET claimed_by=?, claimed_at=? WHERE key=? AND target_id=? AND claimed_by=?`
 	releaseSQL   = `DELETE FROM people WHERE key=? AND target_id=? AND status='' AND claimed_by=?`
 	unclaimSQL   = `UPDATE people SET claimed_by=0, claimed_at=0 WHERE key=? AND target_id=? AND status<>'' AND claimed_by=?`
 	addTargetSQL = `INSERT INTO targets (target) VALUES (?) ON CONFLICT (target) DO UPDATE SET target=excluded.target RETURNING id`
@@ -258,7 +283,7 @@ func (s *SQLite) prepare() error {
 		sql string
 	}{{&s.take, takeSQL}, {&s.release, releaseSQL}, {&s.unclaim, unclaimSQL}, {&s.addTarget, addTargetSQL}} {
 		var err error
-		if *p.st, err = s.db.Prepare(p.sql); err != nil {
+		if *p.st, err = s.db.Prepare(s.q(p.sql)); err != nil {
 			return err
 		}
 	}
@@ -266,7 +291,7 @@ func (s *SQLite) prepare() error {
 	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claimManySQL, "complete": completeManySQL,
 		"sent": sentManySQL, "changed": changedManySQL} {
 		for n := 1; n <= batchMax; n *= 2 {
-			st, err := s.db.Prepare(build(n))
+			st, err := s.db.Prepare(s.q(build(n)))
 			if err != nil {
 				return err
 			}
@@ -304,7 +329,7 @@ func (s *SQLite) targetID(ctx context.Context, tx *sql.Tx, target string, add bo
 	if add {
 		err = tx.StmtContext(ctx, s.addTarget).QueryRowContext(ctx, target).Scan(&id)
 	} else {
-		err = tx.QueryRowContext(ctx, `SELECT id FROM targets WHERE target=?`, target).Scan(&id)
+		err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM targets WHERE target=?`), target).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		}
@@ -340,19 +365,17 @@ func (s *SQLite) StartRun(ctx context.Context, r Run) (int64, error) {
 	if r.PID == 0 {
 		r.PID = os.Getpid()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO runs (target, input, results, host, pid, started) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.Target, r.Input, r.Results, s.host, r.PID, ms(r.Started))
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
+	var id int64
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO runs (target, input, results, host, pid, started) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		r.Target, r.Input, r.Results, s.host, r.PID, ms(r.Started)).Scan(&id)
+	return id, err
 }
 
 // LastRun returns the latest run on the results file at path.
 func (s *SQLite) LastRun(ctx context.Context, results string) (Run, bool, error) {
 	var r Run
 	var started, ended int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, target, input, results, pid, started, ended, exit FROM runs WHERE results=? ORDER BY id DESC LIMIT 1`, results).
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, target, input, results, pid, started, ended, exit FROM runs WHERE results=? ORDER BY id DESC LIMIT 1`), results).
 		Scan(&r.ID, &r.Target, &r.Input, &r.Results, &r.PID, &started, &ended, &r.Exit)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
@@ -369,7 +392,7 @@ func (s *SQLite) EndRun(ctx context.Context, r Run) error {
 	if r.Ended.IsZero() {
 		r.Ended = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET ended=?, created=?, existing=?, changed=?, invalid=?, failed=?, in_doubt=?, exit=? WHERE id=?`,
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET ended=?, created=?, existing=?, changed=?, invalid=?, failed=?, in_doubt=?, exit=? WHERE id=?`),
 		ms(r.Ended), r.Created, r.Existing, r.Changed, r.Invalid, r.Failed, r.InDoubt, r.Exit, r.ID)
 	return err
 }
@@ -381,7 +404,7 @@ func (s *SQLite) alive(ctx context.Context, tx *sql.Tx, run int64) bool {
 	var host string
 	var pid int
 	var ended int64
-	if err := tx.QueryRowContext(ctx, `SELECT host, pid, ended FROM runs WHERE id=?`, run).Scan(&host, &pid, &ended); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT host, pid, ended FROM runs WHERE id=?`), run).Scan(&host, &pid, &ended); err != nil {
 		return false
 	}
 	if ended != 0 {
@@ -519,8 +542,13 @@ func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, ru
 		default:
 			out[i] = Claim{Claimed: true, Known: ptr(c.p, isKnown)}
 		}
-		if _, err := tx.StmtContext(ctx, s.take).ExecContext(ctx, run, now, key, tid); err != nil {
+		res, err := tx.StmtContext(ctx, s.take).ExecContext(ctx, run, now, key, tid, c.by)
+		if err != nil {
 			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			out[i] = Claim{HeldBy: -1} // another run took it first: claim again
+			continue
 		}
 		c.by = run
 		have[key] = c
@@ -655,9 +683,9 @@ func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) er
 // Changed returns the people of target with a change noted and not sent:
 // Request is what was last sent, ChangedRequest what was found since.
 func (s *SQLite) Changed(ctx context.Context, target string) ([]Person, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT p.key, p.customer_id, p.campaign, p.status, p.last_run, p.last_at, r.request, r.changed_request, r.changed_run, r.changed_at
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.key, p.customer_id, p.campaign, p.status, p.last_run, p.last_at, r.request, r.changed_request, r.changed_run, r.changed_at
 		FROM requests r JOIN people p ON p.key = r.key AND p.target_id = r.target_id JOIN targets t ON t.id = r.target_id
-		WHERE t.target = ? AND r.changed_request <> '' ORDER BY p.key`, target)
+		WHERE t.target = ? AND r.changed_request <> '' ORDER BY p.key`), target)
 	if err != nil {
 		return nil, err
 	}
@@ -721,8 +749,8 @@ func (s *SQLite) Lookup(ctx context.Context, target, key string) (*Person, error
 }
 
 func (s *SQLite) people(ctx context.Context, where string, args ...any) ([]Person, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT t.target, p.key, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at
-		FROM people p JOIN targets t ON t.id = p.target_id `+where, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT t.target, p.key, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at
+		FROM people p JOIN targets t ON t.id = p.target_id `)+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -747,8 +775,8 @@ func (s *SQLite) Show(ctx context.Context, key string) ([]Person, error) {
 
 // Stats counts people per target and campaign.
 func (s *SQLite) Stats(ctx context.Context) ([]Stat, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT t.target, p.campaign, count(*), max(p.last_at) FROM people p JOIN targets t ON t.id = p.target_id
-		WHERE p.status<>'' GROUP BY t.target, p.campaign ORDER BY t.target, p.campaign`)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT t.target, p.campaign, count(*), max(p.last_at) FROM people p JOIN targets t ON t.id = p.target_id
+		WHERE p.status<>'' GROUP BY t.target, p.campaign ORDER BY t.target, p.campaign`))
 	if err != nil {
 		return nil, err
 	}
@@ -768,7 +796,7 @@ func (s *SQLite) Stats(ctx context.Context) ([]Stat, error) {
 
 // Runs lists the runs, oldest first.
 func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, target, input, results, pid, started, ended, created, existing, changed, invalid, failed, in_doubt, exit FROM runs ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, target, input, results, pid, started, ended, created, existing, changed, invalid, failed, in_doubt, exit FROM runs ORDER BY id`))
 	if err != nil {
 		return nil, err
 	}
@@ -789,14 +817,14 @@ func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
 // Forget removes key on every target (and its claims); it returns how
 // many people it removed.
 func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE key=? AND status<>''`, key)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE key=? AND status<>''`), key)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE key=?`, key); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE key=?`), key); err != nil {
 		return 0, err
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE key=?`, key); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM requests WHERE key=?`), key); err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
@@ -804,10 +832,10 @@ func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
 
 // ForgetRun removes the people a run created first.
 func (s *SQLite) ForgetRun(ctx context.Context, run int64) (int64, error) {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE (key, target_id) IN (SELECT key, target_id FROM people WHERE first_run=?)`, run); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM requests WHERE (key, target_id) IN (SELECT key, target_id FROM people WHERE first_run=?)`), run); err != nil {
 		return 0, err
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM people WHERE first_run=?`, run)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE first_run=?`), run)
 	if err != nil {
 		return 0, err
 	}

@@ -273,7 +273,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof) of the run to this file")
 	fl.MarkHidden("memprofile")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
-	fl.StringVar(&f.ledger, "ledger", "", "the ledger remembering who was created across runs: a file, or off (env REVCENT_LEDGER; default $XDG_STATE_HOME/revcent-import/ledger.db)")
+	fl.StringVar(&f.ledger, "ledger", "", "the ledger remembering who was created across runs: a file, a postgres:// URL (shared by several machines), or off (env REVCENT_LEDGER; default $XDG_STATE_HOME/revcent-import/ledger.db)")
 	fl.StringVar(&f.matchKey, "match-key", "email", "a person's identity in the ledger: email, or internal_id where the source has stable ids")
 	fl.BoolVar(&f.checkExisting, "check-existing", false, "search RevCent by email before creating each row the ledger does not know (one more request a row): finds customers created outside this tool")
 	fl.StringVar(&f.existing, "existing", "skip", "a row whose person the ledger knows: skip (recorded existing, not sent) or create (sent anyway)")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/revcent-import/revcent-import/internal/pgtest"
 	"github.com/revcent-import/revcent-import/ledger"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
@@ -195,10 +196,19 @@ func checkChangedCSV(t *testing.T, led, res string, want int, viaImport bool) {
 // TestLedgerTwoImportersAtOnce: two importers on files sharing half their
 // people, separate results files, one ledger: nobody created twice.
 func TestLedgerTwoImportersAtOnce(t *testing.T) {
+	twoImportersAtOnce(t, filepath.Join(t.TempDir(), "ledger.db"))
+}
+
+// TestPostgresLedgerTwoImportersAtOnce: the same with issue 14's shared
+// ledger, a real Postgres server: nobody created twice.
+func TestPostgresLedgerTwoImportersAtOnce(t *testing.T) {
+	twoImportersAtOnce(t, pgtest.Start(t))
+}
+
+func twoImportersAtOnce(t *testing.T, led string) {
 	n := ledgerRows()
 	base := startSandbox(t, "--latency", "2ms")
 	dir := t.TempDir()
-	led := filepath.Join(dir, "ledger.db")
 	var a, b []nightRow
 	for i := 0; i < n; i++ {
 		r := nightRow{fmt.Sprintf("F%d", i), fmt.Sprintf("L%d", i), fmt.Sprintf("p%d@example.com", i), ""}

@@ -38,7 +38,8 @@ func ledgerPath(flag string, getenv func(string) string) string {
 
 func openLedger(path string) (ledger.Store, error) {
 	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return nil, errors.New("--ledger postgres://...: a shared Postgres ledger is not built yet; use a file")
+		// A ledger shared by importers on several machines.
+		return ledger.OpenPostgres(context.Background(), path)
 	}
 	return ledger.OpenSQLite(path)
 }
