@@ -228,36 +228,13 @@ func TestAgainstAServerLimit(t *testing.T) {
 				const rows, serverRate = 3000, 40
 				server := rate.NewLimiter(serverRate, tc.burst)
 				l := New(200, 1)
-				var next, requests, throttled atomic.Int64
 				start := time.Now()
-				var wg sync.WaitGroup
-				for range 64 {
-					wg.Go(func() {
-						for next.Add(1) <= rows {
-							for {
-								l.Wait(context.Background())
-								l.Start(context.Background())
-								sent := time.Now()
-								requests.Add(1)
-								time.Sleep(tc.latency / 2)
-								ok := server.Allow()
-								time.Sleep(tc.latency / 2)
-								if ok {
-									l.Accepted()
-									break
-								}
-								throttled.Add(1)
-								l.Throttled(time.Second, sent)
-							}
-						}
-					})
-				}
-				wg.Wait()
+				requests, throttled := drive(l, rows, tc.latency, func() (bool, *revcent.Quota) { return server.Allow(), nil })
 				elapsed := time.Since(start)
 				ideal := time.Duration(rows/serverRate) * time.Second
-				share := float64(throttled.Load()) / float64(requests.Load())
+				share := float64(throttled) / float64(requests)
 				t.Logf("%v for 3000 rows (%.2fx the ideal %v), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
-					elapsed.Round(time.Millisecond), elapsed.Seconds()/ideal.Seconds(), ideal, requests.Load(), throttled.Load(), 100*share, l.Limit())
+					elapsed.Round(time.Millisecond), elapsed.Seconds()/ideal.Seconds(), ideal, requests, throttled, 100*share, l.Limit())
 				if ratio := elapsed.Seconds() / ideal.Seconds(); ratio > tc.maxRatio || share >= 0.05 {
 					t.Errorf("%.2fx the ideal, %.1f%% 429s: want within %.2fx and under 5%%", ratio, 100*share, tc.maxRatio)
 				}
@@ -381,37 +358,13 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 					const rows = 3000
 					srv := &windowServer{limit: 40, start: time.Now(), policy: policy}
 					l := New(200, 1)
-					var next, requests, throttled atomic.Int64
 					start := time.Now()
-					var wg sync.WaitGroup
-					for range 64 {
-						wg.Go(func() {
-							for next.Add(1) <= rows {
-								for {
-									l.Wait(context.Background())
-									l.Start(context.Background())
-									sent := time.Now()
-									requests.Add(1)
-									time.Sleep(latency / 2)
-									ok, q := srv.ask()
-									time.Sleep(latency / 2)
-									l.Quota(q)
-									if ok {
-										l.Accepted()
-										break
-									}
-									throttled.Add(1)
-									l.Throttled(time.Second, sent)
-								}
-							}
-						})
-					}
-					wg.Wait()
+					requests, throttled := drive(l, rows, latency, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
 					elapsed := time.Since(start)
-					share := float64(throttled.Load()) / float64(requests.Load())
+					share := float64(throttled) / float64(requests)
 					ratio := elapsed.Seconds() / 75
 					t.Logf("%v for 3000 rows (%.2fx the ideal 75s), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
-						elapsed.Round(time.Millisecond), ratio, requests.Load(), throttled.Load(), 100*share, l.Limit())
+						elapsed.Round(time.Millisecond), ratio, requests, throttled, 100*share, l.Limit())
 					if ratio > 1.05 || share >= 0.05 {
 						t.Errorf("%.2fx the ideal, %.1f%% 429s: want within 1.05x and under 5%%", ratio, 100*share)
 					}
@@ -419,4 +372,39 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 			})
 		}
 	}
+}
+
+// drive sends rows through l with 64 workers, each request taking latency
+// and answered half way by ask (a 429 when it says no, with the quota its
+// headers carry, if any), sent again until accepted. It returns the
+// requests sent and the 429s.
+func drive(l *Limiter, rows int, latency time.Duration, ask func() (bool, *revcent.Quota)) (requests, throttled int64) {
+	var next, req, thr atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(rows) {
+				for {
+					l.Wait(context.Background())
+					l.Start(context.Background())
+					sent := time.Now()
+					req.Add(1)
+					time.Sleep(latency / 2)
+					ok, q := ask()
+					time.Sleep(latency / 2)
+					if q != nil {
+						l.Quota(*q)
+					}
+					if ok {
+						l.Accepted()
+						break
+					}
+					thr.Add(1)
+					l.Throttled(time.Second, sent)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return req.Load(), thr.Load()
 }
