@@ -23,6 +23,11 @@ type Quota struct {
 // X-RateLimit-Reset given as a Unix time). ok is false without a limit.
 func ParseQuota(h http.Header, now time.Time) (q Quota, ok bool) {
 	q.Remaining = -1
+	// Every answer is asked, and RevCent sends none of these: four
+	// lookups say so before anything is parsed.
+	if len(h["Ratelimit-Limit"]) == 0 && len(h["X-Ratelimit-Limit"]) == 0 && len(h["Ratelimit-Policy"]) == 0 && len(h["Ratelimit"]) == 0 {
+		return q, false
+	}
 	first := func(names ...string) string {
 		for _, n := range names {
 			if v := strings.TrimSpace(h.Get(n)); v != "" {

@@ -21,18 +21,14 @@ import (
 // field that differs between the request last sent and the row's.
 var changedColumns = []string{"import_row", "import_line", "email", "customer_id", "field", "old", "new", "sent_on", "note"}
 
-// writeChanged writes, for every row of the results file at path that is
-// existing and changed, the fields whose values differ between the
-// request the ledger last sent for that person and the one the row
-// mapped to (which the ledger keeps, since RevCent was not sent it). The
-// ledger keeps no card field, so none can show. It returns how many rows
-// it listed.
-func writeChanged(ctx context.Context, w io.Writer, path string, store ledger.Store) (int, error) {
-	ix, err := results.Load(path)
-	if err != nil {
-		return 0, err
-	}
-	target := ix.Target.String()
+// writeChanged writes, for every row of rows (the results file's existing
+// and changed rows, collected as report reads the file once), the fields
+// whose values differ between the request the ledger last sent for that
+// person and the one the row mapped to (which the ledger keeps, since
+// RevCent was not sent it). The ledger keeps no card field, so none can
+// show. target is the results file's; path is the file, for the runs that
+// wrote it. It returns how many rows it listed.
+func writeChanged(ctx context.Context, w io.Writer, path, target string, rows []results.Record, store ledger.Store) (int, error) {
 	if target == "" {
 		return 0, fmt.Errorf("%s does not record its target (it predates run lines): its changes cannot be found in the ledger", path)
 	}
@@ -58,18 +54,13 @@ func writeChanged(ctx context.Context, w io.Writer, path string, store ledger.St
 	io.WriteString(w, "\ufeff") // as every export: Excel reads it as UTF-8
 	cw := csv.NewWriter(w)
 	cw.Write(changedColumns)
-	n := 0
-	_, err = results.Outcomes(path, func(rec results.Record) error {
-		if rec.Status != results.Existing || rec.ErrorCode != importer.ChangedCode {
-			return nil
-		}
-		n++
+	for _, rec := range rows {
 		row, line := strconv.Itoa(rec.Row), strconv.Itoa(rec.Line)
 		p, ok := byCustomer[rec.CustomerID]
 		if !ok {
 			cw.Write([]string{row, line, rec.Email, rec.CustomerID, "", "", "", "",
 				"the ledger holds no change for this customer now: sent since, or forgotten"})
-			return nil
+			continue
 		}
 		note := ""
 		if !ours[p.ChangedRun] {
@@ -85,13 +76,14 @@ func writeChanged(ctx context.Context, w io.Writer, path string, store ledger.St
 		for _, d := range diffRequests(p.Request, p.ChangedRequest) {
 			cw.Write([]string{row, line, rec.Email, rec.CustomerID, d.field, d.old, d.new, sent, note})
 		}
-		return nil
-	})
-	cw.Flush()
-	if err == nil {
-		err = cw.Error()
 	}
-	return n, err
+	cw.Flush()
+	return len(rows), cw.Error()
+}
+
+// isChanged says whether an outcome is a row report --changed-csv lists.
+func isChanged(rec results.Record) bool {
+	return rec.Status == results.Existing && rec.ErrorCode == importer.ChangedCode
 }
 
 func join(a, b string) string {

@@ -85,7 +85,19 @@ not the input; the ledger keeps no card field.`,
 				// garbage, collected when it is a third as much again.
 				defer importer.HoldMemoryLimit(40<<20, 1.33)()
 			}
-			rep, err := results.Summarize(args[0], nil)
+			// One read of the journal serves the report and the changed
+			// rows (a few); the exports read rows back through its index.
+			var changedRows []results.Record
+			var collect func(results.Record) error
+			if changedCSV != "" {
+				collect = func(rec results.Record) error {
+					if isChanged(rec) {
+						changedRows = append(changedRows, rec)
+					}
+					return nil
+				}
+			}
+			rep, err := results.Summarize(args[0], collect)
 			if err != nil {
 				return usageError{err}
 			}
@@ -111,7 +123,7 @@ not the input; the ledger keeps no card field.`,
 					return usageError{err}
 				}
 				bw := bufio.NewWriter(f)
-				changed, err = writeChanged(cmd.Context(), bw, args[0], store)
+				changed, err = writeChanged(cmd.Context(), bw, args[0], rep.Index.Target.String(), changedRows, store)
 				if err == nil {
 					err = bw.Flush()
 				}
