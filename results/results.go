@@ -419,6 +419,7 @@ type Index struct {
 	recMu sync.Mutex
 	rf    *os.File // for Record, opened on first use
 	head  []string
+	br    *bufio.Reader // Record's, reset for each line
 }
 
 // Close releases the file Record reads lines from.
@@ -475,16 +476,21 @@ func (ix *Index) Record(row int) (Record, error) {
 			ix.recMu.Unlock()
 			return Record{}, err
 		}
-		ix.rf, ix.head = f, head
+		if !slices.Contains(head, "customer_id") {
+			f.Close()
+			ix.recMu.Unlock()
+			return Record{}, fmt.Errorf("%s: no customer_id column", ix.path)
+		}
+		ix.rf, ix.head, ix.br = f, head, bufio.NewReaderSize(nil, 4096)
 	}
-	f, head := ix.rf, ix.head
+	// One buffer serves every call too: an export reads a million rows
+	// back, one by one.
+	head := ix.head
+	ix.br.Reset(io.NewSectionReader(ix.rf, ix.rows[row-1].off, 1<<62))
+	rec, err := csv.NewReader(ix.br).Read()
 	ix.recMu.Unlock()
-	rec, err := csv.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, ix.rows[row-1].off, 1<<62), 4096)).Read()
 	if err != nil {
 		return Record{}, fmt.Errorf("%s: row %d: %w", ix.path, row, err)
-	}
-	if !slices.Contains(head, "customer_id") {
-		return Record{}, fmt.Errorf("%s: no customer_id column", ix.path)
 	}
 	col := func(name string) string { // a header is a dozen names: no map
 		for i, h := range head {
