@@ -503,13 +503,12 @@ func checkResultsPath(path, input string) error {
 // until the returned function restores the limit it found.
 func HoldMemoryLimit(base int64, growth float64) (restore func()) {
 	prev := debug.SetMemoryLimit(-1)
-	set := func() int64 {
+	set := func() {
 		limit := base
-		if live := heapInUse(); live != math.MaxUint64 && int64(float64(live)*growth) > limit {
-			limit = int64(float64(live) * growth)
+		if live := heapInUse(); live != math.MaxUint64 {
+			limit = max(limit, int64(float64(live)*growth))
 		}
 		debug.SetMemoryLimit(limit)
-		return limit
 	}
 	set()
 	done := make(chan struct{})
