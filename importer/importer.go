@@ -184,6 +184,7 @@ type job struct {
 	before    int           // of attempts, those sent by earlier runs: --max-attempts counts this run's
 	throttled int           // 429 answers so far
 	reqHash   string        // the request's hash, recorded on its outcome line
+	reqBody   string        // the request without its card, as JSON, for the ledger (requestRecord)
 	claim     *ledger.Claim // with a ledger: the reader's claim of the row's key
 	inDoubt   bool          // an earlier run sent it and its outcome is not known to be final: reconcile before sending
 	// since is when the row's first request was about to leave (its first

@@ -166,9 +166,9 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 	if lr == nil || key == "" {
 		return nil, false, time.Time{}, nil
 	}
-	hash, body := requestRecord(j.req)
-	if j.reqHash != "" {
-		hash = j.reqHash
+	hash, body := j.reqHash, j.reqBody
+	if body == "" {
+		hash, body = requestRecord(j.req)
 	}
 	for {
 		var c ledger.Claim
@@ -393,10 +393,13 @@ func (r *run) claimBatch(ctx context.Context, jobs []job) error {
 			}
 			return &AbortError{fmt.Errorf("ledger: %w", err)}
 		}
-		held := map[int]bool{}
+		var held map[int]bool
 		for n, i := range idx {
 			c := cs[n]
 			if c.HeldBy != 0 {
+				if held == nil {
+					held = map[int]bool{}
+				}
 				held[i] = true
 				r.held = append(r.held, jobs[i])
 				continue
@@ -406,9 +409,13 @@ func (r *run) claimBatch(ctx context.Context, jobs []job) error {
 				r.ledger.hold(keys[n])
 			}
 		}
-		for i := range jobs {
-			if !held[i] {
-				ready = append(ready, jobs[i])
+		if held == nil {
+			ready = jobs // the usual case: no key held by another run
+		} else {
+			for i := range jobs {
+				if !held[i] {
+					ready = append(ready, jobs[i])
+				}
 			}
 		}
 	} else {
