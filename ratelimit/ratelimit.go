@@ -45,38 +45,59 @@ type Limiter struct {
 	burst  int
 
 	mu sync.Mutex
-	// lim is replaced at each 429 that cuts the rate: reservations taken
-	// on the old one were spaced for the old rate. gen is cancelled then,
-	// to wake its waiters, which queue again on the new one.
-	lim        *rate.Limiter
-	gen        context.Context
-	endGen     context.CancelFunc
-	until      time.Time     // no request starts before this
-	pausedAt   time.Time     // when the current or last pause began
-	windowFrom time.Time     // start of the measurement window: the last 429, or the start
-	changed    time.Time     // the rate's last change
-	lastGood   float64       // the rate before the last probe: it ran ProbeEvery without a 429
-	lastBad    float64       // the last rate a 429 cut: probes go half way back toward it
-	every      time.Duration // between probes: ProbeEvery, longer after probes that failed near the limit
-	// headerRate is the rate the server's rate-limit headers give (see
-	// Quota), 0 while none came: with it, 429s pause but do not cut, and
-	// nothing probes. maxReset is the longest reset seen, the window's
-	// length when the headers do not say it.
-	headerRate float64
-	maxReset   time.Duration
-	sendFrom   time.Time // when the last pause ended: the window's sending time starts here
-	step       float64   // the next probe's factor: doubles its increase while probes succeed
-	n429       int64
-	cuts       int64
+	// lim is replaced whenever st.Gen changes: reservations taken on the
+	// old one were spaced for the old rate. gen is cancelled then, to wake
+	// its waiters, which queue again on the new one.
+	lim    *rate.Limiter
+	gen    context.Context
+	endGen context.CancelFunc
+	st     State // what 429s, probes and headers decide; see State
+	n429   int64
 	// win is the log of the last starts, for the one-second cap. It is
 	// sized once, in New: empty when the configured rate is unlimited.
 	win window
+	// shared is set while the limit is kept with other importers (Share).
+	shared *sharing
 
 	// Read without l.mu, on every request:
-	accepted atomic.Int64  // answers that were not 429, since windowFrom
-	fromHdr  atomic.Bool   // headerRate is set
-	pauseEnd atomic.Int64  // l.until in Unix nanoseconds
+	accepted atomic.Int64  // answers that were not 429, since st.WindowFrom
+	fromHdr  atomic.Bool   // st.HeaderRate is set
+	pauseEnd atomic.Int64  // st.Until in Unix nanoseconds
 	current  atomic.Uint64 // the bucket's rate as float64 bits, +Inf for none
+	isShared atomic.Bool   // shared is set
+	unsynced atomic.Int64  // accepted answers not yet added to the shared count
+}
+
+// State is the adaptive part of a limit: its rate and pause, and what the
+// next 429 or probe decides from. A Limiter keeps its own; importers that
+// share a limit keep one State in a Shared store, and each follows it.
+// Rates are requests a second, +Inf for none (-1 in JSON).
+type State struct {
+	Rate float64   `json:"rate"`
+	From time.Time `json:"from"` // the bucket at Rate starts empty here
+	// Gen changes with Rate or From; Window with each cut, when the count
+	// of accepted answers starts again.
+	Gen        int64     `json:"gen"`
+	Window     int64     `json:"window"`
+	Until      time.Time `json:"until"`       // no request starts before this
+	PausedAt   time.Time `json:"paused_at"`   // when the current or last pause began
+	WindowFrom time.Time `json:"window_from"` // start of the measurement window: the last 429, or the start
+	Changed    time.Time `json:"changed"`     // the rate's last change
+	SendFrom   time.Time `json:"send_from"`   // when the last pause ended: the window's sending time starts here
+	LastGood   float64   `json:"last_good"`   // the rate before the last probe: it ran ProbeEvery without a 429
+	LastBad    float64   `json:"last_bad"`    // the last rate a 429 cut: probes go half way back toward it
+	// Every is the time between probes: ProbeEvery, longer after probes
+	// that failed near the limit. Step is the next probe's factor: it
+	// doubles its increase while probes succeed.
+	Every time.Duration `json:"every"`
+	Step  float64       `json:"step"`
+	// HeaderRate is the rate the server's rate-limit headers give (see
+	// Quota), 0 while none came: with it, 429s pause but do not cut, and
+	// nothing probes. MaxReset is the longest reset seen, the window's
+	// length when the headers do not say it.
+	HeaderRate float64       `json:"header_rate"`
+	MaxReset   time.Duration `json:"max_reset"`
+	Cuts       int64         `json:"cuts"`
 }
 
 // window is a ring of the most recent start times, as many as one second
@@ -141,7 +162,8 @@ func New(perSecond float64, burst int) *Limiter {
 	now := time.Now()
 	gen, end := context.WithCancel(context.Background())
 	l := &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
-		target: target, windowFrom: now, sendFrom: now, changed: now, step: ProbeStep, every: ProbeEvery, win: newWindow(target, max(burst, 1))}
+		target: target, win: newWindow(target, max(burst, 1)),
+		st: State{Rate: target, WindowFrom: now, SendFrom: now, Changed: now, Step: ProbeStep, Every: ProbeEvery}}
 	l.publish()
 	return l
 }
@@ -154,7 +176,8 @@ func limit(r float64) rate.Limit {
 }
 
 // Wait blocks until a request may start: when the bucket has a token and
-// no pause holds. It returns ctx's error if ctx ends first.
+// no pause holds (and, with a shared limit, the shared bucket has one
+// too). It returns ctx's error if ctx ends first.
 func (l *Limiter) Wait(ctx context.Context) error {
 	if math.IsInf(l.rate(), 1) && time.Now().UnixNano() >= l.pauseEnd.Load() {
 		return ctx.Err() // no limit and no pause: nothing to wait for
@@ -169,13 +192,16 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		wctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(gen, cancel)
 		err := lim.Wait(wctx)
+		if err == nil && l.isShared.Load() {
+			err = l.takeShared(wctx)
+		}
 		stop()
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		l.mu.Lock()
-		ok := err == nil && gen == l.gen && !time.Now().Before(l.until)
+		ok := err == nil && gen == l.gen && !time.Now().Before(l.st.Until)
 		l.mu.Unlock()
 		// Otherwise a 429 cut the rate while this worker queued: its
 		// token, spaced for the old rate, is forfeit; queue again.
@@ -220,7 +246,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (l *Limiter) waitPause(ctx context.Context) error {
 	for {
 		l.mu.Lock()
-		d := time.Until(l.until)
+		d := time.Until(l.st.Until)
 		l.mu.Unlock()
 		if d <= 0 {
 			return nil
@@ -232,37 +258,58 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 }
 
 // Accepted records an answer that was not a 429, and probes the rate up
-// when it has gone ProbeEvery without one.
+// when it has gone ProbeEvery without one. With a shared limit, the
+// answer joins the shared count, and probes are the sharing's to make.
 func (l *Limiter) Accepted() {
 	l.accepted.Add(1)
+	if l.isShared.Load() {
+		l.unsynced.Add(1)
+		return
+	}
 	if l.rate() >= l.target || l.fromHdr.Load() { // +Inf when unlimited
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cur := l.rate()
-	if cur >= l.target {
-		return
+	st := l.st
+	if st.probe(time.Now(), l.target) {
+		l.follow(st)
 	}
-	now := time.Now()
+}
+
+// probe raises the rate toward target when it has gone its interval
+// without a 429, and says whether it did.
+func (st *State) probe(now time.Time, target float64) bool {
+	cur := st.Rate
+	if cur >= target || st.HeaderRate > 0 {
+		return false
+	}
 	// Far under the rate a 429 last cut (a halving overshot), the next
 	// probe comes sooner, and goes half way back.
-	every := l.every
-	if l.lastBad > cur*1.25 {
+	every := st.Every
+	if st.LastBad > cur*1.25 {
 		every = ProbeEvery / 5
 	}
-	if now.Sub(l.changed) >= every {
-		l.lastGood = cur
-		next := min(l.target, cur*l.step)
-		if l.lastBad > cur {
-			next = min(l.target, max((cur+l.lastBad)/2, cur*ProbeStep))
-		} else {
-			l.lastBad = 0 // a rate above it ran a whole interval: the server's limit rose
-		}
-		l.reset(next, now)
-		l.step = min(2, 1+2*(l.step-1))
-		l.changed = now
+	if now.Sub(st.Changed) < every {
+		return false
 	}
+	st.LastGood = cur
+	next := min(target, cur*st.Step)
+	if st.LastBad > cur {
+		next = min(target, max((cur+st.LastBad)/2, cur*ProbeStep))
+	} else {
+		st.LastBad = 0 // a rate above it ran a whole interval: the server's limit rose
+	}
+	st.setRate(next, now)
+	st.Step = min(2, 1+2*(st.Step-1))
+	st.Changed = now
+	return true
+}
+
+// setRate starts a bucket at rate r, empty at from.
+func (st *State) setRate(r float64, from time.Time) {
+	st.Rate, st.From = r, from
+	st.Gen++
 }
 
 // Throttled records a 429 for a request sent at sent. Every worker pauses
@@ -272,26 +319,50 @@ func (l *Limiter) Accepted() {
 // accepted since the previous 429: the window includes the pause, during
 // which the server's own bucket refilled, so it measures the server's rate
 // rather than its burst. 429s for requests sent before the pause are the
-// same overload seen again and change nothing more.
+// same overload seen again and change nothing more. With a shared limit,
+// the shared state is changed, and what the server accepted is what every
+// importer sharing it was answered.
 func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 	now := time.Now()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.n429++
-	if !sent.After(l.pausedAt) {
+	shared := l.isShared.Load()
+	l.mu.Unlock()
+	if shared && l.updateShared(func(st *State, accepted int64) bool {
+		return st.throttled(now, pause, sent.Add(-sharedLag), accepted, l.target)
+	}) {
 		return
 	}
-	if l.headerRate > 0 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.st
+	if st.throttled(now, pause, sent, l.accepted.Load(), l.target) {
+		l.follow(st)
+	}
+}
+
+// sharedLag is how late a pause reaches the other importers sharing a
+// limit (they read the shared state every SyncEvery): a request one of
+// them sent that long after a pause began was sent before it knew, and
+// its 429 is the same overload, not news of a lower rate.
+const sharedLag = 2 * SyncEvery
+
+// throttled is Throttled's decision on st, given the answers accepted
+// since st.WindowFrom; it says whether st changed.
+func (st *State) throttled(now time.Time, pause time.Duration, sent time.Time, accepted int64, target float64) bool {
+	if !sent.After(st.PausedAt) {
+		return false
+	}
+	if st.HeaderRate > 0 {
 		// The server said its rate: a 429 is a pause, not news of it.
-		if until := now.Add(max(pause, 0)); until.After(l.until) {
-			l.until, l.pausedAt = until, now
-			l.publish()
+		if until := now.Add(max(pause, 0)); until.After(st.Until) {
+			st.Until, st.PausedAt = until, now
+			return true
 		}
-		return
+		return false
 	}
-	if secs := now.Sub(l.windowFrom).Seconds(); secs > 0 {
-		accepted := l.accepted.Load()
-		cur := l.rate()
+	if secs := now.Sub(st.WindowFrom).Seconds(); secs > 0 {
+		cur := st.Rate
 		// What the server accepted since the last 429 tells its rate two
 		// ways. Over the whole window, pause included (during which the
 		// server's bucket refilled), it is right for a server that banks a
@@ -299,9 +370,9 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 		// read 25/s for 40/s). Over the sending time only, it is what was
 		// sent, which was all accepted until this 429: high by the burst.
 		// The server's rate is between the two.
-		sending := now.Sub(l.sendFrom).Seconds()
+		sending := now.Sub(st.SendFrom).Seconds()
 		whole := float64(accepted) / secs
-		sent := float64(accepted) / max(sending, 1e-3)
+		sentRate := float64(accepted) / max(sending, 1e-3)
 		var next float64
 		switch {
 		case accepted == 0 && math.IsInf(cur, 1):
@@ -318,35 +389,36 @@ func (l *Limiter) Throttled(pause time.Duration, sent time.Time) {
 			next = cur / 2
 		default:
 			// Never cut by more than half, nor by less than 5%, at once.
-			next = min(max(whole, sent*0.85, l.lastGood), cur*0.95)
+			next = min(max(whole, sentRate*0.85, st.LastGood), cur*0.95)
 			next = max(next, cur/2)
 		}
-		next = max(minRate, min(next, l.target))
+		next = max(minRate, min(next, target))
 		if !math.IsInf(cur, 1) {
-			l.lastBad = cur
+			st.LastBad = cur
 		}
 		// A probe that failed within 15% of the rate that ran before it
 		// found the limit: the next probe waits twice as long (each one
 		// costs a pause), up to 8 intervals.
-		if l.lastGood > 0 && cur < l.lastGood*1.15 {
-			l.every = min(2*l.every, 8*ProbeEvery)
+		if st.LastGood > 0 && cur < st.LastGood*1.15 {
+			st.Every = min(2*st.Every, 8*ProbeEvery)
 		}
-		l.lastGood, l.step = 0, ProbeStep
-		l.cuts++
-		l.windowFrom, l.changed, l.pausedAt = now, now, now
-		l.accepted.Store(0)
-		if until := now.Add(max(pause, 0)); until.After(l.until) {
-			l.until = until
+		st.LastGood, st.Step = 0, ProbeStep
+		st.Cuts++
+		st.WindowFrom, st.Changed, st.PausedAt = now, now, now
+		st.Window++
+		if until := now.Add(max(pause, 0)); until.After(st.Until) {
+			st.Until = until
 		}
-		l.sendFrom = l.until
-		l.reset(next, l.until)
-		return
+		st.SendFrom = st.Until
+		st.setRate(next, st.Until)
+		return true
 	}
-	if until := now.Add(max(pause, 0)); until.After(l.until) {
-		l.until = until
-		l.sendFrom = until
-		l.publish()
+	if until := now.Add(max(pause, 0)); until.After(st.Until) {
+		st.Until = until
+		st.SendFrom = until
+		return true
 	}
+	return false
 }
 
 // Quota sets the rate from an answer's rate-limit headers: the limit
@@ -358,48 +430,70 @@ func (l *Limiter) Quota(q revcent.Quota) {
 		return
 	}
 	now := time.Now()
+	if l.isShared.Load() && l.updateShared(func(st *State, _ int64) bool { return st.quota(now, q, l.target) }) {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	st := l.st
+	if st.quota(now, q, l.target) {
+		l.follow(st)
+	}
+}
+
+// quota is Quota's decision on st; it says whether st changed.
+func (st *State) quota(now time.Time, q revcent.Quota, target float64) bool {
+	changed := false
 	window := q.Window
 	if window <= 0 {
-		l.maxReset = max(l.maxReset, q.Reset)
-		window = max(time.Second, l.maxReset.Round(time.Second))
-		if window < l.maxReset {
+		if q.Reset > st.MaxReset {
+			st.MaxReset, changed = q.Reset, true
+		}
+		window = max(time.Second, st.MaxReset.Round(time.Second))
+		if window < st.MaxReset {
 			window += time.Second
 		}
 	}
-	r := min(float64(q.Limit)/window.Seconds(), l.target)
+	r := min(float64(q.Limit)/window.Seconds(), target)
 	if q.Remaining == 0 && q.Reset > 0 {
-		if until := now.Add(q.Reset); until.After(l.until) {
-			l.until, l.pausedAt = until, now
-			l.publish()
+		if until := now.Add(q.Reset); until.After(st.Until) {
+			st.Until, st.PausedAt, changed = until, now, true
 		}
 	}
-	if math.Abs(r-l.headerRate) <= l.headerRate*0.01 {
-		return
+	if math.Abs(r-st.HeaderRate) <= st.HeaderRate*0.01 {
+		return changed
 	}
-	l.headerRate = r
-	l.fromHdr.Store(true)
-	l.changed = now
-	start := now
-	if l.until.After(now) {
-		start = l.until
+	st.HeaderRate = r
+	st.Changed = now
+	from := now
+	if st.Until.After(now) {
+		from = st.Until
 	}
-	l.reset(r, start)
+	st.setRate(r, from)
+	return true
 }
 
-// reset starts a new generation: a bucket at rate r, empty at start, and
-// every waiter woken to queue on it. Changing the rate of a bucket with
-// waiters queued (SetLimit) would let new reservations land among the old
-// ones, spaced for the old rate: requests closer together than either rate
-// allows. l.mu is held.
-func (l *Limiter) reset(r float64, start time.Time) {
-	l.endGen()
-	l.gen, l.endGen = context.WithCancel(context.Background())
-	l.lim = rate.NewLimiter(limit(r), l.burst)
-	if !math.IsInf(r, 1) {
-		l.lim.ReserveN(start, l.burst)
+// follow makes st the limiter's state: a new bucket when its rate or
+// start changed, a new count of accepted answers when its window did.
+// l.mu is held.
+func (l *Limiter) follow(st State) {
+	if st.Gen != l.st.Gen {
+		l.endGen()
+		l.gen, l.endGen = context.WithCancel(context.Background())
+		// Reset, not SetLimit: changing the rate of a bucket with waiters
+		// queued would let new reservations land among the old ones,
+		// spaced for the old rate: requests closer together than either
+		// rate allows.
+		l.lim = rate.NewLimiter(limit(st.Rate), l.burst)
+		if !math.IsInf(st.Rate, 1) {
+			l.lim.ReserveN(st.From, l.burst)
+		}
 	}
+	if st.Window != l.st.Window {
+		l.accepted.Store(0)
+	}
+	l.st = st
+	l.fromHdr.Store(st.HeaderRate > 0)
 	l.publish()
 }
 
@@ -412,8 +506,8 @@ func (l *Limiter) publish() {
 	}
 	l.current.Store(math.Float64bits(r))
 	var end int64 // no pause yet
-	if !l.until.IsZero() {
-		end = l.until.UnixNano()
+	if !l.st.Until.IsZero() {
+		end = l.st.Until.UnixNano()
 	}
 	l.pauseEnd.Store(end)
 }
