@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/revcent-import
 PKGS     := ./...
 
-.PHONY: build test race fuzz demo lint sample clean accept-429 accept-modes accept-ledger bench
+.PHONY: build test race fuzz demo lint sample clean accept-429 accept-modes accept-ledger accept-shared bench
 
 # The Go build stamps the commit itself from git; the ldflags serve a
 # build without that stamp (a source tarball, -buildvcs=false).
@@ -54,6 +54,12 @@ accept-modes:
 
 # Issue 13's case in full: two nights of 10,000 rows through the ledger,
 # two importers at once, five kills and resumes (about a minute).
+# Issue 14's shared limit in full: three importers of 1,000 rows each,
+# one Redis limit, a server allowing 40/s in all; then Redis stopped
+# mid-run (about 3 minutes).
+accept-shared:
+	REVCENT_SHARED_ROWS=1000 $(GO) test -count=1 -run '^TestSharedLimit$$' -v -timeout 20m ./cmd/revcent-import
+
 accept-ledger:
 	REVCENT_LEDGER_ROWS=10000 $(GO) test -count=1 -run '^TestLedger' -v -timeout 20m ./cmd/revcent-import
 

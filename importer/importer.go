@@ -152,6 +152,9 @@ type Summary struct {
 	// back (the run then judges by its own counts).
 	File   map[results.Status]int
 	Target results.Target
+	// SharedLimit says how a limit shared with other importers went
+	// (--shared-limit), "" without one.
+	SharedLimit string
 }
 
 // OK reports whether the job is done: every row of the results file

@@ -21,6 +21,13 @@ var sandboxEnv = []string{"REVCENT_API_KEY=" + sandbox.DefaultAPIKey}
 // that each row's last results line is created with that customer's id.
 func checkOnce(t *testing.T, base, resultsPath string, ps []fake.Prospect) {
 	t.Helper()
+	checkOnceAmong(t, base, resultsPath, ps, len(ps))
+}
+
+// checkOnceAmong is checkOnce for one of several inputs sent to one
+// server, which holds total customers in all.
+func checkOnceAmong(t *testing.T, base, resultsPath string, ps []fake.Prospect, total int) {
+	t.Helper()
 	d := dump(t, base, sandbox.DefaultAPIKey)
 	byEmail := map[string][]string{}
 	for _, c := range d.Customers {
@@ -45,8 +52,8 @@ func checkOnce(t *testing.T, base, resultsPath string, ps []fake.Prospect) {
 			}
 		}
 	}
-	if dups > 0 || lost > 0 || d.Created != int64(len(ps)) {
-		t.Errorf("%d rows created twice, %d never; the server created %d customers for %d rows", dups, lost, d.Created, len(ps))
+	if dups > 0 || lost > 0 || d.Created != int64(total) {
+		t.Errorf("%d rows created twice, %d never; the server created %d customers for %d rows", dups, lost, d.Created, total)
 	}
 }
 

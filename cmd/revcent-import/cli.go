@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -228,6 +229,7 @@ type importFlags struct {
 	profile                                        string
 	cpuProfile, memProfile                         string
 	ledger, matchKey, existing                     string
+	sharedLimit                                    string
 	checkExisting                                  bool
 }
 
@@ -273,13 +275,14 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof) of the run to this file")
 	fl.MarkHidden("memprofile")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send nothing: check every row as validate does, and write the requests that would be sent (cards masked) to INPUT.dry-run.jsonl")
+	fl.StringVar(&f.sharedLimit, "shared-limit", "", "share one rate limit with every importer using the same Redis name: redis://HOST:PORT/NAME; --rate is then the rate of them all (env REVCENT_SHARED_LIMIT)")
 	fl.StringVar(&f.ledger, "ledger", "", "the ledger remembering who was created across runs: a file, a postgres:// URL (shared by several machines), or off (env REVCENT_LEDGER; default $XDG_STATE_HOME/revcent-import/ledger.db)")
 	fl.StringVar(&f.matchKey, "match-key", "email", "a person's identity in the ledger: email, or internal_id where the source has stable ids")
 	fl.BoolVar(&f.checkExisting, "check-existing", false, "search RevCent by email before creating each row the ledger does not know (one more request a row): finds customers created outside this tool")
 	fl.StringVar(&f.existing, "existing", "skip", "a row whose person the ledger knows: skip (recorded existing, not sent) or create (sent anyway)")
 	group(fl, "input", "format", "sheet", "delimiter", "encoding", "max-record-size")
 	group(fl, "mapping", "campaign", "mapping", "unmapped-as-metadata", "truncate-metadata", "max-field-length")
-	group(fl, "sending", "sandbox", "base-url", "api-key-file", "rate", "burst", "concurrency", "max-attempts", "timeout", "circuit-breaker", "max-errors", "settle", "profile", "dry-run")
+	group(fl, "sending", "sandbox", "base-url", "api-key-file", "rate", "burst", "shared-limit", "concurrency", "max-attempts", "timeout", "circuit-breaker", "max-errors", "settle", "profile", "dry-run")
 	group(fl, "rerun", "results", "resume", "retry-failed", "force", "ledger", "match-key", "existing", "check-existing")
 	group(fl, "output", "progress", "log-format")
 	cmd.SetUsageFunc(groupedUsage)
@@ -383,6 +386,14 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		conns = importer.AutoMaxWorkers
 	}
 	limiter := ratelimit.New(f.rate, f.burst)
+	var sharing sharedLimit
+	if u := cmp.Or(f.sharedLimit, getenv("REVCENT_SHARED_LIMIT")); u != "" {
+		stop, err := sharing.start(ctx, u, limiter, log)
+		if err != nil {
+			return usageError{err}
+		}
+		defer stop()
+	}
 	client, err := revcent.NewClient(revcent.Config{BaseURL: baseURL, APIKey: key, Timeout: f.timeout, MaxConns: conns, UserAgent: "revcent-import/" + version(),
 		OnQuota: limiter.Quota}) // a server's rate-limit headers set the rate
 	if err != nil {
@@ -461,6 +472,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		}()
 	}
 	sum, err := importer.Run(ctx, cfg)
+	sum.SharedLimit = sharing.report()
 	var ce *importer.ConfigError
 	if errors.As(err, &ce) {
 		return err
@@ -671,6 +683,9 @@ func printSummary(w, errw io.Writer, input string, s importer.Summary, err error
 	if s.Throttled > 0 || s.Retries > 0 {
 		fmt.Fprintf(w, "  %-11s %8d  (429 answers: %d; rate at the end: %s)\n", "retries", s.Retries, s.Throttled, rateText(s.FinalRate))
 	}
+	if s.SharedLimit != "" {
+		fmt.Fprintf(w, "  %-11s %s\n", "shared", s.SharedLimit)
+	}
 	fmt.Fprintf(w, "  %-11s %8s  (%.0f rows/s, %d workers at the end)\n", "elapsed", s.Elapsed.Round(10*time.Millisecond), rate, s.Workers)
 	if err != nil {
 		fmt.Fprintf(errw, "revcent-import: stopped: %v\n", err)
@@ -705,6 +720,9 @@ func logSummary(log *slog.Logger, input string, s importer.Summary, err error, c
 			"reconciled", s.Reconciled, "retried", s.Retried, "requests", s.Requests, "retries", s.Retries, "throttled", s.Throttled),
 		"whole_file", file, "elapsed", s.Elapsed.Round(time.Millisecond).String(), "workers_at_end", s.Workers,
 		"done", err == nil && s.OK(), "no_rows", s.NoRows}
+	if s.SharedLimit != "" {
+		attrs = append(attrs, "shared_limit", s.SharedLimit)
+	}
 	if err != nil {
 		attrs = append(attrs, "stopped", err.Error())
 	}
