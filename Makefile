@@ -67,6 +67,7 @@ accept-ledger:
 # rate fidelity, latency hiding, CPU per row, peak RSS, resume start-up.
 # It prints markdown for BENCHMARKS.md (about 3 minutes).
 bench: build
+	$(GO) install github.com/tsenart/vegeta/v12@v12.13.0
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./mapping
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./importer
 	$(GO) run ./internal/benchdriver -bin $(BIN)

@@ -106,6 +106,55 @@ func workersFor(rate float64, latency time.Duration) int {
 	return min(autoMax, max(autoMin, n))
 }
 
+// firstAnswers is how many timed answers size the pool the first time,
+// or whatever came firstWait after the first: the first answers are the
+// fastest of those in flight, and fewer would read the latency low.
+const (
+	firstAnswers = 16
+	firstWait    = 250 * time.Millisecond
+	firstPoll    = 25 * time.Millisecond
+)
+
+// firstSize sizes the gate from the first answers' latency as soon as they
+// come, in one step: the size it started at was a guess made before any
+// request was timed, and doubling toward the size the rate needs took a
+// second a step (4 s from 65 workers to 512 at 2 s answers). It only
+// grows the pool here (the fastest answers come first); autoSize's
+// seconds then follow the latency either way. It returns the latency read,
+// and false when done closed first.
+func (r *run) firstSize(done <-chan struct{}) (time.Duration, bool) {
+	t := time.NewTicker(firstPoll)
+	defer t.Stop()
+	var firstAt time.Time
+	for {
+		select {
+		case <-done:
+			return 0, false
+		case <-t.C:
+		}
+		n := r.lat.n.Load()
+		if n == 0 {
+			continue
+		}
+		if firstAt.IsZero() {
+			firstAt = time.Now()
+		}
+		if n < firstAnswers && time.Since(firstAt) < firstWait {
+			continue
+		}
+		mean, _ := r.lat.take()
+		rate := r.cfg.Limiter.Limit()
+		if rate == 0 {
+			rate = math.Inf(1)
+		}
+		if want, cur := workersFor(rate, mean), r.gate.size(); want > cur {
+			r.gate.set(want)
+			r.cfg.Log.Debug("concurrency", "workers", want, "latency", mean.Round(time.Millisecond), "rate", rate, "from", "the first answers")
+		}
+		return mean, true
+	}
+}
+
 // autoSize resizes the gate every second to what the current rate needs at
 // the latency observed over the last second (an average weighted toward
 // the recent). It grows at most twofold a second, and stops growing when
@@ -113,9 +162,12 @@ func workersFor(rate float64, latency time.Duration) int {
 // more requests arrive would otherwise be answered with ever more workers.
 // It returns when done closes.
 func (r *run) autoSize(done <-chan struct{}) {
+	ewma, ok := r.firstSize(done)
+	if !ok {
+		return
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var ewma time.Duration
 	var lastRate float64
 	grew := false
 	prev := 0    // the size before the last growth
@@ -136,11 +188,7 @@ func (r *run) autoSize(done <-chan struct{}) {
 		if !ok {
 			continue
 		}
-		if ewma == 0 {
-			ewma = mean
-		} else {
-			ewma = (ewma*2 + mean) / 3
-		}
+		ewma = (ewma*2 + mean) / 3
 		rate := r.cfg.Limiter.Limit()
 		if rate == 0 {
 			rate = math.Inf(1)

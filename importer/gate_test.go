@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net/http"
 	"sync"
@@ -140,4 +141,25 @@ func autoClient(t *testing.T, e *env) *revcent.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// TestAutoSizeFromTheFirstAnswers: answers of 1 s at --rate 200 need 252
+// workers (Little's law with headroom). The pool gets there as soon as the
+// first answers are timed, not by doubling from its first guess (65) once
+// a second.
+func TestAutoSizeFromTheFirstAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &run{cfg: Config{Limiter: ratelimit.New(200, 1), Log: slog.New(slog.DiscardHandler)}, gate: newGate(workersFor(200, autoGuessLatency))}
+		done := make(chan struct{})
+		go r.autoSize(done)
+		defer close(done)
+		time.Sleep(time.Second) // the first requests' answers come after 1 s
+		for range 16 {
+			r.lat.add(time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if got, want := r.gate.size(), workersFor(200, time.Second); got != want {
+			t.Errorf("%d workers just after the first answers of 1 s, want %d", got, want)
+		}
+	})
 }

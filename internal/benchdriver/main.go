@@ -34,6 +34,7 @@ var (
 	rounds = flag.Int("rounds", 7, "importer/poster pairs for the throughput ratio")
 	rows   = flag.Int("rows", 50000, "rows per throughput run")
 	quick  = flag.Bool("quick", false, "smaller sizes, for a smoke test")
+	vegeta = flag.String("vegeta", "", "the vegeta binary, the load tool run beside the importer (default: on PATH, or in $(go env GOPATH)/bin; make bench installs it)")
 	only   = flag.String("only", "", "comma-separated sections to run (throughput,fidelity,latency,cpu,memory,resume,settle,hostile,xlsx,ledger,report); all when empty")
 	dir    string
 )
@@ -220,36 +221,149 @@ func throughput() {
 	srv := startSandbox("--discard")
 	defer srv.stop()
 	self, _ := os.Executable()
+	veg, targets := vegetaTargets(in, srv.url)
 	importRun(in, srv.url, "--rate", "0", "--concurrency", "32") // warm up both sides
-	var ratios, impRate, posRate, impCPU, posCPU []float64
+	peers := []string{"importer", "poster"}
+	if veg != "" {
+		peers = append(peers, "vegeta")
+	}
+	rate := map[string][]float64{}
+	cpu := map[string][]float64{}
+	var toPoster, toVegeta []float64
 	for i := range *rounds {
 		run := func(which string) usage {
-			if which == "importer" {
+			switch which {
+			case "importer":
 				return importRun(in, srv.url, "--rate", "0", "--concurrency", "32")
+			case "poster":
+				return runChild(self, "poster", in, srv.url, sandbox.DefaultAPIKey, "32")
 			}
-			return runChild(self, "poster", in, srv.url, sandbox.DefaultAPIKey, "32")
+			out := filepath.Join(dir, "vegeta.bin")
+			u := runChild(veg, "attack", "-format=json", "-targets="+targets, "-lazy", "-rate=0", "-workers=32", "-max-workers=32", "-duration=0", "-output="+out)
+			if i == 0 {
+				checkVegeta(veg, out, *rows)
+			}
+			return u
 		}
-		order := []string{"importer", "poster"}
-		if i%2 == 1 {
-			order = []string{"poster", "importer"}
+		order := slices.Clone(peers)
+		for range i % len(order) { // each goes first in turn
+			order = append(order[1:], order[0])
 		}
 		got := map[string]usage{}
 		for _, w := range order {
 			got[w] = run(w)
 		}
-		ir, pr := float64(*rows)/got["importer"].wall.Seconds(), float64(*rows)/got["poster"].wall.Seconds()
-		ratios = append(ratios, ir/pr)
-		impRate, posRate = append(impRate, ir), append(posRate, pr)
-		impCPU = append(impCPU, float64(got["importer"].cpu.Microseconds())/float64(*rows))
-		posCPU = append(posCPU, float64(got["poster"].cpu.Microseconds())/float64(*rows))
+		for _, w := range peers {
+			rate[w] = append(rate[w], float64(*rows)/got[w].wall.Seconds())
+			cpu[w] = append(cpu[w], float64(got[w].cpu.Microseconds())/float64(*rows))
+		}
+		toPoster = append(toPoster, rate["importer"][i]/rate["poster"][i])
+		if veg != "" {
+			toVegeta = append(toVegeta, rate["importer"][i]/rate["vegeta"][i])
+		}
 	}
-	fmt.Printf("## 1. Throughput: importer against a minimal Go poster\n\n")
-	fmt.Printf("%d rows a run, `--rate 0`, 32 workers each, into one `sandbox --discard` process; %d alternated pairs.\n\n", *rows, *rounds)
-	fmt.Printf("| pair | importer rows/s | poster rows/s | ratio | importer CPU µs/row | poster CPU µs/row |\n| --- | --- | --- | --- | --- | --- |\n")
-	for i := range ratios {
-		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f | %.1f |\n", i+1, impRate[i], posRate[i], ratios[i], impCPU[i], posCPU[i])
+	fmt.Printf("## 1. Throughput: importer against a minimal Go poster and vegeta\n\n")
+	fmt.Printf("%d rows a run, `--rate 0`, 32 workers each, into one `sandbox --discard` process; %d alternated rounds. vegeta (`vegeta attack -rate=0 -workers=32 -max-workers=32 -lazy`) sends the importer's own request bodies, from its `--dry-run` file.\n\n", *rows, *rounds)
+	if veg == "" {
+		fmt.Printf("vegeta was not found: `go install github.com/tsenart/vegeta/v12@v12.13.0`, or pass -vegeta PATH.\n\n")
+		fmt.Printf("| round | importer rows/s | poster rows/s | importer/poster | importer CPU µs/row | poster CPU µs/row |\n| --- | --- | --- | --- | --- | --- |\n")
+		for i := range toPoster {
+			fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f | %.1f |\n", i+1, rate["importer"][i], rate["poster"][i], toPoster[i], cpu["importer"][i], cpu["poster"][i])
+		}
+		fmt.Printf("| **median** | %.0f | %.0f | **%.3f** | %.1f | %.1f |\n\n", median(rate["importer"]), median(rate["poster"]), median(toPoster), median(cpu["importer"]), median(cpu["poster"]))
+		return
 	}
-	fmt.Printf("| **median** | %.0f | %.0f | **%.3f** | %.1f | %.1f |\n\n", median(impRate), median(posRate), median(ratios), median(impCPU), median(posCPU))
+	fmt.Printf("| round | importer rows/s | poster rows/s | vegeta rows/s | importer/poster | importer/vegeta | CPU µs/row: importer, poster, vegeta |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for i := range toPoster {
+		fmt.Printf("| %d | %.0f | %.0f | %.0f | %.3f | %.3f | %.1f, %.1f, %.1f |\n", i+1, rate["importer"][i], rate["poster"][i], rate["vegeta"][i], toPoster[i], toVegeta[i],
+			cpu["importer"][i], cpu["poster"][i], cpu["vegeta"][i])
+	}
+	fmt.Printf("| **median** | %.0f | %.0f | %.0f | **%.3f** | **%.3f** | %.1f, %.1f, %.1f |\n\n", median(rate["importer"]), median(rate["poster"]), median(rate["vegeta"]),
+		median(toPoster), median(toVegeta), median(cpu["importer"]), median(cpu["poster"]), median(cpu["vegeta"]))
+}
+
+// vegetaTargets finds vegeta and writes its targets: one POST a row, with
+// the body the importer sends for it (its --dry-run file holds them). It
+// returns "" for the binary when there is none.
+func vegetaTargets(in, url string) (veg, targets string) {
+	veg = *vegeta
+	if veg == "" {
+		if p, err := exec.LookPath("vegeta"); err == nil {
+			veg = p
+		} else if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			if p := filepath.Join(strings.TrimSpace(string(out)), "bin", "vegeta"); fileExists(p) {
+				veg = p
+			}
+		}
+	}
+	if veg == "" {
+		return "", ""
+	}
+	dry := filepath.Join(dir, "vegeta-input.csv")
+	copyFile(in, dry)
+	runChild(*bin, "import", dry, "--dry-run", "--campaign", "Spring Promo", "--base-url", url, "--progress", "none")
+	f, err := os.Open(dry + ".dry-run.jsonl")
+	if err != nil {
+		fail(err)
+	}
+	defer f.Close()
+	targets = filepath.Join(dir, "vegeta-targets.json")
+	tf, err := os.Create(targets)
+	if err != nil {
+		fail(err)
+	}
+	w := bufio.NewWriterSize(tf, 1<<20)
+	enc := json.NewEncoder(w)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		var line struct {
+			Request json.RawMessage `json:"request"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			fail(err)
+		}
+		// vegeta's JSON target: the body base64 ([]byte in JSON).
+		enc.Encode(struct {
+			Method string              `json:"method"`
+			URL    string              `json:"url"`
+			Body   []byte              `json:"body"`
+			Header map[string][]string `json:"header"`
+		}{"POST", url + "/customers", line.Request, map[string][]string{"x-api-key": {sandbox.DefaultAPIKey}, "Content-Type": {"application/json"}}})
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		fail(err)
+	}
+	w.Flush()
+	tf.Close()
+	if n != *rows {
+		fail(fmt.Errorf("the dry run wrote %d requests for %d rows", n, *rows))
+	}
+	return veg, targets
+}
+
+// checkVegeta fails unless vegeta's results hold rows answers of 200.
+func checkVegeta(veg, results string, rows int) {
+	out, err := exec.Command(veg, "report", "-type=json", results).Output()
+	if err != nil {
+		fail(fmt.Errorf("vegeta report: %v", err))
+	}
+	var rep struct {
+		StatusCodes map[string]int `json:"status_codes"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		fail(fmt.Errorf("vegeta report: %v", err))
+	}
+	if rep.StatusCodes["200"] != rows {
+		fail(fmt.Errorf("vegeta: %v answers by status for %d rows: want every one 200", rep.StatusCodes, rows))
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // window returns the achieved rate over the arrivals and the most
