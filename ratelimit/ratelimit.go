@@ -477,7 +477,9 @@ func (st *State) quota(now time.Time, q revcent.Quota, target float64) bool {
 // start changed, a new count of accepted answers when its window did.
 // l.mu is held.
 func (l *Limiter) follow(st State) {
-	if st.Gen != l.st.Gen {
+	// Gen alone could match by chance when the state comes from a shared
+	// store (two importers' first states are both 0).
+	if st.Gen != l.st.Gen || st.Rate != l.st.Rate || !st.From.Equal(l.st.From) {
 		l.endGen()
 		l.gen, l.endGen = context.WithCancel(context.Background())
 		// Reset, not SetLimit: changing the rate of a bucket with waiters

@@ -200,3 +200,25 @@ func TestSharedStoreLost(t *testing.T) {
 		}
 	})
 }
+
+// TestShareFollowsTheSharedRate: an importer joining a limit that another
+// started at a lower rate takes the shared rate, though its own state and
+// the shared one are both at their first generation.
+func TestShareFollowsTheSharedRate(t *testing.T) {
+	store := &memShared{accepted: map[int64]int64{}, members: 2}
+	first := New(50, 1)
+	stopFirst, err := first.Share(context.Background(), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopFirst()
+	second := New(200, 1)
+	stop, err := second.Share(context.Background(), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if got := second.Limit(); got != 50 {
+		t.Errorf("the second importer runs at %.0f/s, want the shared 50/s", got)
+	}
+}
