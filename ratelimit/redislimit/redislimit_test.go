@@ -199,3 +199,35 @@ func TestLimiterSharesAndLosesRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestTheLearnedRateOutlivesTheRun: an importer that found the server's
+// rate leaves; the next importer on the same name, the next night, starts
+// at that rate, not at its --rate.
+func TestTheLearnedRateOutlivesTheRun(t *testing.T) {
+	srv := redistest.Start(t)
+	first := ratelimit.New(200, 1)
+	stop, err := first.Share(context.Background(), open(t, srv.URL("nightly")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		first.Wait(context.Background())
+		first.Accepted()
+	}
+	time.Sleep(2 * ratelimit.SyncEvery)
+	first.Throttled(0, time.Now())
+	learned := first.Limit()
+	stop()
+	if learned >= 200 {
+		t.Fatalf("the 429 did not cut the rate: %.1f/s", learned)
+	}
+	next := ratelimit.New(200, 1)
+	stop, err = next.Share(context.Background(), open(t, srv.URL("nightly")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if got := next.Limit(); got != learned {
+		t.Errorf("the next run starts at %.1f/s, want the learned %.1f/s", got, learned)
+	}
+}
