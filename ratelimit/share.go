@@ -42,7 +42,6 @@ type sharing struct {
 	// importers is how many importers shared the limit at the last sync:
 	// a lost link goes on at its share of the rate.
 	importers int
-	stop      context.CancelFunc
 	done      chan struct{}
 }
 
@@ -76,7 +75,7 @@ func (l *Limiter) Share(ctx context.Context, store Shared, lost func(err error, 
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	sh := &sharing{store: store, lost: lost, importers: max(n, 1), stop: cancel, done: make(chan struct{}), take: make(chan struct{}, 1)}
+	sh := &sharing{store: store, lost: lost, importers: max(n, 1), done: make(chan struct{}), take: make(chan struct{}, 1)}
 	l.mu.Lock()
 	l.shared = sh
 	l.follow(st)
