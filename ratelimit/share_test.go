@@ -222,3 +222,28 @@ func TestShareFollowsTheSharedRate(t *testing.T) {
 		t.Errorf("the second importer runs at %.0f/s, want the shared 50/s", got)
 	}
 }
+
+// TestShareLowerRateLowersTheShared: an importer joining with a lower
+// --rate than the shared one lowers it, for the importer already there
+// too (at its next sync).
+func TestShareLowerRateLowersTheShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &memShared{accepted: map[int64]int64{}, members: 2}
+		first := New(200, 1)
+		stopFirst, err := first.Share(context.Background(), store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stopFirst()
+		second := New(50, 1)
+		stop, err := second.Share(context.Background(), store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		time.Sleep(2 * SyncEvery)
+		if a, b := first.Limit(), second.Limit(); a != 50 || b != 50 {
+			t.Errorf("rates %.0f/s and %.0f/s after a 50/s importer joined a 200/s limit, want both 50/s", a, b)
+		}
+	})
+}
