@@ -163,3 +163,49 @@ func TestAutoSizeFromTheFirstAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestTheFirstAnswerIsNotAwaited: the other workers wait for the first
+// request to be written and not refused at once, not for its answer,
+// which cost one latency at the start of every run. The server holds the
+// first create's answer until more creates have come.
+func TestTheFirstAnswerIsNotAwaited(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 40)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	others := make(chan struct{})
+	var once sync.Once
+	e.setFault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n == 1 {
+			select {
+			case <-others:
+			case <-time.After(5 * time.Second):
+				t.Error("no other create came while the first waited 5 s for its answer")
+			}
+		} else {
+			once.Do(func() { close(others) })
+		}
+		return false
+	})
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != int64(len(ps)) {
+		t.Fatalf("err %v, %d created, want %d", err, sum.Created, len(ps))
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+}
+
+// TestAFastRefusalCostsOneRow: a wrong key is refused about one round
+// trip after the request, within the first request's grace: the other
+// workers never send.
+func TestAFastRefusalCostsOneRow(t *testing.T) {
+	e := newEnv(t, sandbox.Options{APIKey: "the-right-key"})
+	content, _ := crmCSV(t, 100)
+	in := e.file("c.csv", content)
+	cfg := e.config(in)
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("no error with a wrong key")
+	}
+	if p := e.posts.Load(); p != 1 {
+		t.Errorf("%d creates sent with a wrong key, want 1", p)
+	}
+}

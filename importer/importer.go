@@ -465,11 +465,13 @@ type run struct {
 	// rows, for --force (read once, when a changed row first needs it).
 	pending     map[string]int
 	pendingOnce sync.Once
-	// opened says the first create request has had its answer; until
-	// then firstMu lets one worker at a time send. badURL says that answer
-	// showed the base URL wrong: no other row is sent.
-	opened, badURL atomic.Bool
-	firstMu        sync.Mutex
+	// opened says the first create request is out and was not refused
+	// at once (see firstRequest); until then firstMu lets one worker at
+	// a time send. answered says an answer came that did not show the
+	// base URL wrong; halt says one did, or that the key is refused: no
+	// other row is sent.
+	opened, answered, halt atomic.Bool
+	firstMu                sync.Mutex
 	// open counts the rows handed to the workers that have no final line
 	// yet, set-aside rows included; the reconciler ends the run's sending
 	// when the reader is done and it is 0.

@@ -482,22 +482,21 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		if err := r.cfg.Limiter.Wait(ctx); err != nil {
 			return r.leave(pendingWritten || j.attempts > 0)
 		}
-		// Until RevCent has answered once, one request at a time: a wrong
-		// --base-url or a closed port then costs one row, not one per
-		// worker.
-		first := false
+		// Until the first request is out and unrefused, one request at a
+		// time: a wrong --base-url, a wrong key or a closed port then
+		// costs one row, not one per worker (see firstRequest).
+		// release lets the others go; every return below calls it.
+		sendCtx, release := reqCtx, func() {}
 		if !r.opened.Load() {
 			r.firstMu.Lock()
 			if r.opened.Load() {
 				r.firstMu.Unlock()
 			} else {
-				first = true
+				sendCtx, release = r.firstRequest(reqCtx)
 			}
 		}
-		if r.badURL.Load() {
-			if first {
-				r.firstMu.Unlock()
-			}
+		if r.halt.Load() {
+			release()
 			return r.leave(pendingWritten || j.attempts > 0)
 		}
 		if !pendingWritten {
@@ -507,14 +506,17 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			p := rec
 			p.Status, p.Attempts = results.Pending, rec.Attempts+1
 			if err := r.send(msg{kind: mPending, rec: p, ack: ack}); err != nil {
+				release()
 				return err
 			}
 			select {
 			case err := <-ack:
 				if err != nil {
+					release()
 					return errWriterGone // the writer reports why
 				}
 			case <-r.writerDone:
+				release()
 				return errWriterGone
 			}
 			pendingWritten = true
@@ -528,6 +530,7 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		// not (the wait is a fraction of a second): a row counted in doubt
 		// is one whose request was sent.
 		if err := r.cfg.Limiter.Start(reqCtx); err != nil {
+			release()
 			return r.leave(true)
 		}
 		rec.Attempts++
@@ -536,20 +539,26 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			r.c.retries.Add(1)
 		}
 		sent := time.Now()
-		id, existing, err := r.cfg.Client.CreateCustomer(reqCtx, &j.req)
+		id, existing, err := r.cfg.Client.CreateCustomer(sendCtx, &j.req)
 		r.lat.add(time.Since(sent))
 		var e *revcent.Error
 		if err != nil && !errors.As(err, &e) {
 			e = &revcent.Error{Class: revcent.InDoubt, Message: err.Error(), Err: err}
 		}
-		wrongURL := !r.opened.Load() && e != nil && ((e.HTTPStatus == 404 && e.Code == "") || e.Unreachable)
-		if first {
-			// Whatever came back, the others may go: they stop at once
-			// if it said the URL is wrong.
-			r.badURL.Store(wrongURL)
-			r.opened.Store(true)
-			r.firstMu.Unlock()
+		// Answers that come before any other say the URL is wrong when
+		// they are a 404 without RevCent's JSON, or no connection.
+		wrongURL := !r.answered.Load() && e != nil && ((e.HTTPStatus == 404 && e.Code == "") || e.Unreachable)
+		switch {
+		case wrongURL || (e != nil && e.Class == revcent.Fatal):
+			// The run stops: set before release, so that no other row
+			// goes (a wrong key used to cost a row per worker).
+			r.halt.Store(true)
+		default:
+			r.answered.Store(true)
 		}
+		// Whatever came back, the others may go (if they have not): they
+		// stop at once if it said the URL is wrong.
+		release()
 		switch {
 		case e != nil && e.HTTPStatus == 429:
 			rec.Throttled++
