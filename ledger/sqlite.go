@@ -228,10 +228,18 @@ func peopleManySQL(n int) string {
 }
 
 // claimManySQL claims the keys no row has yet: one write for a new
-// person, and no read before it. The keys it returns are claimed.
-func claimManySQL(n int) string {
-	return `INSERT INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
+// person, and no read before it. The keys it returns are claimed. SQLite's
+// form is OR IGNORE rather than ON CONFLICT DO NOTHING: the same rows, but
+// a statement that cannot abort needs no statement journal (a copy of
+// every page it changes, written to a temporary file), which was a quarter
+// of a claim's cost.
+func claimManySQL(n int, pg bool) string {
+	if pg {
+		return `INSERT INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
 		ON CONFLICT (key, target_id) DO NOTHING RETURNING key`
+	}
+	return `INSERT OR IGNORE INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
+		RETURNING key`
 }
 
 // completeManySQL records people as created or existing: a customer id
@@ -288,7 +296,8 @@ func (s *SQLite) prepare() error {
 		}
 	}
 	s.multi = map[string]*sql.Stmt{}
-	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claimManySQL, "complete": completeManySQL,
+	claim := func(n int) string { return claimManySQL(n, s.pg) }
+	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claim, "complete": completeManySQL,
 		"sent": sentManySQL, "changed": changedManySQL} {
 		for n := 1; n <= batchMax; n *= 2 {
 			st, err := s.db.Prepare(s.q(build(n)))
