@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,5 +108,39 @@ func TestSharedLimit(t *testing.T) {
 				t.Errorf("%.3fx the ideal time, want within 1.15x", ratio)
 			}
 		})
+	}
+}
+
+// TestSharedLimitInTheJSONSummary: with --log-format json the summary's
+// log line says where the limit was shared and whether the link held, as
+// the text summary's shared line does; an import without the flag has no
+// such field.
+func TestSharedLimitInTheJSONSummary(t *testing.T) {
+	srv := redistest.Start(t)
+	base := startSandbox(t)
+	in, _ := crm(t, 20, 142)
+	summary := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, stderr := importProcess(t, sandboxEnv, append([]string{in, "--base-url", base, "--campaign", "Spring Promo", "--rate", "0",
+			"--progress", "none", "--log-format", "json", "--results", filepath.Join(t.TempDir(), "r.csv")}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+		}
+		for _, line := range strings.Split(out+stderr, "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "summary" {
+				return m
+			}
+		}
+		t.Fatalf("no summary log line:\n%s\n%s", out, stderr)
+		return nil
+	}
+	m := summary("--shared-limit", srv.URL("nightly"))
+	got, _ := m["shared_limit"].(string)
+	if want := "redis://" + srv.Addr + "/nightly, held to the end"; got != want {
+		t.Errorf("shared_limit %q, want %q", got, want)
+	}
+	if m := summary(); m["shared_limit"] != nil {
+		t.Errorf("shared_limit %v without --shared-limit", m["shared_limit"])
 	}
 }
