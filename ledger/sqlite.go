@@ -17,19 +17,25 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 )
 
-// Schema is the ledger's SQLite schema (version 3); `sqlite3 ledger.db
+// Schema is the ledger's SQLite schema (version 4); `sqlite3 ledger.db
 // .schema` shows the same. Times are unix milliseconds.
 //
 // A person is one row of people, keyed by match key first: `ledger show`
 // reads a key on every target without a second index (which would cost
 // every claim a second write). Targets are numbered in targets (a base
 // URL and key fingerprint is 70 bytes: in every row, it halved how many
-// fit a page). A claim is a row with status ” (a person being sent by
+// fit a page). A claim is a row with status '' (a person being sent by
 // the run claimed_by), or a claimed_by on a known person (--existing
-// create); a run's outcome clears it. What was sent is in requests, a
-// table of its own (version 3): people's rows stay small, and a claim
-// reads and writes fewer pages. `report --changed-csv` compares its
-// request with changed_request.
+// create); a run's outcome clears it.
+//
+// What was sent is in requests, a table of its own, so that people's rows
+// stay small. Its rows are numbered in the order they are written, and a
+// person points at its own (request_id; version 4): a transaction's new
+// requests then fill the table's last pages, where keyed by person (version
+// 3) each went to a page of its own, half of what recording an outcome
+// wrote. Triggers drop a request when its person gets another or is
+// forgotten. `report --changed-csv` compares its request with
+// changed_request.
 const Schema = `
 CREATE TABLE IF NOT EXISTS targets (
   id     INTEGER PRIMARY KEY,
@@ -48,17 +54,24 @@ CREATE TABLE IF NOT EXISTS people (
   last_at      INTEGER NOT NULL DEFAULT 0,
   claimed_by   INTEGER NOT NULL DEFAULT 0, -- runs.id of the run sending its request, 0 for none
   claimed_at   INTEGER NOT NULL DEFAULT 0,
+  request_id   INTEGER NOT NULL DEFAULT 0, -- requests.id of its request, 0 for none
   PRIMARY KEY (key, target_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS requests (
-  key             TEXT NOT NULL,     -- people.key
+  id              INTEGER PRIMARY KEY, -- people.request_id
+  key             TEXT NOT NULL,     -- people.key (for readers: the table has no index on it)
   target_id       INTEGER NOT NULL,  -- people.target_id
   request         TEXT NOT NULL DEFAULT '', -- the mapped request last sent, JSON, card fields left out
   changed_request TEXT NOT NULL DEFAULT '', -- the mapped request a later run found changed and did not send
   changed_run     INTEGER NOT NULL DEFAULT 0,
-  changed_at      INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (key, target_id)
-) WITHOUT ROWID;
+  changed_at      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS people_request_replaced AFTER UPDATE OF request_id ON people
+  WHEN old.request_id <> 0 AND old.request_id <> new.request_id
+  BEGIN DELETE FROM requests WHERE id = old.request_id; END;
+CREATE TRIGGER IF NOT EXISTS people_forgotten AFTER DELETE ON people
+  WHEN old.request_id <> 0
+  BEGIN DELETE FROM requests WHERE id = old.request_id; END;
 CREATE TABLE IF NOT EXISTS runs (
   id       INTEGER PRIMARY KEY,
   target   TEXT NOT NULL,
@@ -82,7 +95,7 @@ CREATE VIEW IF NOT EXISTS ledger AS
 `
 
 // schemaVersion is PRAGMA user_version of a ledger with Schema.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // SQLite is a Store in one SQLite file (WAL mode, so that importers on
 // one machine share it).
@@ -96,6 +109,7 @@ type SQLite struct {
 	// cost as much as running them), many-row ones by row count.
 	multi                             map[string]*sql.Stmt
 	take, release, unclaim, addTarget *sql.Stmt
+	changed, addChanged, link         *sql.Stmt
 
 	mu      sync.Mutex
 	targets map[string]int64 // target -> targets.id, as known
@@ -183,26 +197,60 @@ func setUp(db *sql.DB) error {
 		return tx.Commit()
 	}
 	// Version 1 kept the target in every row of people; version 2 lacks
-	// only the requests table, which Schema adds.
-	var v1 int
-	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('people') WHERE name='target'`).Scan(&v1); err != nil {
+	// the requests table, which Schema adds; version 3 keyed requests by
+	// person, and people had no request_id.
+	has := func(table, column string) (bool, error) {
+		var n int
+		err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name=?`, table, column).Scan(&n)
+		return n > 0, err
+	}
+	v1, err := has("people", "target")
+	if err != nil {
 		return err
 	}
-	if v1 > 0 {
+	if v1 {
 		if _, err := tx.Exec(`ALTER TABLE people RENAME TO people_v1; DROP INDEX IF EXISTS people_key`); err != nil {
+			return err
+		}
+	} else if old, err := has("people", "key"); err != nil {
+		return err
+	} else if linked, err := has("people", "request_id"); err != nil {
+		return err
+	} else if old && !linked {
+		if _, err := tx.Exec(`ALTER TABLE people ADD COLUMN request_id INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return err
+		}
+	}
+	v3, err := has("requests", "key")
+	if err != nil {
+		return err
+	}
+	if numbered, err := has("requests", "id"); err != nil {
+		return err
+	} else if v3 = v3 && !numbered; v3 {
+		if _, err := tx.Exec(`ALTER TABLE requests RENAME TO requests_v3`); err != nil {
 			return err
 		}
 	}
 	if _, err := tx.Exec(Schema); err != nil {
 		return err
 	}
-	if v1 > 0 {
+	if v1 {
 		if _, err := tx.Exec(`
 INSERT OR IGNORE INTO targets (target) SELECT DISTINCT target FROM people_v1;
 INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at)
   SELECT p.key, t.id, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at, p.claimed_by, p.claimed_at
   FROM people_v1 p JOIN targets t ON t.target = p.target;
 DROP TABLE people_v1;`); err != nil {
+			return err
+		}
+	}
+	if v3 {
+		if _, err := tx.Exec(`
+INSERT INTO requests (key, target_id, request, changed_request, changed_run, changed_at)
+  SELECT key, target_id, request, changed_request, changed_run, changed_at FROM requests_v3 ORDER BY key, target_id;
+UPDATE people SET request_id = r.id FROM requests r WHERE r.key = people.key AND r.target_id = people.target_id;
+DROP TABLE requests_v3;`); err != nil {
 			return err
 		}
 	}
@@ -243,34 +291,40 @@ func claimManySQL(n int, pg bool) string {
 }
 
 // completeManySQL records people as created or existing: a customer id
-// already known stays (the first create wins), the request hash and the
-// last run follow the latest, and the claim is cleared.
+// already known stays (the first create wins), the request hash, the
+// request and the last run follow the latest, and the claim is cleared.
 func completeManySQL(n int) string {
-	return `INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at)
-		VALUES ` + marks(n, 10) + `
+	return `INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, request_id)
+		VALUES ` + marks(n, 11) + `
 		ON CONFLICT (key, target_id) DO UPDATE SET
 		  customer_id = CASE WHEN people.status = '' THEN excluded.customer_id ELSE people.customer_id END,
 		  campaign = CASE WHEN people.status = '' OR people.campaign = '' THEN excluded.campaign ELSE people.campaign END,
 		  request_hash = CASE WHEN excluded.request_hash = '' THEN people.request_hash ELSE excluded.request_hash END,
+		  request_id = CASE WHEN excluded.request_id = 0 THEN people.request_id ELSE excluded.request_id END,
 		  status = CASE WHEN people.status = '' THEN excluded.status ELSE people.status END,
 		  first_run = CASE WHEN people.first_run = 0 THEN excluded.first_run ELSE people.first_run END,
 		  first_at = CASE WHEN people.first_at = 0 THEN excluded.first_at ELSE people.first_at END,
 		  last_run = excluded.last_run, last_at = excluded.last_at, claimed_by = 0, claimed_at = 0`
 }
 
-// sentManySQL records the requests sent: a change noted before is
-// settled by the send.
+// sentManySQL records the requests sent, at the end of the table; the
+// people's request_id then points at them (completeManySQL), which drops
+// the ones they had, and a change noted on those.
 func sentManySQL(n int) string {
-	return `INSERT INTO requests (key, target_id, request) VALUES ` + marks(n, 3) + `
-		ON CONFLICT (key, target_id) DO UPDATE SET request = excluded.request, changed_request = '', changed_run = 0, changed_at = 0`
+	return `INSERT INTO requests (key, target_id, request) VALUES ` + marks(n, 3) + ` RETURNING id, key`
 }
 
-// changedManySQL records the requests found changed and not sent.
-func changedManySQL(n int) string {
-	return `INSERT INTO requests (key, target_id, changed_request, changed_run, changed_at) VALUES ` + marks(n, 5) + `
-		ON CONFLICT (key, target_id) DO UPDATE SET changed_request = excluded.changed_request,
-		  changed_run = excluded.changed_run, changed_at = excluded.changed_at`
-}
+const (
+	// changedSQL records on a person's request the one a run found
+	// changed and did not send; addChangedSQL, for a person with no
+	// request recorded (filled in by ledger import), adds one to point at.
+	changedSQL = `UPDATE requests SET changed_request=?, changed_run=?, changed_at=?
+		WHERE id = (SELECT request_id FROM people WHERE key=? AND target_id=? AND request_id <> 0)`
+	addChangedSQL = `INSERT INTO requests (key, target_id, changed_request, changed_run, changed_at)
+		SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)
+		WHERE EXISTS (SELECT 1 FROM people WHERE key=? AND target_id=?) RETURNING id`
+	linkSQL = `UPDATE people SET request_id=? WHERE key=? AND target_id=?`
+)
 
 // marks is "?, ?, ?" for n, or n groups of "(?, ..)" of width w.
 func marks(n, w int) string {
@@ -289,7 +343,8 @@ func (s *SQLite) prepare() error {
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
-	}{{&s.take, takeSQL}, {&s.release, releaseSQL}, {&s.unclaim, unclaimSQL}, {&s.addTarget, addTargetSQL}} {
+	}{{&s.take, takeSQL}, {&s.release, releaseSQL}, {&s.unclaim, unclaimSQL}, {&s.addTarget, addTargetSQL},
+		{&s.changed, changedSQL}, {&s.addChanged, addChangedSQL}, {&s.link, linkSQL}} {
 		var err error
 		if *p.st, err = s.db.Prepare(s.q(p.sql)); err != nil {
 			return err
@@ -298,7 +353,7 @@ func (s *SQLite) prepare() error {
 	s.multi = map[string]*sql.Stmt{}
 	claim := func(n int) string { return claimManySQL(n, s.pg) }
 	for kind, build := range map[string]func(int) string{"people": peopleManySQL, "claim": claim, "complete": completeManySQL,
-		"sent": sentManySQL, "changed": changedManySQL} {
+		"sent": sentManySQL} {
 		for n := 1; n <= batchMax; n *= 2 {
 			st, err := s.db.Prepare(s.q(build(n)))
 			if err != nil {
@@ -599,7 +654,23 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 		n = chunk(n)
 		this := done[:n]
 		done = done[n:]
-		args := make([]any, 0, 10*len(this))
+		// The requests first: the people point at them. A person is in
+		// this statement once, so its key names its request.
+		var sent []any
+		for _, p := range this {
+			if p.Request != "" {
+				tid, err := s.targetID(ctx, tx, p.Target, true)
+				if err != nil {
+					return err
+				}
+				sent = append(sent, p.Key, tid, p.Request)
+			}
+		}
+		ids, err := s.sent(ctx, tx, sent)
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, 11*len(this))
 		for _, p := range this {
 			tid, err := s.targetID(ctx, tx, p.Target, true)
 			if err != nil {
@@ -609,19 +680,13 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 			if at == 0 {
 				at = now
 			}
-			args = append(args, p.Key, tid, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at)
+			var id int64
+			if p.Request != "" {
+				id = ids[p.Key]
+			}
+			args = append(args, p.Key, tid, p.CustomerID, p.Campaign, p.RequestHash, p.Status, run, run, at, at, id)
 		}
 		if _, err := s.stmt(ctx, tx, "complete", len(this)).ExecContext(ctx, args...); err != nil {
-			return err
-		}
-		var sent []any
-		for _, p := range this {
-			if p.Request != "" {
-				tid, _ := s.targetID(ctx, tx, p.Target, true)
-				sent = append(sent, p.Key, tid, p.Request)
-			}
-		}
-		if err := s.many(ctx, tx, "sent", 3, sent); err != nil {
 			return err
 		}
 	}
@@ -640,17 +705,32 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 	return tx.Commit()
 }
 
-// many runs the many-row statement of kind over args, rows of width w,
-// in statements of a power of two rows.
-func (s *SQLite) many(ctx context.Context, tx *sql.Tx, kind string, w int, args []any) error {
+// sent records requests (rows of key, target id, request: of different
+// keys) and returns their ids by key.
+func (s *SQLite) sent(ctx context.Context, tx *sql.Tx, args []any) (map[string]int64, error) {
+	ids := make(map[string]int64, len(args)/3)
 	for len(args) > 0 {
-		n := chunk(len(args) / w)
-		if _, err := s.stmt(ctx, tx, kind, n).ExecContext(ctx, args[:n*w]...); err != nil {
-			return err
+		n := chunk(len(args) / 3)
+		rows, err := s.stmt(ctx, tx, "sent", n).QueryContext(ctx, args[:n*3]...)
+		if err != nil {
+			return nil, err
 		}
-		args = args[n*w:]
+		for rows.Next() {
+			var id int64
+			var key string
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids[key] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		args = args[n*3:]
 	}
-	return nil
+	return ids, nil
 }
 
 // NoteChanged records, for each person, the request a run found changed
@@ -666,7 +746,6 @@ func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) er
 	defer tx.Rollback()
 	now := ms(time.Now())
 	seen := map[[2]string]bool{}
-	var args []any
 	for i := len(people) - 1; i >= 0; i-- { // the latest of a person's notes
 		p := people[i]
 		if seen[[2]string{p.Target, p.Key}] {
@@ -681,10 +760,24 @@ func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) er
 		if at == 0 {
 			at = now
 		}
-		args = append(args, p.Key, tid, p.Request, run, at)
-	}
-	if err := s.many(ctx, tx, "changed", 5, args); err != nil {
-		return err
+		res, err := tx.StmtContext(ctx, s.changed).ExecContext(ctx, p.Request, run, at, p.Key, tid)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			continue
+		}
+		var id int64
+		err = tx.StmtContext(ctx, s.addChanged).QueryRowContext(ctx, p.Key, tid, p.Request, run, at, p.Key, tid).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // not in the ledger (forgotten since)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.link).ExecContext(ctx, id, p.Key, tid); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -693,7 +786,7 @@ func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) er
 // Request is what was last sent, ChangedRequest what was found since.
 func (s *SQLite) Changed(ctx context.Context, target string) ([]Person, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.key, p.customer_id, p.campaign, p.status, p.last_run, p.last_at, r.request, r.changed_request, r.changed_run, r.changed_at
-		FROM requests r JOIN people p ON p.key = r.key AND p.target_id = r.target_id JOIN targets t ON t.id = r.target_id
+		FROM people p JOIN requests r ON r.id = p.request_id JOIN targets t ON t.id = p.target_id
 		WHERE t.target = ? AND r.changed_request <> '' ORDER BY p.key`), target)
 	if err != nil {
 		return nil, err
@@ -833,17 +926,11 @@ func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
 	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE key=?`), key); err != nil {
 		return 0, err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM requests WHERE key=?`), key); err != nil {
-		return 0, err
-	}
 	return res.RowsAffected()
 }
 
 // ForgetRun removes the people a run created first.
 func (s *SQLite) ForgetRun(ctx context.Context, run int64) (int64, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM requests WHERE (key, target_id) IN (SELECT key, target_id FROM people WHERE first_run=?)`), run); err != nil {
-		return 0, err
-	}
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE first_run=?`), run)
 	if err != nil {
 		return 0, err

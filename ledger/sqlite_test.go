@@ -146,7 +146,7 @@ INSERT INTO people VALUES ('T', 'email:bob@example.com', '', '', '', '', 0, 0, 0
 
 // TestOpenUpgradesVersion2: a ledger of stop 5's schema (no requests
 // table) is upgraded in place: its people kept, the table added, the
-// version 3.
+// version the latest.
 func TestOpenUpgradesVersion2(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
@@ -181,8 +181,8 @@ PRAGMA user_version = 2;`)
 	}
 	var v int
 	s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
-	if v != 3 {
-		t.Errorf("user_version %d, want 3", v)
+	if v != schemaVersion {
+		t.Errorf("user_version %d, want %d", v, schemaVersion)
 	}
 	if err := s.NoteChanged(ctx, 8, []Person{{Target: "T", Key: "email:ada@example.com", Request: `{"a":2}`}}); err != nil {
 		t.Fatal(err)
@@ -240,4 +240,92 @@ func TestRequestsSentAndChanged(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d requests left of a forgotten person", left)
 	}
+}
+
+// schemaV3 is version 3's schema (stop 7): requests keyed by person.
+const schemaV3 = `
+CREATE TABLE targets (id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE);
+CREATE TABLE people (key TEXT NOT NULL, target_id INTEGER NOT NULL, customer_id TEXT NOT NULL DEFAULT '',
+  campaign TEXT NOT NULL DEFAULT '', request_hash TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '',
+  first_run INTEGER NOT NULL DEFAULT 0, last_run INTEGER NOT NULL DEFAULT 0, first_at INTEGER NOT NULL DEFAULT 0,
+  last_at INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER NOT NULL DEFAULT 0, claimed_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key, target_id)) WITHOUT ROWID;
+CREATE TABLE requests (key TEXT NOT NULL, target_id INTEGER NOT NULL, request TEXT NOT NULL DEFAULT '',
+  changed_request TEXT NOT NULL DEFAULT '', changed_run INTEGER NOT NULL DEFAULT 0, changed_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key, target_id)) WITHOUT ROWID;
+CREATE TABLE runs (id INTEGER PRIMARY KEY, target TEXT NOT NULL, input TEXT NOT NULL, results TEXT NOT NULL, host TEXT NOT NULL,
+  pid INTEGER NOT NULL, started INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0,
+  existing INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0, invalid INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0, in_doubt INTEGER NOT NULL DEFAULT 0, exit INTEGER NOT NULL DEFAULT -1);
+INSERT INTO targets VALUES (1, 'T');
+INSERT INTO people VALUES ('email:ada@example.com', 1, 'C1', 'Spring Promo', 'h1', 'created', 7, 7, 1000, 1000, 0, 0);
+INSERT INTO people VALUES ('email:bob@example.com', 1, 'C2', 'Spring Promo', 'h2', 'created', 7, 7, 1000, 1000, 0, 0);
+INSERT INTO requests VALUES ('email:ada@example.com', 1, '{"phone":"1"}', '{"phone":"9"}', 8, 2000);
+INSERT INTO requests VALUES ('email:bob@example.com', 1, '{"phone":"2"}', '', 0, 0);
+`
+
+// checkUpgradedV3 checks a ledger made with schemaV3 after it was opened:
+// the requests kept and linked, a change noted still reported, a new send
+// replacing a request (the old one dropped), and forgetting a person
+// dropping its request.
+func checkUpgradedV3(t *testing.T, s *SQLite) {
+	t.Helper()
+	ctx := context.Background()
+	ch, err := s.Changed(ctx, "T")
+	if err != nil || len(ch) != 1 || ch[0].Key != "email:ada@example.com" || ch[0].Request != `{"phone":"1"}` || ch[0].ChangedRequest != `{"phone":"9"}` || ch[0].ChangedRun != 8 {
+		t.Fatalf("the change noted in version 3: %+v %v", ch, err)
+	}
+	count := func() (n int) {
+		s.db.QueryRow(`SELECT count(*) FROM requests`).Scan(&n)
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d requests after the upgrade, want 2", n)
+	}
+	run, _ := s.StartRun(ctx, Run{Target: "T"})
+	if err := s.Settle(ctx, run, []Person{{Target: "T", Key: "email:bob@example.com", CustomerID: "C2", Status: "created", Request: `{"phone":"3"}`}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NoteChanged(ctx, run, []Person{{Target: "T", Key: "email:bob@example.com", Request: `{"phone":"4"}`}}); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := s.Changed(ctx, "T"); len(ch) != 2 || ch[1].Request != `{"phone":"3"}` || ch[1].ChangedRequest != `{"phone":"4"}` {
+		t.Errorf("bob's request after a new send and a change: %+v", ch)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d requests after bob's was replaced, want 2 (the old one dropped)", n)
+	}
+	if n, err := s.Forget(ctx, "email:ada@example.com"); err != nil || n != 1 {
+		t.Fatalf("forget: %d %v", n, err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d requests after ada was forgotten, want 1", n)
+	}
+}
+
+// TestOpenUpgradesVersion3: a ledger of stop 7's schema (requests keyed
+// by person) is upgraded in place: requests numbered and linked from
+// their people, nothing lost.
+func TestOpenUpgradesVersion3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(schemaV3 + `PRAGMA user_version = 3;`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v int
+	s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
+	if v != schemaVersion {
+		t.Errorf("user_version %d, want %d", v, schemaVersion)
+	}
+	checkUpgradedV3(t, s)
 }
