@@ -24,7 +24,7 @@ import (
 // reads a key on every target without a second index (which would cost
 // every claim a second write). Targets are numbered in targets (a base
 // URL and key fingerprint is 70 bytes: in every row, it halved how many
-// fit a page). A claim is a row with status ” (a person being sent by
+// fit a page). A claim is a row with an empty status (a person sent by
 // the run claimed_by), or a claimed_by on a known person (--existing
 // create); a run's outcome clears it.
 //
