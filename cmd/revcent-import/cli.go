@@ -443,7 +443,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		BreakAfter: f.breakAfter, MaxErrors: f.maxErrors,
 		Client: client, Limiter: limiter, Concurrency: workers, AutoConcurrency: workers == 0,
 		GCPercent:   gcPercent(getenv),
-		MemoryLimit: memoryLimit(getenv),
+		MemoryLimit: memoryLimit(getenv, store != nil),
 		MaxAttempts: f.maxAttempts,
 		Log:         log,
 	}
@@ -824,11 +824,17 @@ func orDefault(c []string) []string {
 	return c
 }
 
-// memoryLimit is the import's soft memory limit: 40 MiB (see
-// importer.Config.MemoryLimit), unless the user set GOMEMLIMIT.
-func memoryLimit(getenv func(string) string) int64 {
-	if getenv("GOMEMLIMIT") != "" {
+// memoryLimit is the import's soft memory limit (see
+// importer.Config.MemoryLimit), unless the user set GOMEMLIMIT: 40 MiB, or
+// 36 MiB with a ledger, whose SQLite code and pages take memory outside
+// Go's heap (100,000 rows into a new ledger then peak at 62 MiB, not 66,
+// for 4% more time).
+func memoryLimit(getenv func(string) string, ledger bool) int64 {
+	switch {
+	case getenv("GOMEMLIMIT") != "":
 		return 0
+	case ledger:
+		return 36 << 20
 	}
 	return 40 << 20
 }
