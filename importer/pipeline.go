@@ -478,6 +478,10 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 	}
 
 	pendingWritten := false
+	// release lets the other workers go after the run's first request
+	// (see firstRequest); whatever way this returns, it has been called.
+	release := func() {}
+	defer func() { release() }()
 	for attempt := 1; ; attempt++ {
 		if err := r.cfg.Limiter.Wait(ctx); err != nil {
 			return r.leave(pendingWritten || j.attempts > 0)
@@ -485,8 +489,7 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		// Until the first request is out and unrefused, one request at a
 		// time: a wrong --base-url, a wrong key or a closed port then
 		// costs one row, not one per worker (see firstRequest).
-		// release lets the others go; every return below calls it.
-		sendCtx, release := reqCtx, func() {}
+		sendCtx := reqCtx
 		if !r.opened.Load() {
 			r.firstMu.Lock()
 			if r.opened.Load() {
@@ -496,7 +499,6 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			}
 		}
 		if r.halt.Load() {
-			release()
 			return r.leave(pendingWritten || j.attempts > 0)
 		}
 		if !pendingWritten {
@@ -506,17 +508,14 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			p := rec
 			p.Status, p.Attempts = results.Pending, rec.Attempts+1
 			if err := r.send(msg{kind: mPending, rec: p, ack: ack}); err != nil {
-				release()
 				return err
 			}
 			select {
 			case err := <-ack:
 				if err != nil {
-					release()
 					return errWriterGone // the writer reports why
 				}
 			case <-r.writerDone:
-				release()
 				return errWriterGone
 			}
 			pendingWritten = true
@@ -530,7 +529,6 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		// not (the wait is a fraction of a second): a row counted in doubt
 		// is one whose request was sent.
 		if err := r.cfg.Limiter.Start(reqCtx); err != nil {
-			release()
 			return r.leave(true)
 		}
 		rec.Attempts++

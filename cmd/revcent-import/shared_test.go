@@ -144,3 +144,18 @@ func TestSharedLimitInTheJSONSummary(t *testing.T) {
 		t.Errorf("shared_limit %v without --shared-limit", m["shared_limit"])
 	}
 }
+
+// TestMemoryLimitWithALedger: the soft limit is lower with a ledger (its
+// SQLite memory is outside Go's heap), and GOMEMLIMIT overrides both.
+func TestMemoryLimitWithALedger(t *testing.T) {
+	none := func(string) string { return "" }
+	if got := memoryLimit(none, true); got != 36<<20 {
+		t.Errorf("with a ledger: %d MiB, want 36", got>>20)
+	}
+	if got := memoryLimit(none, false); got != 40<<20 {
+		t.Errorf("without: %d MiB, want 40", got>>20)
+	}
+	if got := memoryLimit(func(k string) string { return map[string]string{"GOMEMLIMIT": "1GiB"}[k] }, true); got != 0 {
+		t.Errorf("with GOMEMLIMIT set: %d, want 0 (the user's)", got)
+	}
+}
