@@ -410,6 +410,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		err = ErrInterrupted
 	}
 	if lr != nil {
+		lr.wait() // a settle may still be in flight if the writer failed
 		// Claims of rows never sent are dropped; those of rows sent and
 		// still in doubt stay, for the next run to reconcile.
 		if lerr := cfg.Ledger.Release(context.WithoutCancel(ctx), lr.target, lr.id, lr.unsent()); lerr != nil {

@@ -3,11 +3,13 @@ package importer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -39,6 +41,13 @@ type ledgerRun struct {
 	// claim waiting when it starts (a commit per row would bound a run
 	// at a few thousand rows a second).
 	asks chan claimAsk
+
+	// The settle in flight beside the writer (at most one; see flush),
+	// and the error of one that failed.
+	settling sync.WaitGroup
+	busy     atomic.Bool
+	errMu    sync.Mutex
+	err      error
 }
 
 type claimAsk struct {
@@ -262,29 +271,101 @@ const settleEvery = time.Second
 // less time for 100,000 rows, and 8 MiB less at the peak.
 const settleMax = 4096
 
-// flush records the queued outcomes in one transaction, when a second has
-// passed since the last, or always when final.
+// flush hands the queued outcomes to the ledger, in one transaction, when
+// a second has passed since the last or settleMax are waiting; or, when
+// final, waits for the one in flight and records the rest. The writer
+// calls it after flushing the journal, so that what it records is in the
+// journal already.
+//
+// A settle runs beside the writer, at most one at a time: on the writer,
+// each stopped every worker for its length (they wait for their pending
+// lines), and the ledger's transaction is most of a second's work at
+// --rate 0. Its error is returned by the next flush.
 func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 	if lr == nil {
 		return nil
 	}
-	lr.mu.Lock()
-	if !final && time.Since(lr.settled) < settleEvery && len(lr.done) < settleMax {
+	if final {
+		lr.wait()
+		if err := lr.failed(); err != nil {
+			return err
+		}
+		return lr.settle(ctx, lr.take(true))
+	}
+	if err := lr.failed(); err != nil {
+		return err
+	}
+	if lr.busy.Load() {
+		lr.mu.Lock()
+		behind := len(lr.done) >= settleBehind
 		lr.mu.Unlock()
+		if !behind {
+			return nil // the next flush after it records these
+		}
+		lr.wait() // outcomes arrive faster than they are recorded: hold the writer
+	}
+	b := lr.take(false)
+	if b == nil {
+		return nil
+	}
+	lr.busy.Store(true)
+	lr.settling.Go(func() {
+		defer lr.busy.Store(false)
+		if err := lr.settle(ctx, b); err != nil {
+			lr.errMu.Lock()
+			lr.err = errors.Join(lr.err, err)
+			lr.errMu.Unlock()
+		}
+	})
+	return nil
+}
+
+// settleBehind is how many outcomes may wait while a settle is in flight
+// before the writer waits for it: memory stays bounded.
+const settleBehind = 4 * settleMax
+
+// wait waits for the settle in flight, if any.
+func (lr *ledgerRun) wait() {
+	if lr != nil {
+		lr.settling.Wait()
+	}
+}
+
+// failed is the error of an earlier settle, if one failed.
+func (lr *ledgerRun) failed() error {
+	lr.errMu.Lock()
+	defer lr.errMu.Unlock()
+	return lr.err
+}
+
+// settleBatch is what one settle records.
+type settleBatch struct {
+	done, release, changed []ledger.Person
+}
+
+// take returns the queued outcomes, if they are due (always when all).
+func (lr *ledgerRun) take(all bool) *settleBatch {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if !all && time.Since(lr.settled) < settleEvery && len(lr.done) < settleMax {
 		return nil
 	}
 	lr.settled = time.Now()
-	done, release, changed := lr.done, lr.release, lr.changed
+	b := &settleBatch{lr.done, lr.release, lr.changed}
 	lr.done, lr.release, lr.changed = nil, nil, nil
-	lr.mu.Unlock()
+	return b
+}
+
+// settle records b in the ledger.
+func (lr *ledgerRun) settle(ctx context.Context, b *settleBatch) error {
 	// In key order: the ledger's pages are then met in order, once each.
 	byKey := func(a, b ledger.Person) int { return strings.Compare(a.Key, b.Key) }
-	slices.SortFunc(done, byKey)
-	if err := lr.store.Settle(ctx, lr.id, done, release); err != nil {
+	slices.SortFunc(b.done, byKey)
+	if err := lr.store.Settle(ctx, lr.id, b.done, b.release); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	slices.SortStableFunc(changed, byKey)
-	if err := lr.store.NoteChanged(ctx, lr.id, changed); err != nil {
+	slices.SortStableFunc(b.changed, byKey)
+	if err := lr.store.NoteChanged(ctx, lr.id, b.changed); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil

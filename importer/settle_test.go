@@ -2,8 +2,11 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/revcent-import/revcent-import/ledger"
@@ -32,11 +35,81 @@ func TestSettleDoesNotWaitTheSecondForMany(t *testing.T) {
 	for i := range settleMax - 1 {
 		lr.done = append(lr.done, ledger.Person{Key: fmt.Sprint("email:", i)})
 	}
-	if err := lr.flush(context.Background(), false); err != nil || st.calls != 0 {
+	err := lr.flush(context.Background(), false)
+	lr.wait()
+	if err != nil || st.calls != 0 {
 		t.Fatalf("%d settles of %d outcomes within the second (%v), want none", st.calls, settleMax-1, err)
 	}
 	lr.done = append(lr.done, ledger.Person{Key: "email:last"})
-	if err := lr.flush(context.Background(), false); err != nil || st.calls != 1 || st.people != settleMax {
+	err = lr.flush(context.Background(), false)
+	lr.wait()
+	if err != nil || st.calls != 1 || st.people != settleMax {
 		t.Errorf("%d settles of %d people with %d outcomes waiting (%v), want 1 of them all", st.calls, st.people, settleMax, err)
 	}
+}
+
+// blockingSettle is a ledger store whose Settle waits until release is
+// closed, and fails with fail when it is set.
+type blockingSettle struct {
+	ledger.Store
+	entered chan struct{}
+	release chan struct{}
+	fail    error
+	calls   atomic.Int32
+}
+
+func (s *blockingSettle) Settle(_ context.Context, _ int64, done, _ []ledger.Person) error {
+	s.calls.Add(1)
+	s.entered <- struct{}{}
+	<-s.release
+	return s.fail
+}
+
+func (s *blockingSettle) NoteChanged(context.Context, int64, []ledger.Person) error { return nil }
+
+// TestSettleLeavesTheWriterFree: the writer hands the ledger its outcomes
+// and goes on writing the journal while they are recorded (a settle on
+// the writer stopped every worker for its length); one settle at a time,
+// the final flush waits for the one in flight, and a failed settle's
+// error comes back from the next flush.
+func TestSettleLeavesTheWriterFree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &blockingSettle{entered: make(chan struct{}, 4), release: make(chan struct{}), fail: errors.New("disk full")}
+		lr := &ledgerRun{store: st, settled: time.Now()}
+		for i := range settleMax {
+			lr.done = append(lr.done, ledger.Person{Key: fmt.Sprint("email:", i)})
+		}
+		returned := make(chan error, 1)
+		go func() { returned <- lr.flush(context.Background(), false) }()
+		<-st.entered
+		synctest.Wait()
+		select {
+		case err := <-returned:
+			if err != nil {
+				t.Fatalf("flush: %v", err)
+			}
+		default:
+			t.Fatal("flush waits for the ledger's transaction: the writer is held for its length")
+		}
+		// A second flush while the first settles: nothing more is started.
+		for i := range settleMax {
+			lr.done = append(lr.done, ledger.Person{Key: fmt.Sprint("email:b", i)})
+		}
+		if err := lr.flush(context.Background(), false); err != nil || st.calls.Load() != 1 {
+			t.Fatalf("a flush during a settle: %d settles (%v), want the one in flight only", st.calls.Load(), err)
+		}
+		// The final flush waits for the one in flight, then reports its error.
+		final := make(chan error, 1)
+		go func() { final <- lr.flush(context.Background(), true) }()
+		synctest.Wait()
+		select {
+		case err := <-final:
+			t.Fatalf("the final flush returned (%v) before the settle in flight ended", err)
+		default:
+		}
+		close(st.release)
+		if err := <-final; !errors.Is(err, st.fail) {
+			t.Fatalf("final flush after a failed settle: %v, want %v", err, st.fail)
+		}
+	})
 }
