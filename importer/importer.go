@@ -174,6 +174,7 @@ func (s Summary) OK() bool {
 type counters struct {
 	rows, created, existing, duplicate, invalid, failed, skipped, reconciled, inDoubt, blank, changed atomic.Int64
 	requests, retries                                                                                 atomic.Int64
+	unsentClaims                                                                                      atomic.Int64 // a killed run's claims of rows it never sent, taken over
 }
 
 // job is a row to send.
@@ -190,6 +191,7 @@ type job struct {
 	reqBody   string        // the request without its card, as JSON, for the ledger (requestRecord)
 	claim     *ledger.Claim // with a ledger: the reader's claim of the row's key
 	inDoubt   bool          // an earlier run sent it and its outcome is not known to be final: reconcile before sending
+	unwritten bool          // resumed, and the journal has no line for it: no run on this results file sent it
 	// since is when the row's first request was about to leave (its first
 	// pending line); zero until then. No customer created before it can be
 	// this row's.
@@ -306,6 +308,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
 		}
 		behind := !known || last.Ended.IsZero() || (last.Exit != 0 && last.Exit != 1 && last.Exit != 4)
+		if ix != nil && known && last.Ended.IsZero() && !cfg.Force {
+			lr.resumes = last.ID
+		}
 		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: abs}); err != nil {
 			w.Close()
 			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
@@ -411,6 +416,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	if lr != nil {
 		lr.wait() // a settle may still be in flight if the writer failed
+		if n := r.c.unsentClaims.Load(); n > 0 {
+			cfg.Log.Info("ledger: took over the killed run's claims of rows it never sent, without reconciling them (the results file has no line for them)", "rows", n)
+		}
 		// Claims of rows never sent are dropped; those of rows sent and
 		// still in doubt stay, for the next run to reconcile.
 		if lerr := cfg.Ledger.Release(context.WithoutCancel(ctx), lr.target, lr.id, lr.unsent()); lerr != nil {

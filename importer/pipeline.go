@@ -306,7 +306,8 @@ func (r *run) dispatch(ctx context.Context, row source.Row, v verdict, hash uint
 		// The request's hash goes on its outcome line, so that `ledger
 		// import` of this results file can tell later changes.
 		j := job{row: row.Record, line: row.Line, email: v.rec.Email, hash: v.rec.RowHash, req: v.req,
-			attempts: prev.Attempts, before: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent}
+			attempts: prev.Attempts, before: prev.Attempts, inDoubt: inDoubt, since: prev.FirstSent,
+			unwritten: r.ix != nil && prev.Status == ""}
 		if r.ledger != nil {
 			j.reqHash, j.reqBody = requestRecord(v.req) // the ledger keeps the body too
 		} else {

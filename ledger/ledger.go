@@ -66,6 +66,9 @@ type Claim struct {
 	// it: its request may have created the customer; reconcile first.
 	Stale      bool
 	StaleSince time.Time
+	// StaleRun is the run that died holding it: a resumed run whose
+	// journal shows that run never sent the row needs no reconciling.
+	StaleRun int64
 	// HeldBy is another live run holding the key: wait, and claim again.
 	HeldBy int64
 }

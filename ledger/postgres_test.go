@@ -41,8 +41,8 @@ func TestPostgresClaims(t *testing.T) {
 	}
 	dead, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
 	claim(s, "T", "email:cy@example.com", dead)
-	if c, _ := claim(s, "T", "email:cy@example.com", a); !c.Claimed || !c.Stale {
-		t.Errorf("claim of a dead run: %+v", c)
+	if c, _ := claim(s, "T", "email:cy@example.com", a); !c.Claimed || !c.Stale || c.StaleRun != dead {
+		t.Errorf("claim of a dead run (%d): %+v", dead, c)
 	}
 	s.NoteChanged(ctx, b, []Person{{Target: "T", Key: "email:ada@example.com", Request: `{"phone":"2"}`}})
 	if ch, err := s.Changed(ctx, "T"); err != nil || len(ch) != 1 || ch[0].Request != `{"phone":"1"}` || ch[0].ChangedRequest != `{"phone":"2"}` {

@@ -602,7 +602,7 @@ func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, ru
 			continue
 		case c.by != 0 && !isKnown:
 			// Taken over from a run that died holding it.
-			out[i] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at)}
+			out[i] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at), StaleRun: c.by}
 		default:
 			out[i] = Claim{Claimed: true, Known: ptr(c.p, isKnown)}
 		}

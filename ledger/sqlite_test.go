@@ -55,8 +55,8 @@ func TestClaimCompleteKnown(t *testing.T) {
 	// reconciled.
 	dead, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
 	claim(s, "T", "email:cy@example.com", dead)
-	if c, _ := claim(s, "T", "email:cy@example.com", a); !c.Claimed || !c.Stale {
-		t.Errorf("claim of a dead run: %+v", c)
+	if c, _ := claim(s, "T", "email:cy@example.com", a); !c.Claimed || !c.Stale || c.StaleRun != dead {
+		t.Errorf("claim of a dead run (%d): %+v", dead, c)
 	}
 	if n, _ := s.Forget(ctx, "email:ada@example.com"); n != 1 { // created on T, only claimed on U
 		t.Errorf("forget: %d", n)

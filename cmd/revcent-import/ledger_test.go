@@ -388,3 +388,65 @@ func TestLedgerOptionsAndCommands(t *testing.T) {
 		t.Errorf("ledger runs: want a header and 6 runs:\n%s", out)
 	}
 }
+
+// TestLedgerKilledRunsUnsentClaims: a run claims its rows in the ledger a
+// batch ahead of sending them. Killed, it leaves claims on rows it never
+// sent; its resume takes those over without reconciling them (the journal
+// has no pending line for them, and a request leaves only after its
+// pending line), and reconciles only the rows the journal shows in doubt.
+func TestLedgerKilledRunsUnsentClaims(t *testing.T) {
+	one, _ := nights(1000, 13)
+	base := startSandbox(t, "--latency", "1ms")
+	dir := t.TempDir()
+	led := filepath.Join(dir, "ledger.db")
+	env := append([]string{"REVCENT_LEDGER=" + led}, sandboxEnv...)
+	in := writeNight(t, dir, "night.csv", one)
+	common := []string{"--base-url", base, "--campaign", "Spring Promo", "--rate", "50", "--progress", "none", "--settle", "1s", "--resume"}
+	cmd := exec.Command(binary, append([]string{"import", in}, common...)...)
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once some rows were sent (about half a second at 50/s).
+	for i := 0; i < 500; i++ {
+		if b, _ := os.ReadFile(in + ".results.csv"); bytes.Count(b, []byte(",pending,")) >= 25 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	inDoubt := 0
+	last := map[int]results.Status{}
+	for _, r := range readRecords(t, in+".results.csv") {
+		last[r.Row] = r.Status
+	}
+	for _, st := range last {
+		if st == results.Pending {
+			inDoubt++
+		}
+	}
+	if len(last) < 25 || len(last) > 900 {
+		t.Fatalf("the killed run wrote %d rows, want some sent and most not", len(last))
+	}
+	d0 := dump(t, base, sandbox.DefaultAPIKey)
+	code, out, errs := importProcess(t, env, append([]string{in}, common...)...)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
+	}
+	// What the resume asked besides creating: searches and lists, for
+	// the rows it reconciled. One row in doubt costs a few; each of the
+	// hundreds of unsent claims would cost at least one.
+	d1 := dump(t, base, sandbox.DefaultAPIKey)
+	asked := (d1.Requests - d0.Requests - 1) - (d1.Created - d0.Created) - (d1.Rejected - d0.Rejected)
+	if asked > int64(10*inDoubt+10) {
+		t.Errorf("the resume made %d search or list requests for %d rows in doubt: it reconciled rows the killed run never sent\n%s", asked, inDoubt, errs)
+	}
+	m := regexp.MustCompile(`took over the killed run's claims of rows it never sent.* rows=(\d+)`).FindStringSubmatch(errs)
+	if m == nil || m[1] == "0" {
+		t.Errorf("the resume does not say it took over the killed run's unsent claims:\n%s", errs)
+	}
+	if total, dups := uniqueCustomers(t, base); total != 1000 || dups != 0 {
+		t.Errorf("RevCent holds %d customers (%d twice), want 1000", total, dups)
+	}
+}
