@@ -3,7 +3,6 @@ package importer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -324,8 +323,9 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 	lr.settling.Go(func() {
 		defer lr.busy.Store(false)
 		if err := lr.settle(ctx, b); err != nil {
+			// The only one: the next flush returns it and starts none.
 			lr.errMu.Lock()
-			lr.err = errors.Join(lr.err, err)
+			lr.err = err
 			lr.errMu.Unlock()
 		}
 	})
