@@ -337,7 +337,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix, ledger: lr,
 		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
-		writerDone: make(chan struct{}), readerDone: make(chan struct{})}
+		writerDone: make(chan struct{}), readerDone: make(chan struct{}), closed: make(chan struct{}, 1)}
 	r.rc = newReconciler(r)
 
 	r.total.Store(-1)
@@ -485,7 +485,8 @@ type run struct {
 	// yet, set-aside rows included; the reconciler ends the run's sending
 	// when the reader is done and it is 0.
 	open        atomic.Int64
-	reconciling atomic.Int64 // rows set aside now, for progress
+	closed      chan struct{} // poked (never blocking) when open falls to 0; see closeOpen
+	reconciling atomic.Int64  // rows set aside now, for progress
 	readerDone  chan struct{}
 }
 

@@ -438,7 +438,7 @@ func (r *run) flushClaims(ctx context.Context) error {
 	select {
 	case r.claimQ <- batch:
 	case <-ctx.Done():
-		r.open.Add(-int64(len(batch)))
+		r.closeOpen(int64(len(batch)))
 	}
 	return nil
 }
@@ -449,9 +449,9 @@ func (r *run) flushClaims(ctx context.Context) error {
 func (r *run) claimer(ctx context.Context, q <-chan []job, stop context.CancelFunc, eof func() bool) error {
 	drop := func() {
 		for b := range q {
-			r.open.Add(-int64(len(b)))
+			r.closeOpen(int64(len(b)))
 		}
-		r.open.Add(-int64(len(r.held)))
+		r.closeOpen(int64(len(r.held)))
 		r.held = nil
 	}
 	for b := range q {
@@ -487,7 +487,7 @@ func (r *run) claimBatch(ctx context.Context, jobs []job) error {
 	if len(keys) > 0 {
 		cs, err := r.ledger.store.ClaimMany(ctx, r.ledger.target, keys, r.ledger.id, r.cfg.CreateExisting)
 		if err != nil {
-			r.open.Add(-int64(len(jobs)))
+			r.closeOpen(int64(len(jobs)))
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -525,7 +525,7 @@ func (r *run) claimBatch(ctx context.Context, jobs []job) error {
 		select {
 		case r.jobs <- j:
 		case <-ctx.Done():
-			r.open.Add(-int64(len(ready) - i + len(r.held)))
+			r.closeOpen(int64(len(ready) - i + len(r.held)))
 			r.held = nil
 			return nil
 		}
@@ -540,7 +540,7 @@ func (r *run) settleHeld(ctx context.Context) error {
 	for len(r.held) > 0 {
 		select {
 		case <-ctx.Done():
-			r.open.Add(-int64(len(r.held)))
+			r.closeOpen(int64(len(r.held)))
 			r.held = nil
 			return nil
 		case <-time.After(heldPoll):

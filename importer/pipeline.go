@@ -324,7 +324,7 @@ func (r *run) dispatch(ctx context.Context, row source.Row, v verdict, hash uint
 		select {
 		case r.jobs <- j:
 		case <-ctx.Done():
-			r.open.Add(-1)
+			r.closeOpen(1)
 		}
 		return nil
 	case v.rec.Status == results.Duplicate:
@@ -438,7 +438,7 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		case err != nil && ctx.Err() != nil:
 			return r.leave(j.inDoubt)
 		case err != nil:
-			r.open.Add(-1)
+			r.closeOpen(1)
 			return &AbortError{err}
 		case known != nil:
 			if known.ErrorCode == ChangedCode {
@@ -592,7 +592,7 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 		}
 		switch e.Class {
 		case revcent.Fatal:
-			r.open.Add(-1) // refused, not created; its pending line makes --resume look first
+			r.closeOpen(1) // refused, not created; its pending line makes --resume look first
 			return &AbortError{fmt.Errorf("RevCent refused the request (%v): check the API key and --base-url; rerun with --resume", e)}
 		case revcent.Final:
 			if revcent.IsExistingRefusal(e, r.cfg.ExistsCode) {
@@ -647,11 +647,23 @@ func (r *run) existing(ctx context.Context, j *job, rec results.Record, e *revce
 	return r.finish(rec)
 }
 
+// closeOpen counts n open rows as decided; when none is left it wakes the
+// reconciler, which ends the run's sending once the reader is done too
+// (on its 50 ms tick alone, every run ended up to 50 ms late).
+func (r *run) closeOpen(n int64) {
+	if r.open.Add(-n) <= 0 {
+		select {
+		case r.closed <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // finish hands a sent row's outcome to the writer. If the writer has
 // stopped, the outcome is lost but the row's pending line is on disk: it
 // counts as in doubt, and --resume reconciles it.
 func (r *run) finish(rec results.Record) error {
-	r.open.Add(-1)
+	r.closeOpen(1)
 	err := r.send(msg{kind: mRecord, rec: rec})
 	if errors.Is(err, errWriterGone) {
 		r.c.inDoubt.Add(1)
@@ -670,7 +682,7 @@ func (r *run) adopt(rec results.Record, id, why string) error {
 // it is: no line when it was never sent, or pending, which --resume
 // reconciles.
 func (r *run) leave(pending bool) error {
-	r.open.Add(-1)
+	r.closeOpen(1)
 	if pending {
 		r.c.inDoubt.Add(1)
 	}

@@ -84,7 +84,7 @@ func (r *run) setAside(a *aside) error {
 	case <-r.rc.done:
 		// Stopping: the row stays pending in the journal.
 		r.c.inDoubt.Add(1)
-		r.open.Add(-1)
+		r.closeOpen(1)
 		return nil
 	}
 }
@@ -168,7 +168,7 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 		rc.wg.Wait()
 		n := int64(len(rows) + len(queue))
 		r.c.inDoubt.Add(n)
-		r.open.Add(-n)
+		r.closeOpen(n)
 		r.reconciling.Store(0)
 	}()
 
@@ -265,9 +265,15 @@ func (rc *reconciler) loop(ctx context.Context, readerDone <-chan struct{}) erro
 		if len(queue) > 0 {
 			out, next = rc.resend, queue[0]
 		}
+		var rd <-chan struct{} // the reader ending, or the last open row, ends the run at once
+		if !finished {
+			rd = readerDone
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-rd:
+		case <-r.closed:
 		case a := <-rc.in:
 			if a.j.since.IsZero() {
 				a.j.since = now
