@@ -366,7 +366,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		rate = fmt.Sprintf("%g/s", l)
 	}
 	cfg.Log.Info("import started", "target", cfg.Target.Describe(), "campaign", cfg.Input.Campaign, "input", in.Name, "results", cfg.Results,
-		"rate", rate, "concurrency", concurrency, "resume", cfg.Resume, "retry_failed", cfg.RetryFailed, "settle", cfg.Settle.String(), "gc_percent", gcPercent, "memory_limit_mib", cfg.MemoryLimit>>20)
+		"rate", rate, "burst", cfg.Limiter.Burst(), "concurrency", concurrency, "resume", cfg.Resume, "retry_failed", cfg.RetryFailed, "settle", cfg.Settle.String(), "gc_percent", gcPercent, "memory_limit_mib", cfg.MemoryLimit>>20)
 	if lr != nil {
 		// Claims are served past a signal: a worker claiming once its
 		// pending line is written must get its answer.

@@ -484,12 +484,12 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 	release := func() {}
 	defer func() { release() }()
 	for attempt := 1; ; attempt++ {
-		if err := r.cfg.Limiter.Wait(ctx); err != nil {
-			return r.leave(pendingWritten || j.attempts > 0)
-		}
 		// Until the first request is out and unrefused, one request at a
 		// time: a wrong --base-url, a wrong key or a closed port then
-		// costs one row, not one per worker (see firstRequest).
+		// costs one row, not one per worker (see firstRequest). The others
+		// wait here, before taking a token: tokens taken while they waited
+		// would all go at once when they may, whatever the burst, and the
+		// first answer's rate-limit headers could no longer hold them back.
 		sendCtx := reqCtx
 		if !r.opened.Load() {
 			r.firstMu.Lock()
@@ -498,6 +498,9 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			} else {
 				sendCtx, release = r.firstRequest(reqCtx)
 			}
+		}
+		if err := r.cfg.Limiter.Wait(ctx); err != nil {
+			return r.leave(pendingWritten || j.attempts > 0)
 		}
 		if r.halt.Load() {
 			return r.leave(pendingWritten || j.attempts > 0)

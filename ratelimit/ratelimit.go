@@ -38,11 +38,39 @@ const minRate = 0.2
 // nothing had been accepted yet.
 const noMeasureRate = 10
 
+// AutoBurst, passed to New as the burst, sizes the burst to the rate:
+// StartBurst until the first pause (a 429, or rate-limit headers saying
+// nothing is left), then 1; never more than the server's rate-limit
+// headers say it takes now.
+//
+// Why a burst at all: a run's whole time includes what comes before its
+// first request (starting, reading, the first request's wait; about 50 ms)
+// and its last answer (a whole latency after the last request). With a
+// burst of 1, 2,000 requests at 200/s and 200-300 ms answers take 10.37 s,
+// 0.964 of the rate; a tenth of a second's burst sends that much ahead and
+// takes 10.23 s, 0.978. Why it ends at the first pause: RevCent has then
+// shown a limit, and requests sent at once beyond its own burst are only
+// more 429s. A server that takes fewer at once than StartBurst answers the
+// difference 429 once, at the start.
+const AutoBurst = 0
+
+// StartBurst is the burst AutoBurst starts with at rate r requests a
+// second: a tenth of a second's requests, at least 1 (1 with no rate).
+func StartBurst(r float64) int {
+	if r <= 0 || math.IsInf(r, 1) || math.IsNaN(r) {
+		return 1
+	}
+	return max(1, int(math.Ceil(min(r, maxWindow)/10)))
+}
+
 // Limiter is a shared, adaptive token bucket with a global pause. It is
 // safe for concurrent use.
 type Limiter struct {
 	target float64 // the configured rate; +Inf for none
-	burst  int
+	// burst is the bucket's: as configured, or with autoBurst StartBurst
+	// until the first pause and 1 after it (see follow). Read under mu.
+	burst     int
+	autoBurst bool
 
 	mu sync.Mutex
 	// lim is replaced whenever st.Gen changes: reservations taken on the
@@ -152,17 +180,21 @@ func (w *window) admit(now time.Time) time.Duration {
 }
 
 // New returns a Limiter allowing perSecond requests with bursts of burst.
-// perSecond 0 means no limit until RevCent answers 429. burst below 1
-// becomes 1.
+// perSecond 0 means no limit until RevCent answers 429. burst AutoBurst
+// (or below) sizes it to the rate; see AutoBurst.
 func New(perSecond float64, burst int) *Limiter {
 	target := perSecond
 	if perSecond <= 0 {
 		target = math.Inf(1)
 	}
+	auto := burst <= AutoBurst
+	if auto {
+		burst = StartBurst(target)
+	}
 	now := time.Now()
 	gen, end := context.WithCancel(context.Background())
-	l := &Limiter{lim: rate.NewLimiter(limit(target), max(burst, 1)), gen: gen, endGen: end, burst: max(burst, 1),
-		target: target, win: newWindow(target, max(burst, 1)),
+	l := &Limiter{lim: rate.NewLimiter(limit(target), burst), gen: gen, endGen: end, burst: burst, autoBurst: auto,
+		target: target, win: newWindow(target, burst),
 		st: State{Rate: target, WindowFrom: now, SendFrom: now, Changed: now, Step: ProbeStep, Every: ProbeEvery}}
 	l.publish()
 	return l
@@ -429,6 +461,7 @@ func (l *Limiter) Quota(q revcent.Quota) {
 	if q.Limit <= 0 {
 		return
 	}
+	l.capBurst(q.Remaining)
 	now := time.Now()
 	if l.isShared.Load() && l.updateShared(func(st *State, _ int64) bool { return st.quota(now, q, l.target) }) {
 		return
@@ -438,6 +471,21 @@ func (l *Limiter) Quota(q revcent.Quota) {
 	st := l.st
 	if st.quota(now, q, l.target) {
 		l.follow(st)
+	}
+}
+
+// capBurst lowers an automatic burst to the requests the server says it
+// takes now (its RateLimit-Remaining): more at once would be refused.
+// remaining below 0 means the server did not say.
+func (l *Limiter) capBurst(remaining int) {
+	if !l.autoBurst || remaining < 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := max(1, remaining); b < l.burst {
+		l.burst = b
+		l.follow(l.st)
 	}
 }
 
@@ -474,9 +522,13 @@ func (st *State) quota(now time.Time, q revcent.Quota, target float64) bool {
 }
 
 // follow makes st the limiter's state: a new bucket when its rate or
-// start changed, a new count of accepted answers when its window did.
-// l.mu is held.
+// start changed, the bucket's burst when that did, a new count of accepted answers when its window did.
+// An automatic burst ends with the first pause, here or (sharing a limit)
+// at another importer. l.mu is held.
 func (l *Limiter) follow(st State) {
+	if l.autoBurst && !st.Until.IsZero() {
+		l.burst = 1
+	}
 	// Gen alone could match by chance when the state comes from a shared
 	// store (two importers' first states are both 0).
 	if st.Gen != l.st.Gen || st.Rate != l.st.Rate || !st.From.Equal(l.st.From) {
@@ -490,6 +542,11 @@ func (l *Limiter) follow(st State) {
 		if !math.IsInf(st.Rate, 1) {
 			l.lim.ReserveN(st.From, l.burst)
 		}
+	} else if l.lim.Burst() != l.burst {
+		// Only the burst changed: the bucket keeps what it holds, up to
+		// the new burst. A new one, empty at st.From, would be full again
+		// by now, and send its burst at once.
+		l.lim.SetBurst(l.burst)
 	}
 	if st.Window != l.st.Window {
 		l.accepted.Store(0)
@@ -519,6 +576,13 @@ func (l *Limiter) Throttles() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n429
+}
+
+// Burst returns the bucket's current burst.
+func (l *Limiter) Burst() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.burst
 }
 
 // Limit returns the current rate in requests per second; 0 means none.

@@ -223,25 +223,34 @@ func TestAgainstAServerLimit(t *testing.T) {
 		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 1.15},
 		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 1.15},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				const rows, serverRate = 3000, 40
-				server := rate.NewLimiter(serverRate, tc.burst)
-				l := New(200, 1)
-				start := time.Now()
-				requests, throttled := drive(l, rows, tc.latency, func() (bool, *revcent.Quota) { return server.Allow(), nil })
-				elapsed := time.Since(start)
-				ideal := time.Duration(rows/serverRate) * time.Second
-				share := float64(throttled) / float64(requests)
-				t.Logf("%v for 3000 rows (%.2fx the ideal %v), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
-					elapsed.Round(time.Millisecond), elapsed.Seconds()/ideal.Seconds(), ideal, requests, throttled, 100*share, l.Limit())
-				if ratio := elapsed.Seconds() / ideal.Seconds(); ratio > tc.maxRatio || share >= 0.05 {
-					t.Errorf("%.2fx the ideal, %.1f%% 429s: want within %.2fx and under 5%%", ratio, 100*share, tc.maxRatio)
-				}
+		for _, burst := range importerBursts {
+			t.Run(tc.name+", importer "+burst.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					const rows, serverRate = 3000, 40
+					server := rate.NewLimiter(serverRate, tc.burst)
+					l := New(200, burst.burst)
+					start := time.Now()
+					requests, throttled := drive(l, rows, tc.latency, func() (bool, *revcent.Quota) { return server.Allow(), nil })
+					elapsed := time.Since(start)
+					ideal := time.Duration(rows/serverRate) * time.Second
+					share := float64(throttled) / float64(requests)
+					t.Logf("%v for 3000 rows (%.2fx the ideal %v), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
+						elapsed.Round(time.Millisecond), elapsed.Seconds()/ideal.Seconds(), ideal, requests, throttled, 100*share, l.Limit())
+					if ratio := elapsed.Seconds() / ideal.Seconds(); ratio > tc.maxRatio || share >= 0.05 {
+						t.Errorf("%.2fx the ideal, %.1f%% 429s: want within %.2fx and under 5%%", ratio, 100*share, tc.maxRatio)
+					}
+				})
 			})
-		})
+		}
 	}
 }
+
+// importerBursts are the importer's bursts the simulations run with: the
+// default, and 1.
+var importerBursts = []struct {
+	name  string
+	burst int
+}{{"burst auto", AutoBurst}, {"burst 1", 1}}
 
 // busiest returns the most starts in any window of length w.
 func busiest(starts []time.Time, w time.Duration) int {
@@ -353,23 +362,25 @@ func (s *windowServer) ask() (ok bool, q revcent.Quota) {
 func TestAgainstAServerWithHeaders(t *testing.T) {
 	for _, policy := range []bool{true, false} {
 		for _, latency := range []time.Duration{5 * time.Millisecond, 250 * time.Millisecond} {
-			t.Run(fmt.Sprintf("policy %v, %v", policy, latency), func(t *testing.T) {
-				synctest.Test(t, func(t *testing.T) {
-					const rows = 3000
-					srv := &windowServer{limit: 40, start: time.Now(), policy: policy}
-					l := New(200, 1)
-					start := time.Now()
-					requests, throttled := drive(l, rows, latency, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
-					elapsed := time.Since(start)
-					share := float64(throttled) / float64(requests)
-					ratio := elapsed.Seconds() / 75
-					t.Logf("%v for 3000 rows (%.2fx the ideal 75s), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
-						elapsed.Round(time.Millisecond), ratio, requests, throttled, 100*share, l.Limit())
-					if ratio > 1.05 || share >= 0.05 {
-						t.Errorf("%.2fx the ideal, %.1f%% 429s: want within 1.05x and under 5%%", ratio, 100*share)
-					}
+			for _, burst := range importerBursts {
+				t.Run(fmt.Sprintf("policy %v, %v, importer %s", policy, latency, burst.name), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						const rows = 3000
+						srv := &windowServer{limit: 40, start: time.Now(), policy: policy}
+						l := New(200, burst.burst)
+						start := time.Now()
+						requests, throttled := drive(l, rows, latency, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
+						elapsed := time.Since(start)
+						share := float64(throttled) / float64(requests)
+						ratio := elapsed.Seconds() / 75
+						t.Logf("%v for 3000 rows (%.2fx the ideal 75s), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
+							elapsed.Round(time.Millisecond), ratio, requests, throttled, 100*share, l.Limit())
+						if ratio > 1.05 || share >= 0.05 {
+							t.Errorf("%.2fx the ideal, %.1f%% 429s: want within 1.05x and under 5%%", ratio, 100*share)
+						}
+					})
 				})
-			})
+			}
 		}
 	}
 }
@@ -407,4 +418,92 @@ func drive(l *Limiter, rows int, latency time.Duration, ask func() (bool, *revce
 	}
 	wg.Wait()
 	return req.Load(), thr.Load()
+}
+
+// TestAutoBurst: an automatic burst is a tenth of a second's requests at
+// the start, and 1 once RevCent has answered 429: a bucket that refills
+// while nobody waits then sends one request at once, not 20. A burst set
+// by the user stays.
+func TestAutoBurst(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		burst         int
+		start, after  int // requests at once at the start, and after a 429 and an idle second
+		startBurstFor float64
+	}{
+		{"auto", AutoBurst, 20, 1, 200},
+		{"set", 20, 20, 20, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(tc.startBurstFor, tc.burst)
+				atOnce := func() int {
+					start, n := time.Now(), 0
+					for {
+						if err := l.Wait(context.Background()); err != nil {
+							t.Fatal(err)
+						}
+						if time.Since(start) > 0 {
+							return n
+						}
+						n++
+					}
+				}
+				if got := atOnce(); got != tc.start {
+					t.Errorf("%d requests at once at the start, want %d", got, tc.start)
+				}
+				l.Throttled(time.Second, time.Now())
+				time.Sleep(2 * time.Second) // the pause, then an idle second: the bucket refills
+				if got := atOnce(); got != tc.after {
+					t.Errorf("%d requests at once after a 429 and an idle second, want %d", got, tc.after)
+				}
+			})
+		})
+	}
+	for r, want := range map[float64]int{0: 1, 5: 1, 10: 1, 15: 2, 200: 20, 1000: 100, math.MaxFloat64: (maxWindow + 9) / 10} {
+		if got := StartBurst(r); got != want {
+			t.Errorf("StartBurst(%g) = %d, want %d", r, got, want)
+		}
+	}
+}
+
+// TestAutoBurstHeldToRemaining: rate-limit headers saying the server takes
+// 4 more now cap an automatic burst at 4 (a set one stays).
+func TestAutoBurstHeldToRemaining(t *testing.T) {
+	q := revcent.Quota{Limit: 40, Remaining: 4, Reset: time.Second}
+	auto, set := New(200, AutoBurst), New(200, 20)
+	auto.Quota(q)
+	set.Quota(q)
+	if a, s := auto.Burst(), set.Burst(); a != 4 || s != 20 {
+		t.Errorf("bursts %d (auto) and %d (set) after RateLimit-Remaining: 4, want 4 and 20", a, s)
+	}
+	q.Remaining = -1 // not said
+	auto = New(200, AutoBurst)
+	auto.Quota(q)
+	if b := auto.Burst(); b != 20 {
+		t.Errorf("burst %d after headers without a remaining count, want 20", b)
+	}
+}
+
+// TestBurstLoweredMidRunKeepsTheBucket: a burst lowered while requests
+// flow (each answer's RateLimit-Remaining) keeps the bucket as it is: a
+// new bucket, started where the rate did, would be full again and send
+// its burst at once.
+func TestBurstLoweredMidRunKeepsTheBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(200, AutoBurst)
+		l.Quota(revcent.Quota{Limit: 40, Remaining: 4, Reset: time.Second}) // 40/s, from now
+		for range 20 {                                                      // half a second at 40/s: the bucket stays empty
+			l.Wait(context.Background())
+		}
+		l.Quota(revcent.Quota{Limit: 40, Remaining: 3, Reset: time.Second})
+		start, n := time.Now(), 0
+		for time.Since(start) == 0 {
+			l.Wait(context.Background())
+			n++
+		}
+		if n != 1 || time.Since(start) != 25*time.Millisecond {
+			t.Errorf("after the burst was lowered: %d requests at once, then one after %v; want none, then one after 25ms", n-1, time.Since(start))
+		}
+	})
 }

@@ -137,7 +137,7 @@ func (l *Limiter) syncLoop(ctx context.Context, sh *sharing) {
 // loses the link, and the request goes on under the local bucket.
 func (l *Limiter) takeShared(ctx context.Context) error {
 	l.mu.Lock()
-	sh, r := l.shared, l.st.Rate
+	sh, r, burst := l.shared, l.st.Rate, l.burst
 	l.mu.Unlock()
 	if sh == nil || math.IsInf(r, 1) {
 		return nil
@@ -151,7 +151,7 @@ func (l *Limiter) takeShared(ctx context.Context) error {
 	if !l.isShared.Load() {
 		return nil
 	}
-	err := sh.store.Take(ctx, r, l.burst)
+	err := sh.store.Take(ctx, r, burst)
 	if err != nil && ctx.Err() == nil {
 		l.lose(err)
 		return nil

@@ -247,3 +247,27 @@ func TestShareLowerRateLowersTheShared(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedPauseEndsTheAutoBurst: one importer's 429 ends the automatic
+// burst of every importer sharing the limit, at their next sync.
+func TestSharedPauseEndsTheAutoBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &memShared{accepted: map[int64]int64{}, members: 2}
+		first, second := New(200, AutoBurst), New(200, AutoBurst)
+		for _, l := range []*Limiter{first, second} {
+			stop, err := l.Share(context.Background(), store, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+		}
+		if b := second.Burst(); b != 20 {
+			t.Fatalf("burst %d before any 429, want 20", b)
+		}
+		first.Throttled(time.Second, time.Now())
+		time.Sleep(2 * SyncEvery)
+		if a, b := first.Burst(), second.Burst(); a != 1 || b != 1 {
+			t.Errorf("bursts %d and %d after the first importer's 429, want 1 and 1", a, b)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/revcent-import/revcent-import/internal/fake"
+	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
 )
@@ -130,11 +132,13 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-// TestServerRateLimit is issue 4's rate case in real time: a server
-// allowing 40 requests a second (bursts of 40, 429 with Retry-After: 1
-// beyond) while the importer asks for 200/s. make test runs 280 rows;
-// make accept-429 runs the full 3,000 (REVCENT_RATE_ROWS=3000) and holds
-// it to 1.15x the ideal time. The fake-time simulation is in ratelimit.
+// TestServerRateLimit is issue 4's and issue 14's rate case in real time:
+// a server allowing 40 requests a second (bursts of 40, 5 or 1, 429 with
+// Retry-After: 1 beyond; with RateLimit headers or not) while the
+// importer asks for 200/s with its default burst. make test runs 280
+// rows; make accept-429 runs the full 3,000 (REVCENT_RATE_ROWS=3000) and
+// holds it to 1.15x the ideal time (1.05x with headers). The fake-time
+// simulation is in ratelimit.
 func TestServerRateLimit(t *testing.T) {
 	rows := 280
 	if n, err := strconv.Atoi(os.Getenv("REVCENT_RATE_ROWS")); err == nil && n > 0 {
@@ -148,6 +152,7 @@ func TestServerRateLimit(t *testing.T) {
 	}{
 		{"burst 40", 40, false, 1.15},
 		{"burst 5", 5, false, 1.15},
+		{"burst 1", 1, false, 1.15},
 		{"burst 5, RateLimit headers", 5, true, 1.05},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,14 +176,31 @@ func TestServerRateLimit(t *testing.T) {
 			ratio := elapsed.Seconds() / ideal.Seconds()
 			t.Logf("%d rows in %v: %.3fx the ideal %v; %d requests, %d answered 429 (%.1f%%)\n%s",
 				rows, elapsed.Round(time.Millisecond), ratio, ideal, d.Requests, d.Faults.Throttled, 100*share, out)
-			if share >= 0.05 {
-				t.Errorf("%.1f%% of requests answered 429, want under 5%%", 100*share)
+			refusals := 0 // with headers, the burst is held to what they say is left
+			if !tc.headers {
+				refusals = startRefusals(rows, 200, tc.burst)
+			}
+			if d.Faults.Throttled-int64(refusals) >= int64(math.Ceil(0.05*float64(d.Requests))) {
+				t.Errorf("%d of %d requests answered 429 (%d allowed for the start's burst), want under 5%%", d.Faults.Throttled, d.Requests, refusals)
 			}
 			if rows >= 1000 && ratio > tc.maxRatio {
 				t.Errorf("%.3fx the ideal time, want within %.2fx", ratio, tc.maxRatio)
 			}
 		})
 	}
+}
+
+// startRefusals is what --burst auto's first tenth of a second may cost,
+// once, against a server that takes serverBurst requests at once and
+// sends no rate-limit headers: the difference, answered 429. Issue 14's
+// bound, under 5% of 3,000 rows, holds with it (15 is 0.5%); the 100-300
+// rows of make test cannot absorb a fixed 15, so below 1,000 rows the
+// tests allow it on top of their 5%.
+func startRefusals(rows int, rate float64, serverBurst int) int {
+	if rows >= 1000 {
+		return 0
+	}
+	return max(0, ratelimit.StartBurst(rate)-serverBurst)
 }
 
 // TestSignalsWithSlowRequests: with every request taking 5 s, the first

@@ -220,8 +220,8 @@ type importFlags struct {
 	resume, retryFailed, useSandbox, dryRun, force bool
 	breakAfter, maxErrors                          int
 	rate                                           float64
-	burst, maxAttempts                             int
-	concurrency                                    string
+	maxAttempts                                    int
+	burst, concurrency                             string
 	timeout                                        time.Duration
 	baseURL, apiKeyFile                            string
 	progress                                       string
@@ -258,7 +258,7 @@ func importCommand(ctx context.Context, io stdio, getenv func(string) string, co
 	fl.BoolVar(&f.retryFailed, "retry-failed", false, "with --resume: send rows whose last status is failed again")
 	fl.BoolVar(&f.force, "force", false, "with --resume: go on when rows differ from those the results file recorded; a changed row is matched by its email, not its number (created: skipped with its id; unknown: sent)")
 	fl.Float64Var(&f.rate, "rate", 10, "requests per second (0 = unlimited)")
-	fl.IntVar(&f.burst, "burst", 1, "requests allowed at once above the rate")
+	fl.StringVar(&f.burst, "burst", "auto", "requests allowed at once above the rate: a number, or auto (a tenth of a second's at --rate until RevCent first answers 429, then 1)")
 	fl.StringVar(&f.concurrency, "concurrency", "auto", "requests in flight: a number, or auto (enough for the rate at the observed latency, 4-512; 32 without a rate)")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 5, "requests per row before it is failed")
 	fl.IntVar(&f.breakAfter, "circuit-breaker", 20, "stop when this many consecutive rows fail with the same error (0 = never)")
@@ -333,8 +333,12 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0) {
 		return usageError{fmt.Errorf("--rate %v: want requests per second, 0 for unlimited", f.rate)}
 	}
-	if f.maxAttempts < 1 || f.burst < 1 || f.timeout <= 0 || f.breakAfter < 0 || f.maxErrors < 0 {
-		return usageError{errors.New("--max-attempts and --burst must be at least 1, --timeout positive, --circuit-breaker and --max-errors 0 or more")}
+	if f.maxAttempts < 1 || f.timeout <= 0 || f.breakAfter < 0 || f.maxErrors < 0 {
+		return usageError{errors.New("--max-attempts must be at least 1, --timeout positive, --circuit-breaker and --max-errors 0 or more")}
+	}
+	burst, err := burstFlag(f.burst)
+	if err != nil {
+		return usageError{err}
 	}
 	if f.force && !f.resume {
 		return usageError{errors.New("--force goes with --resume")}
@@ -385,7 +389,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if workers == 0 {
 		conns = importer.AutoMaxWorkers
 	}
-	limiter := ratelimit.New(f.rate, f.burst)
+	limiter := ratelimit.New(f.rate, burst)
 	var sharing sharedLimit
 	if u := cmp.Or(f.sharedLimit, getenv("REVCENT_SHARED_LIMIT")); u != "" {
 		stop, err := sharing.start(ctx, u, limiter, log)
@@ -499,6 +503,18 @@ func concurrency(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 1024 {
 		return 0, fmt.Errorf("--concurrency %q: want a number from 1 to 1024, or auto", s)
+	}
+	return n, nil
+}
+
+// burstFlag reads --burst: a number, or ratelimit.AutoBurst for auto.
+func burstFlag(s string) (int, error) {
+	if s == "auto" || s == "" {
+		return ratelimit.AutoBurst, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1<<20 {
+		return 0, fmt.Errorf("--burst %q: want a number from 1 to %d, or auto", s, 1<<20)
 	}
 	return n, nil
 }

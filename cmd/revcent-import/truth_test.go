@@ -346,7 +346,7 @@ func TestJSONLogsForCron(t *testing.T) {
 	for _, o := range objs {
 		switch o["msg"] {
 		case "import started":
-			for _, k := range []string{"target", "campaign", "input", "results", "rate", "concurrency"} {
+			for _, k := range []string{"target", "campaign", "input", "results", "rate", "burst", "concurrency"} {
 				if o[k] == nil || o[k] == "" {
 					t.Errorf("start line lacks %s: %v", k, o)
 				}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/revcent-import/revcent-import/internal/fake"
+	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
 	"github.com/revcent-import/revcent-import/revcent/sandbox"
 )
@@ -385,14 +386,14 @@ func window(arr []int64) (float64, int) {
 }
 
 func fidelity(scale int) {
-	fmt.Printf("## 2. Rate fidelity\n\nSandbox with 50 ms latency; default `--concurrency auto`, `--burst 1`. Rates from the server's arrival times.\n\n")
+	fmt.Printf("## 2. Rate fidelity\n\nSandbox with 50 ms latency; default `--concurrency auto` and `--burst auto` (a tenth of a second's requests). Rates from the server's arrival times.\n\n")
 	fmt.Printf("| --rate | rows | achieved/s | achieved/target | busiest 1 s window | limit (rate + burst) |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, tc := range []struct{ rate, rows int }{{100, 1500 / scale}, {1000, 10000 / scale}} {
 		srv := startSandbox("--discard", "--record-arrivals", "--latency", "50ms")
 		importRun(csvFile(tc.rows), srv.url, "--rate", strconv.Itoa(tc.rate))
 		achieved, busiest := window(srv.dump().Arrivals)
 		srv.stop()
-		fmt.Printf("| %d | %d | %.1f | %.3f | %d | %d |\n", tc.rate, tc.rows, achieved, achieved/float64(tc.rate), busiest, tc.rate+1)
+		fmt.Printf("| %d | %d | %.1f | %.3f | %d | %d |\n", tc.rate, tc.rows, achieved, achieved/float64(tc.rate), busiest, tc.rate+ratelimit.StartBurst(float64(tc.rate)))
 	}
 	fmt.Println()
 }
@@ -411,6 +412,53 @@ func latencyHiding(scale int) {
 	}
 	fmt.Printf("## 3. Latency hiding\n\n200-300 ms a request, `--rate 200`, default concurrency, %d rows.\n\n", n)
 	fmt.Printf("| achieved/s | achieved/target | workers at the end |\n| --- | --- | --- |\n| %.1f | %.3f | %s |\n\n", achieved, achieved/200, workers)
+	wholeRun(scale)
+}
+
+// wholeRun is issue 14's case: 2,000 rows at 200-300 ms, --rate 200,
+// default concurrency, counting the whole run (the import process's wall
+// time, start-up and last answer included), with the default burst and
+// with --burst 1 in turns, each with a new ledger (the default is one).
+func wholeRun(scale int) {
+	n := 2000 / scale
+	in := csvFile(n)
+	srv := startSandbox("--discard", "--latency", "200ms", "--jitter", "100ms")
+	defer srv.stop()
+	ideal := float64(n) / 200
+	cases := []struct {
+		name string
+		args []string
+	}{{"`--burst auto` (default)", nil}, {"`--burst 1`", []string{"--burst", "1"}}}
+	ratios := make([][]float64, len(cases))
+	for i := range 3 {
+		for c, tc := range cases {
+			ledger := filepath.Join(dir, fmt.Sprintf("whole-%d-%d.db", i, c))
+			u := importRun(in, srv.url, append([]string{"--rate", "200", "--ledger", ledger}, tc.args...)...)
+			ratios[c] = append(ratios[c], ideal/u.wall.Seconds())
+		}
+	}
+	fmt.Printf("Issue 14's whole run: %d rows, the same server, `--rate 200`, default concurrency, a new ledger each run; rows/s over the import process's wall time, as a share of 200/s, three runs in turns.\n\n", n)
+	fmt.Printf("| burst | runs | median | auto/1 (median of the pairs) |\n| --- | --- | --- | --- |\n")
+	var pairs []float64
+	for i := range ratios[0] {
+		pairs = append(pairs, ratios[0][i]/ratios[1][i])
+	}
+	for c, tc := range cases {
+		ratio := "1"
+		if c == 0 {
+			ratio = fmt.Sprintf("%.3f", median(pairs))
+		}
+		fmt.Printf("| %s | %s | **%.3f** | %s |\n", tc.name, fmtList(ratios[c]), median(ratios[c]), ratio)
+	}
+	fmt.Println()
+}
+
+func fmtList(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.3f", x))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func cpuAtRate(scale int) {
