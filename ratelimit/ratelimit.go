@@ -83,7 +83,8 @@ type Limiter struct {
 	n429   int64
 	// win is the log of the last starts, for the one-second cap. It is
 	// sized once, in New: empty when the configured rate is unlimited.
-	win window
+	win       window
+	lastStart time.Time // the last start Start let go (see spacing)
 	// shared is set while the limit is kept with other importers (Share).
 	shared *sharing
 
@@ -248,12 +249,16 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // (plus Allowance) already holds rate + burst starts. Work done between
 // Wait and Start (the pending line) cannot bunch requests that way.
 func (l *Limiter) Start(ctx context.Context) error {
-	if len(l.win.at) == 0 { // set in New, never resized
-		return nil
-	}
 	for {
+		now := time.Now()
 		l.mu.Lock()
-		d := l.win.admit(time.Now())
+		d := l.spacing(now)
+		if d == 0 {
+			d = l.win.admit(now) // records the start when it returns 0
+		}
+		if d == 0 {
+			l.lastStart = now
+		}
 		l.mu.Unlock()
 		if d == 0 {
 			return nil
@@ -262,6 +267,23 @@ func (l *Limiter) Start(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// spacing returns how long a start must wait to come a whole token's time
+// (1/rate) after the last, while the burst is 1. The bucket spaces
+// reservations that far, but a worker whose timer fired late starts right
+// before the on-time one after it; a server that allows no burst (or
+// only its rate, each request a token's time after the last) answers the
+// second 429. l.mu is held.
+func (l *Limiter) spacing(now time.Time) time.Duration {
+	if l.burst != 1 || l.lastStart.IsZero() {
+		return 0
+	}
+	r := l.rate()
+	if math.IsInf(r, 1) || r <= 0 {
+		return 0
+	}
+	return max(0, l.lastStart.Add(time.Duration(float64(time.Second)/r)).Sub(now))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -507,3 +507,37 @@ func TestBurstLoweredMidRunKeepsTheBucket(t *testing.T) {
 		}
 	})
 }
+
+// TestStartsATokenApart: with a burst of 1, a request that started late
+// holds the next one back a whole token's time (the bucket had timed it
+// from the late one's reservation): a server allowing no burst would
+// answer it 429. With a larger burst, starts may come closer.
+func TestStartsATokenApart(t *testing.T) {
+	for _, tc := range []struct {
+		burst int
+		want  time.Duration
+	}{{1, 10 * time.Millisecond}, {5, 0}} {
+		t.Run(fmt.Sprint("burst ", tc.burst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(100, tc.burst)
+				for range tc.burst - 1 { // empty the bucket
+					l.Wait(context.Background())
+				}
+				start := time.Now()
+				l.Wait(context.Background())
+				time.Sleep(3 * time.Millisecond) // this worker is late
+				l.Start(context.Background())
+				first := time.Now()
+				l.Wait(context.Background()) // the next token, on time at 10 ms
+				l.Start(context.Background())
+				second := time.Now()
+				if got := second.Sub(first); tc.want > 0 && got != tc.want {
+					t.Errorf("starts %v apart after a late one, want %v", got, tc.want)
+				}
+				if got := second.Sub(first); tc.want == 0 && got > 8*time.Millisecond {
+					t.Errorf("with burst %d the second start came %v after the late one (at %v), want on its token, about 7ms after", tc.burst, got, second.Sub(start))
+				}
+			})
+		})
+	}
+}
