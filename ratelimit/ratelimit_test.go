@@ -541,3 +541,37 @@ func TestStartsATokenApart(t *testing.T) {
 		})
 	}
 }
+
+// TestLoneThrottleAtATakenRate: a 429 after seconds at a rate the server
+// took (against a server allowing no burst, one request delivered a
+// little early) reads the server's rate from what it accepted beyond what
+// it took before its first 429: the rate is cut by 5%, not to what the
+// whole window, its pause included, reads (32.2/s from 37.5/s).
+func TestLoneThrottleAtATakenRate(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 7, 37, 36, 0, time.UTC)
+	base := State{Rate: 37.5, Cuts: 5, WindowFrom: t0, PausedAt: t0, SendFrom: t0.Add(time.Second), Step: ProbeStep, Every: 2 * ProbeEvery}
+	now := t0.Add(7340 * time.Millisecond) // 1 s paused, 6.34 s sending at 37.5/s: 236 accepted
+	for _, tc := range []struct {
+		name  string
+		first bool
+		want  float64
+	}{
+		{"first 429's count known", true, 37.5 * 0.95},
+		{"not known (a state shared by an older importer)", false, 236 / 7.34},
+	} {
+		st := base
+		st.FirstAccepted, st.FirstSeen = 1, tc.first
+		if !st.throttled(now, time.Second, now.Add(-10*time.Millisecond), 236, 200) {
+			t.Fatalf("%s: the 429 changed nothing", tc.name)
+		}
+		if math.Abs(st.Rate-tc.want) > 0.01 {
+			t.Errorf("%s: cut to %.2f/s, want %.2f/s", tc.name, st.Rate, tc.want)
+		}
+	}
+	// The first cut of a run records what was accepted before it.
+	st := State{Rate: 200, WindowFrom: t0, SendFrom: t0, Step: ProbeStep, Every: ProbeEvery}
+	st.throttled(t0.Add(25*time.Millisecond), time.Second, t0.Add(20*time.Millisecond), 1, 200)
+	if !st.FirstSeen || st.FirstAccepted != 1 {
+		t.Errorf("after the first 429: FirstAccepted %d (seen %v), want 1", st.FirstAccepted, st.FirstSeen)
+	}
+}
