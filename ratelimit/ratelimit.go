@@ -256,9 +256,12 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // (plus Allowance) already holds rate + burst starts. Work done between
 // Wait and Start (the pending line) cannot bunch requests that way.
 func (l *Limiter) Start(ctx context.Context) error {
+	if len(l.win.at) == 0 && math.IsInf(l.rate(), 1) {
+		return nil // no rate to keep: no lock on each request (--rate 0)
+	}
 	for {
-		now := time.Now()
 		l.mu.Lock()
+		now := time.Now()
 		d := l.spacing(now)
 		if d == 0 {
 			d = l.win.admit(now) // records the start when it returns 0
@@ -526,8 +529,9 @@ func (l *Limiter) capBurst(remaining int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b := max(1, remaining); b < l.burst {
+		// The bucket keeps what it holds, up to b (see follow).
 		l.burst = b
-		l.follow(l.st)
+		l.lim.SetBurst(b)
 	}
 }
 
@@ -564,9 +568,9 @@ func (st *State) quota(now time.Time, q revcent.Quota, target float64) bool {
 }
 
 // follow makes st the limiter's state: a new bucket when its rate or
-// start changed, the bucket's burst when that did, a new count of accepted answers when its window did.
-// An automatic burst ends with the first pause, here or (sharing a limit)
-// at another importer. l.mu is held.
+// start changed, a new burst when only that did, a new count of accepted
+// answers when its window did. An automatic burst ends with the first
+// pause, here or (sharing a limit) at another importer. l.mu is held.
 func (l *Limiter) follow(st State) {
 	if l.autoBurst && !st.Until.IsZero() {
 		l.burst = 1

@@ -426,17 +426,17 @@ func drive(l *Limiter, rows int, latency time.Duration, ask func() (bool, *revce
 // by the user stays.
 func TestAutoBurst(t *testing.T) {
 	for _, tc := range []struct {
-		name          string
-		burst         int
-		start, after  int // requests at once at the start, and after a 429 and an idle second
-		startBurstFor float64
+		name         string
+		burst        int
+		start, after int // requests at once at the start, and after a 429 and an idle second
+		rate         float64
 	}{
 		{"auto", AutoBurst, 20, 1, 200},
 		{"set", 20, 20, 20, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := New(tc.startBurstFor, tc.burst)
+				l := New(tc.rate, tc.burst)
 				atOnce := func() int {
 					start, n := time.Now(), 0
 					for {
@@ -465,6 +465,26 @@ func TestAutoBurst(t *testing.T) {
 			t.Errorf("StartBurst(%g) = %d, want %d", r, got, want)
 		}
 	}
+}
+
+// TestAutoBurstEndsAtAHeaderPause: with rate-limit headers a 429 pauses
+// without changing the rate, so the bucket is kept: its burst still drops
+// to 1 (an idle second then refills it to 1, not 20).
+func TestAutoBurstEndsAtAHeaderPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(200, AutoBurst)
+		l.Quota(revcent.Quota{Limit: 200, Remaining: -1, Window: time.Second}) // 200/s, from now
+		l.Throttled(time.Second, time.Now())
+		time.Sleep(2 * time.Second)
+		start, n := time.Now(), 0
+		for time.Since(start) == 0 {
+			l.Wait(context.Background())
+			n++
+		}
+		if n-1 != 1 || l.Burst() != 1 {
+			t.Errorf("%d requests at once after a paused 429 and an idle second (burst %d), want 1", n-1, l.Burst())
+		}
+	})
 }
 
 // TestAutoBurstHeldToRemaining: rate-limit headers saying the server takes
