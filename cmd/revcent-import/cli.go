@@ -496,25 +496,22 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 }
 
 // concurrency reads --concurrency: a number, or 0 for auto.
-func concurrency(s string) (int, error) {
-	if s == "auto" || s == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 1024 {
-		return 0, fmt.Errorf("--concurrency %q: want a number from 1 to 1024, or auto", s)
-	}
-	return n, nil
-}
+func concurrency(s string) (int, error) { return numberOrAuto("concurrency", s, 1024, 0) }
 
 // burstFlag reads --burst: a number, or ratelimit.AutoBurst for auto.
 func burstFlag(s string) (int, error) {
+	return numberOrAuto("burst", s, 1<<20, ratelimit.AutoBurst)
+}
+
+// numberOrAuto reads the value s of flag --name: a number from 1 to most,
+// or auto (or nothing), returned as auto.
+func numberOrAuto(name, s string, most, auto int) (int, error) {
 	if s == "auto" || s == "" {
-		return ratelimit.AutoBurst, nil
+		return auto, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 1<<20 {
-		return 0, fmt.Errorf("--burst %q: want a number from 1 to %d, or auto", s, 1<<20)
+	if err != nil || n < 1 || n > most {
+		return 0, fmt.Errorf("--%s %q: want a number from 1 to %d, or auto", name, s, most)
 	}
 	return n, nil
 }

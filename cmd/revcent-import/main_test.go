@@ -141,6 +141,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"retry without resume", keyEnv, []string{"import", in, "--retry-failed"}, "--retry-failed goes with --resume"},
 		{"stdin without results", keyEnv, []string{"import", "-"}, "--results is required when INPUT is -"},
 		{"bad concurrency", keyEnv, []string{"import", in, "--concurrency", "lots"}, "--concurrency"},
+		{"burst 0", keyEnv, []string{"import", in, "--burst", "0"}, `--burst "0": want a number from 1 to 1048576, or auto`},
+		{"bad burst", keyEnv, []string{"import", in, "--burst", "some"}, `--burst "some": want a number`},
 		{"bad format", keyEnv, []string{"import", in, "--format", "xml"}, "--format"},
 		{"bad delimiter", keyEnv, []string{"import", in, "--delimiter", ";;"}, "--delimiter"},
 		{"missing input", keyEnv, []string{"import", "/nonexistent.csv", "--campaign", "X"}, "no such file"},
