@@ -206,18 +206,8 @@ func TestSharedStoreLost(t *testing.T) {
 // the shared one are both at their first generation.
 func TestShareFollowsTheSharedRate(t *testing.T) {
 	store := &memShared{accepted: map[int64]int64{}, members: 2}
-	first := New(50, 1)
-	stopFirst, err := first.Share(context.Background(), store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopFirst()
 	second := New(200, 1)
-	stop, err := second.Share(context.Background(), store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	shareAll(t, store, New(50, 1), second)
 	if got := second.Limit(); got != 50 {
 		t.Errorf("the second importer runs at %.0f/s, want the shared 50/s", got)
 	}
@@ -229,18 +219,8 @@ func TestShareFollowsTheSharedRate(t *testing.T) {
 func TestShareLowerRateLowersTheShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &memShared{accepted: map[int64]int64{}, members: 2}
-		first := New(200, 1)
-		stopFirst, err := first.Share(context.Background(), store, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stopFirst()
-		second := New(50, 1)
-		stop, err := second.Share(context.Background(), store, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		first, second := New(200, 1), New(50, 1)
+		shareAll(t, store, first, second)
 		time.Sleep(2 * SyncEvery)
 		if a, b := first.Limit(), second.Limit(); a != 50 || b != 50 {
 			t.Errorf("rates %.0f/s and %.0f/s after a 50/s importer joined a 200/s limit, want both 50/s", a, b)
@@ -254,13 +234,7 @@ func TestSharedPauseEndsTheAutoBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &memShared{accepted: map[int64]int64{}, members: 2}
 		first, second := New(200, AutoBurst), New(200, AutoBurst)
-		for _, l := range []*Limiter{first, second} {
-			stop, err := l.Share(context.Background(), store, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stop()
-		}
+		shareAll(t, store, first, second)
 		if b := second.Burst(); b != 20 {
 			t.Fatalf("burst %d before any 429, want 20", b)
 		}
@@ -270,4 +244,16 @@ func TestSharedPauseEndsTheAutoBurst(t *testing.T) {
 			t.Errorf("bursts %d and %d after the first importer's 429, want 1 and 1", a, b)
 		}
 	})
+}
+
+// shareAll makes ls share store, in order, until the test ends.
+func shareAll(t *testing.T, store Shared, ls ...*Limiter) {
+	t.Helper()
+	for _, l := range ls {
+		stop, err := l.Share(context.Background(), store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+	}
 }
