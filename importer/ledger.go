@@ -303,9 +303,6 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 		}
 		return lr.settle(ctx, lr.take(true))
 	}
-	if err := lr.failed(); err != nil {
-		return err
-	}
 	if lr.busy.Load() {
 		lr.mu.Lock()
 		behind := len(lr.done) >= settleBehind
@@ -314,6 +311,9 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 			return nil // the next flush after it records these
 		}
 		lr.wait() // outcomes arrive faster than they are recorded: hold the writer
+	}
+	if err := lr.failed(); err != nil {
+		return err
 	}
 	b := lr.take(false)
 	if b == nil {

@@ -113,3 +113,37 @@ func TestSettleLeavesTheWriterFree(t *testing.T) {
 		}
 	})
 }
+
+// TestSettleBehindHoldsTheWriter: when settleBehind outcomes wait behind
+// the settle in flight, the writer's flush waits for it (memory stays
+// bounded), and if it failed returns its error instead of starting
+// another.
+func TestSettleBehindHoldsTheWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &blockingSettle{entered: make(chan struct{}, 4), release: make(chan struct{}), fail: errors.New("disk full")}
+		lr := &ledgerRun{store: st, settled: time.Now()}
+		add := func(prefix string, n int) {
+			for i := range n {
+				lr.done = append(lr.done, ledger.Person{Key: fmt.Sprint("email:", prefix, i)})
+			}
+		}
+		add("a", settleMax)
+		if err := lr.flush(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		<-st.entered
+		add("b", settleBehind)
+		returned := make(chan error, 1)
+		go func() { returned <- lr.flush(context.Background(), false) }()
+		synctest.Wait()
+		select {
+		case err := <-returned:
+			t.Fatalf("flush returned (%v) with %d outcomes behind the settle in flight, want it to wait", err, settleBehind)
+		default:
+		}
+		close(st.release)
+		if err := <-returned; !errors.Is(err, st.fail) || st.calls.Load() != 1 {
+			t.Errorf("after the settle in flight failed: %v and %d settles, want %v and 1", err, st.calls.Load(), st.fail)
+		}
+	})
+}
