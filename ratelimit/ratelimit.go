@@ -254,15 +254,20 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // Start is called after Wait, at the moment the request is about to be
 // written: it records the start, first waiting while the last second
 // (plus Allowance) already holds rate + burst starts. Work done between
-// Wait and Start (the pending line) cannot bunch requests that way.
+// Wait and Start (the pending line) cannot bunch requests that way. A
+// pause that began since Wait (a 429 answered meanwhile) holds the start
+// too: the server said when to come back.
 func (l *Limiter) Start(ctx context.Context) error {
-	if len(l.win.at) == 0 && math.IsInf(l.rate(), 1) {
+	if len(l.win.at) == 0 && math.IsInf(l.rate(), 1) && time.Now().UnixNano() >= l.pauseEnd.Load() {
 		return nil // no rate to keep: no lock on each request (--rate 0)
 	}
 	for {
 		l.mu.Lock()
 		now := time.Now()
-		d := l.spacing(now)
+		d := l.st.Until.Sub(now)
+		if d <= 0 {
+			d = l.spacing(now)
+		}
 		if d == 0 {
 			d = l.win.admit(now) // records the start when it returns 0
 		}

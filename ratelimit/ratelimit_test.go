@@ -234,7 +234,7 @@ func TestAgainstAServerLimit(t *testing.T) {
 					elapsed := time.Since(start)
 					ideal := time.Duration(rows/serverRate) * time.Second
 					share := float64(throttled) / float64(requests)
-					t.Logf("%v for 3000 rows (%.2fx the ideal %v), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
+					t.Logf("%v for 3000 rows (%.3fx the ideal %v), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
 						elapsed.Round(time.Millisecond), elapsed.Seconds()/ideal.Seconds(), ideal, requests, throttled, 100*share, l.Limit())
 					if ratio := elapsed.Seconds() / ideal.Seconds(); ratio > tc.maxRatio || share >= 0.05 {
 						t.Errorf("%.2fx the ideal, %.1f%% 429s: want within %.2fx and under 5%%", ratio, 100*share, tc.maxRatio)
@@ -373,7 +373,7 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 						elapsed := time.Since(start)
 						share := float64(throttled) / float64(requests)
 						ratio := elapsed.Seconds() / 75
-						t.Logf("%v for 3000 rows (%.2fx the ideal 75s), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
+						t.Logf("%v for 3000 rows (%.3fx the ideal 75s), %d requests, %d answered 429 (%.1f%%), final rate %.1f/s",
 							elapsed.Round(time.Millisecond), ratio, requests, throttled, 100*share, l.Limit())
 						if ratio > 1.05 || share >= 0.05 {
 							t.Errorf("%.2fx the ideal, %.1f%% 429s: want within 1.05x and under 5%%", ratio, 100*share)
@@ -594,4 +594,33 @@ func TestLoneThrottleAtATakenRate(t *testing.T) {
 	if !st.FirstSeen || st.FirstAccepted != 1 {
 		t.Errorf("after the first 429: FirstAccepted %d (seen %v), want 1", st.FirstAccepted, st.FirstSeen)
 	}
+}
+
+// TestNoStartDuringAPause: a worker that took its token before a 429
+// (it was writing its pending line when the answer came) starts after
+// the pause, not inside it: the server said when to come back. In real
+// processes such starts inside the first pause drew two more 429s and
+// two more halvings, to 25/s against a server allowing 40/s.
+func TestNoStartDuringAPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(100, 1)
+		if err := l.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // the pending line
+		l.Throttled(time.Second, time.Now().Add(-time.Millisecond))
+		paused := time.Now()
+		if err := l.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(paused); got < time.Second {
+			t.Errorf("a start waiting when the 429 came went %v into the 1s pause", got)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		l.Throttled(time.Hour, time.Now())
+		cancel()
+		if err := l.Start(ctx); err != context.Canceled {
+			t.Errorf("Start in a pause with its context ended = %v, want the context's error", err)
+		}
+	})
 }
