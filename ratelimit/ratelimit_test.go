@@ -128,14 +128,14 @@ func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
 		if got := l.Limit(); got <= 45 {
 			t.Errorf("no probe after two intervals: %v", got)
 		}
-		// That probe's 429 falls back to the last good rate again; then a
-		// cut never more than halves the rate at once (9 s: no probe
-		// comes between).
+		// That probe's 429 falls back to the last good rate again, though
+		// it is within 5% of the probe; then a cut never more than halves
+		// the rate at once (9 s: no probe comes between).
 		time.Sleep(time.Second)
 		l.Throttled(time.Second, time.Now())
 		cur := l.Limit()
-		if math.Abs(cur-45*1.05*0.95) > 1e-9 {
-			t.Errorf("after the second probe's 429: %v, want 5%% under the probe (its last good, 45, is more)", cur)
+		if cur != 45 {
+			t.Errorf("after the second probe's 429: %v, want its last good, 45", cur)
 		}
 		time.Sleep(9 * time.Second)
 		l.Accepted()
@@ -211,17 +211,29 @@ func TestAgainstAServerLimit(t *testing.T) {
 		name     string
 		burst    int
 		latency  time.Duration
+		jitter   time.Duration
 		maxRatio float64
 	}{
-		{"burst 40, 5 ms", 40, 5 * time.Millisecond, 1.15},
-		{"burst 40, 150 ms", 40, 150 * time.Millisecond, 1.15},
-		{"burst 40, 300 ms", 40, 300 * time.Millisecond, 1.15},
-		{"burst 10, 50 ms", 10, 50 * time.Millisecond, 1.15},
-		{"burst 5, 5 ms", 5, 5 * time.Millisecond, 1.15},
-		{"burst 5, 100 ms", 5, 100 * time.Millisecond, 1.15},
-		{"burst 5, 300 ms", 5, 300 * time.Millisecond, 1.15},
-		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 1.15},
-		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 1.15},
+		{"burst 40, 5 ms", 40, 5 * time.Millisecond, 0, 1.15},
+		{"burst 40, 150 ms", 40, 150 * time.Millisecond, 0, 1.15},
+		{"burst 40, 300 ms", 40, 300 * time.Millisecond, 0, 1.15},
+		{"burst 10, 50 ms", 10, 50 * time.Millisecond, 0, 1.15},
+		{"burst 5, 5 ms", 5, 5 * time.Millisecond, 0, 1.15},
+		{"burst 5, 100 ms", 5, 100 * time.Millisecond, 0, 1.15},
+		{"burst 5, 300 ms", 5, 300 * time.Millisecond, 0, 1.15},
+		{"burst 5, 5 ms, jitter 2 ms", 5, 5 * time.Millisecond, 2 * time.Millisecond, 1.15},
+		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 0, 1.15},
+		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 0, 1.15},
+		// Real processes deliver each request a little late, by a varying
+		// amount: a server allowing no burst refuses one that comes
+		// sooner after the last than its rate allows. Here, on loopback,
+		// 99% of the arrival gaps at --rate 38 --burst 1 were within
+		// 0.13 ms of the spacing, the rest within 2.1 ms (BENCHMARKS.md).
+		// Up to 2 ms on every request is harsher than that: its bound
+		// only catches a collapse.
+		{"burst 1, 5 ms, jitter 0.25 ms", 1, 5 * time.Millisecond, 250 * time.Microsecond, 1.15},
+		{"burst 1, 5 ms, jitter 1 ms", 1, 5 * time.Millisecond, time.Millisecond, 1.15},
+		{"burst 1, 5 ms, jitter 2 ms", 1, 5 * time.Millisecond, 2 * time.Millisecond, 1.20},
 	} {
 		for _, burst := range importerBursts {
 			t.Run(tc.name+", importer "+burst.name, func(t *testing.T) {
@@ -230,7 +242,7 @@ func TestAgainstAServerLimit(t *testing.T) {
 					server := rate.NewLimiter(serverRate, tc.burst)
 					l := New(200, burst.burst)
 					start := time.Now()
-					requests, throttled := drive(l, rows, tc.latency, func() (bool, *revcent.Quota) { return server.Allow(), nil })
+					requests, throttled := drive(l, rows, tc.latency, tc.jitter, func() (bool, *revcent.Quota) { return server.Allow(), nil })
 					elapsed := time.Since(start)
 					ideal := time.Duration(rows/serverRate) * time.Second
 					share := float64(throttled) / float64(requests)
@@ -369,7 +381,7 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 						srv := &windowServer{limit: 40, start: time.Now(), policy: policy}
 						l := New(200, burst.burst)
 						start := time.Now()
-						requests, throttled := drive(l, rows, latency, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
+						requests, throttled := drive(l, rows, latency, 0, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
 						elapsed := time.Since(start)
 						share := float64(throttled) / float64(requests)
 						ratio := elapsed.Seconds() / 75
@@ -387,12 +399,14 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 
 // drive sends rows through l with 64 workers, each request taking latency
 // and answered half way by ask (a 429 when it says no, with the quota its
-// headers carry, if any), sent again until accepted. It returns the
-// requests sent and the 429s.
-func drive(l *Limiter, rows int, latency time.Duration, ask func() (bool, *revcent.Quota)) (requests, throttled int64) {
+// headers carry, if any), sent again until accepted. Each request reaches
+// ask up to jitter late, at random (the same draws each run). It returns
+// the requests sent and the 429s.
+func drive(l *Limiter, rows int, latency, jitter time.Duration, ask func() (bool, *revcent.Quota)) (requests, throttled int64) {
 	var next, req, thr atomic.Int64
 	var wg sync.WaitGroup
-	for range 64 {
+	for w := range 64 {
+		rnd := rand.New(rand.NewPCG(1, uint64(w)))
 		wg.Go(func() {
 			for next.Add(1) <= int64(rows) {
 				for {
@@ -400,9 +414,13 @@ func drive(l *Limiter, rows int, latency time.Duration, ask func() (bool, *revce
 					l.Start(context.Background())
 					sent := time.Now()
 					req.Add(1)
-					time.Sleep(latency / 2)
+					late := time.Duration(0)
+					if jitter > 0 {
+						late = time.Duration(rnd.Int64N(int64(jitter)))
+					}
+					time.Sleep(latency/2 + late)
 					ok, q := ask()
-					time.Sleep(latency / 2)
+					time.Sleep(latency/2 - late)
 					if q != nil {
 						l.Quota(*q)
 					}
@@ -581,7 +599,7 @@ func TestLoneThrottleAtATakenRate(t *testing.T) {
 	} {
 		st := base
 		st.FirstAccepted, st.FirstSeen = 1, tc.first
-		if !st.throttled(now, time.Second, now.Add(-10*time.Millisecond), 236, 200) {
+		if !st.throttled(now, time.Second, now.Add(-10*time.Millisecond), 236, 200, true) {
 			t.Fatalf("%s: the 429 changed nothing", tc.name)
 		}
 		if math.Abs(st.Rate-tc.want) > 0.01 {
@@ -590,7 +608,7 @@ func TestLoneThrottleAtATakenRate(t *testing.T) {
 	}
 	// The first cut of a run records what was accepted before it.
 	st := State{Rate: 200, WindowFrom: t0, SendFrom: t0, Step: ProbeStep, Every: ProbeEvery}
-	st.throttled(t0.Add(25*time.Millisecond), time.Second, t0.Add(20*time.Millisecond), 1, 200)
+	st.throttled(t0.Add(25*time.Millisecond), time.Second, t0.Add(20*time.Millisecond), 1, 200, true)
 	if !st.FirstSeen || st.FirstAccepted != 1 {
 		t.Errorf("after the first 429: FirstAccepted %d (seen %v), want 1", st.FirstAccepted, st.FirstSeen)
 	}
@@ -623,4 +641,137 @@ func TestNoStartDuringAPause(t *testing.T) {
 			t.Errorf("Start in a pause with its context ended = %v, want the context's error", err)
 		}
 	})
+}
+
+// TestRampAfterAGuess: a cut that measured nothing halves the rate and
+// starts a ramp at the pause's end; a limiter pacing one start at a time
+// climbs it, from a quarter of the new rate to all of it in a second.
+func TestRampAfterAGuess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(200, 1)
+		l.Wait(context.Background())
+		l.Start(context.Background())
+		time.Sleep(5 * time.Millisecond)
+		l.Throttled(time.Second, time.Now().Add(-time.Millisecond)) // within a second: a guess
+		paused := time.Now()
+		if l.Limit() != 100 {
+			t.Fatalf("after a 429 5ms in: rate %v, want 100 (halved)", l.Limit())
+		}
+		var starts []time.Time
+		for range 60 {
+			l.Wait(context.Background())
+			l.Start(context.Background())
+			starts = append(starts, time.Now())
+		}
+		pauseEnd := starts[0]
+		// The bucket at the new rate starts empty at the pause's end.
+		if got := pauseEnd.Sub(paused); got != time.Second+10*time.Millisecond {
+			t.Fatalf("the first start came %v after the 429, want 1.01s (its pause, then a token at 100/s)", got)
+		}
+		// The second start comes at the ramp's first rate, 25/s; a second
+		// later the gap is the rate's, 10ms.
+		if got := starts[1].Sub(starts[0]); got < 38*time.Millisecond || got > 40*time.Millisecond {
+			t.Errorf("the ramp's first gap: %v, want about 40ms (25/s)", got)
+		}
+		for i := 2; i < len(starts); i++ {
+			if starts[i].Sub(starts[i-1]) > starts[i-1].Sub(starts[max(i-2, 0)])+time.Millisecond {
+				t.Errorf("gap %d (%v) longer than the one before: the ramp climbs", i, starts[i].Sub(starts[i-1]))
+			}
+		}
+		last := starts[len(starts)-1].Sub(starts[len(starts)-2])
+		if starts[len(starts)-1].Sub(pauseEnd) < time.Second || last != 10*time.Millisecond {
+			t.Errorf("after %v on the ramp the gap is %v, want 10ms (100/s) past a second", starts[len(starts)-1].Sub(pauseEnd), last)
+		}
+	})
+}
+
+// TestRampReadsANoBurstServer: against a server that took one request
+// at once, a 429 for a request sent on the ramp sets the rate just under
+// the ramp's then, and remembers that rate as refused. Without the ramp
+// kept (a shared limit, or a burst over 1), the same 429 halves.
+func TestRampReadsANoBurstServer(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	st := State{Rate: 200, WindowFrom: t0, SendFrom: t0, Step: ProbeStep, Every: ProbeEvery}
+	st.throttled(t0.Add(5*time.Millisecond), time.Second, t0, 1, 200, true)
+	if st.Rate != 100 || st.RampFrom != 25 || !st.RampAt.Equal(t0.Add(1005*time.Millisecond)) {
+		t.Fatalf("after a 429 5ms in: rate %v, ramp from %v at %v; want 100, from 25 at the pause's end", st.Rate, st.RampFrom, st.RampAt.Sub(t0))
+	}
+	sent := st.RampAt.Add(340 * time.Millisecond) // on the ramp at 25*4^0.34 = 40.2/s
+	onRamp := 25 * math.Pow(4, 0.34)
+	for _, ramped := range []bool{true, false} {
+		got := st
+		got.throttled(sent.Add(5*time.Millisecond), time.Second, sent, 10, 200, ramped)
+		// 95% of the ramp's rate at the request before, a step lower.
+		want, bad := onRamp/math.Pow(4, 1/onRamp)*RampMargin, onRamp
+		if !ramped {
+			want, bad = 50, 100
+		}
+		if math.Abs(got.Rate-want) > 0.01 || math.Abs(got.LastBad-bad) > 0.01 {
+			t.Errorf("ramp kept %v: rate %.2f, last refused %.2f; want %.2f and %.2f", ramped, got.Rate, got.LastBad, want, bad)
+		}
+		if ramped && !got.RampAt.IsZero() {
+			t.Errorf("a rate read on the ramp starts another ramp at %v", got.RampAt)
+		}
+	}
+	// A server that took more at once (a burst) drains it on the ramp
+	// before it refuses: the ramp's rate then is over its own, and no reading.
+	burst := st
+	burst.FirstAccepted = 5
+	burst.throttled(sent.Add(5*time.Millisecond), time.Second, sent, 10, 200, true)
+	if burst.Rate != 50 {
+		t.Errorf("a server with a burst, refused on the ramp: rate %.2f, want 50 (halved)", burst.Rate)
+	}
+}
+
+// TestProbeBisects: near the rate a 429 last cut, a probe goes half way
+// to it, where a whole step would only repeat the 429; at it, a step
+// past it; a failed probe goes back to the rate that ran before it.
+func TestProbeBisects(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ rate, bad, want float64 }{
+		{38.34, 40.36, 39.35},     // within 25%: half way
+		{39.9, 40.1, 39.9 * 1.05}, // within 1%: a step past
+		{25, 50, 37.5},            // far: half way
+		{30, 31, 30.5},
+	} {
+		st := State{Rate: tc.rate, LastBad: tc.bad, Changed: t0, Step: ProbeStep, Every: ProbeEvery}
+		if !st.probe(t0.Add(ProbeEvery), 200) {
+			t.Fatalf("%v under %v: no probe after %v", tc.rate, tc.bad, ProbeEvery)
+		}
+		if math.Abs(st.Rate-tc.want) > 0.01 {
+			t.Errorf("probe from %v with %v refused: %.3f, want %.3f", tc.rate, tc.bad, st.Rate, tc.want)
+		}
+	}
+	st := State{Rate: 39.86, LastBad: 40.36, Changed: t0, WindowFrom: t0, SendFrom: t0, Step: ProbeStep, Every: ProbeEvery, FirstSeen: true, FirstAccepted: 1}
+	st.probe(t0.Add(ProbeEvery), 200)
+	now := t0.Add(ProbeEvery + 50*time.Millisecond)
+	st.throttled(now, time.Second, now.Add(-5*time.Millisecond), 400, 200, true)
+	if st.Rate != 39.86 {
+		t.Errorf("the probe to 40.11 failed: rate %.2f, want 39.86, the rate before it", st.Rate)
+	}
+}
+
+// TestPreciseSleepIsNeverEarly runs in real time: the yielding part of
+// preciseSleep must not end before the time, and a context that ends
+// stops it. (How close to the time it ends is a measurement: see
+// BENCHMARKS.md, arrival gaps at --burst 1.)
+func TestPreciseSleepIsNeverEarly(t *testing.T) {
+	for _, d := range []time.Duration{0, 200 * time.Microsecond, 3 * time.Millisecond} {
+		for range 20 {
+			start := time.Now()
+			if err := preciseSleep(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			if got := time.Since(start); got < d {
+				t.Fatalf("preciseSleep(%v) returned after %v", d, got)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, d := range []time.Duration{time.Millisecond, time.Hour} {
+		if err := preciseSleep(ctx, d); err != context.Canceled {
+			t.Errorf("preciseSleep(%v) with its context ended = %v, want the context's error", d, err)
+		}
+	}
 }
