@@ -396,6 +396,28 @@ func fidelity(scale int) {
 		fmt.Printf("| %d | %d | %.1f | %.3f | %d | %d |\n", tc.rate, tc.rows, achieved, achieved/float64(tc.rate), busiest, tc.rate+ratelimit.StartBurst(float64(tc.rate)))
 	}
 	fmt.Println()
+	// With a burst of 1 each start is a token's time after the last: what
+	// a server allowing no burst sees is the gaps between arrivals.
+	n := 800 / scale
+	srv := startSandbox("--discard", "--record-arrivals")
+	importRun(csvFile(n), srv.url, "--rate", "38", "--burst", "1")
+	arr := srv.dump().Arrivals
+	srv.stop()
+	achieved, _ := window(arr)
+	spacing := float64(time.Second) / 38
+	var off []float64 // each gap less the spacing, in ms; the first gap waits on the first answer
+	for i := 2; i < len(arr); i++ {
+		off = append(off, (float64(arr[i]-arr[i-1])-spacing)/1e6)
+	}
+	if len(off) == 0 {
+		fmt.Printf("`--rate 38 --burst 1`: %d arrivals, too few to measure gaps\n\n", len(arr))
+		return
+	}
+	slices.Sort(off)
+	at := func(p float64) float64 { return off[min(len(off)-1, int(p*float64(len(off))))] }
+	fmt.Printf("`--rate 38 --burst 1`, no latency, %d rows: each arrival gap less the spacing (26.32 ms), in ms.\n\n", n)
+	fmt.Printf("| achieved/target | min | p1 | median | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
+	fmt.Printf("| %.3f | %.2f | %.2f | %.2f | %.2f | %.2f |\n\n", achieved/38, off[0], at(0.01), at(0.5), at(0.99), off[len(off)-1])
 }
 
 var workersRE = regexp.MustCompile(`rows/s, (\d+) workers`)
