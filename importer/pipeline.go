@@ -570,7 +570,7 @@ func (r *run) process(ctx, reqCtx context.Context, j *job, ack chan error) error
 			}
 			r.cfg.Limiter.Throttled(pause, sent)
 		case err == nil || e.HTTPStatus != 0:
-			r.cfg.Limiter.Accepted()
+			r.cfg.Limiter.AcceptedFor(sent)
 		}
 		if err == nil {
 			rec.Status, rec.CustomerID, rec.HTTPStatus = results.Created, id, 200

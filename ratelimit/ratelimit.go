@@ -95,12 +95,15 @@ type Limiter struct {
 	shared *sharing
 
 	// Read without l.mu, on every request:
-	accepted atomic.Int64  // answers that were not 429, since st.WindowFrom
-	fromHdr  atomic.Bool   // st.HeaderRate is set
-	pauseEnd atomic.Int64  // st.Until in Unix nanoseconds
-	current  atomic.Uint64 // the bucket's rate as float64 bits, +Inf for none
-	isShared atomic.Bool   // shared is set
-	unsynced atomic.Int64  // accepted answers not yet added to the shared count
+	accepted atomic.Int64 // answers that were not 429, since st.WindowFrom
+	// countFirst: answers are still counted toward st.FirstAccepted (a
+	// configured rate, until the first pause ends; see AcceptedFor).
+	countFirst atomic.Bool
+	fromHdr    atomic.Bool   // st.HeaderRate is set
+	pauseEnd   atomic.Int64  // st.Until in Unix nanoseconds
+	current    atomic.Uint64 // the bucket's rate as float64 bits, +Inf for none
+	isShared   atomic.Bool   // shared is set
+	unsynced   atomic.Int64  // accepted answers not yet added to the shared count
 }
 
 // State is the adaptive part of a limit: its rate and pause, and what the
@@ -140,6 +143,8 @@ type State struct {
 	// set (false in a state an older importer shared).
 	FirstAccepted int64 `json:"first_accepted"`
 	FirstSeen     bool  `json:"first_seen"`
+	// FirstRefused is when the request the first 429 refused was sent.
+	FirstRefused time.Time `json:"first_refused"`
 	// RampFrom and RampAt: after a cut that measured nothing (see RampSpan),
 	// starts climb from RampFrom at RampAt (the pause's end) to Rate.
 	// RampAt is zero when no ramp follows the last cut.
@@ -248,6 +253,7 @@ func New(perSecond float64, burst int) *Limiter {
 	l := &Limiter{lim: rate.NewLimiter(limit(target), burst), gen: gen, endGen: end, burst: burst, autoBurst: auto,
 		target: target, win: newWindow(target, burst),
 		st: State{Rate: target, WindowFrom: now, SendFrom: now, Changed: now, Step: ProbeStep, Every: ProbeEvery}}
+	l.countFirst.Store(!math.IsInf(target, 1))
 	l.publish()
 	return l
 }
@@ -422,8 +428,31 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 // Accepted records an answer that was not a 429, and probes the rate up
 // when it has gone ProbeEvery without one. With a shared limit, the
 // answer joins the shared count, and probes are the sharing's to make.
-func (l *Limiter) Accepted() {
-	l.accepted.Add(1)
+func (l *Limiter) Accepted() { l.AcceptedFor(time.Time{}) }
+
+// AcceptedFor is Accepted for a request sent at sent: an answer that
+// comes in the run's first pause, to a request sent no later than the one its
+// first 429 refused, joins what the server took before that 429 (see
+// State.FirstAccepted).
+func (l *Limiter) AcceptedFor(sent time.Time) {
+	if !sent.IsZero() && l.countFirst.Load() {
+		// Counted under l.mu, as Throttled reads the count: an answer is
+		// in the first window's count, or comes after its 429 and is
+		// counted here, never lost between the two.
+		l.mu.Lock()
+		l.accepted.Add(1)
+		if l.st.Cuts == 1 && !sent.After(l.st.FirstRefused) {
+			// The server took it before its first 429, though its
+			// answer came after that 429's (answers come in any order).
+			l.st.FirstAccepted++
+		}
+		if l.st.Cuts > 1 || (l.st.Cuts == 1 && !time.Now().Before(l.st.Until)) {
+			l.countFirst.Store(false)
+		}
+		l.mu.Unlock()
+	} else {
+		l.accepted.Add(1)
+	}
 	if l.isShared.Load() {
 		l.unsynced.Add(1)
 		return
@@ -580,6 +609,14 @@ func (st *State) throttled(now time.Time, pause time.Duration, sent time.Time, a
 			// A 429 within a second of sending: what was accepted was
 			// the server's burst, not its rate. Halve.
 			next, guess = cur/2, true
+		case noBurst:
+			// A second or more at this rate, then a 429: a server that
+			// allows no burst refuses a rate over its own at once, so
+			// this is a request delivered late (the next then came too
+			// soon) or a rate at its very limit: 5% under. The window's
+			// readings would count the ramp in it: a 429 3.7 s after a
+			// ramp to 37.6/s read 28.6/s.
+			next = cur * 0.95
 		default:
 			// A third reading: what was accepted beyond the server's
 			// burst, at most what it accepted before its first 429, over
@@ -594,14 +631,14 @@ func (st *State) throttled(now time.Time, pause time.Duration, sent time.Time, a
 			// Never cut by more than half, nor by less than 5%, at once.
 			next = min(max(whole, sentRate*0.85, beyond, st.LastGood), cur*0.95)
 			next = max(next, cur/2)
-			if st.LastGood > 0 && st.LastGood < cur {
-				// A probe failed: back to the rate that ran a whole
-				// interval before it, which may be within 5%.
-				next = max(next, st.LastGood)
-			}
+		}
+		if !guess && sending >= 1 && st.LastGood > 0 && st.LastGood < cur {
+			// A probe failed: back to the rate that ran a whole interval
+			// before it, which may be within 5%.
+			next = max(next, st.LastGood)
 		}
 		if st.Cuts == 0 {
-			st.FirstAccepted, st.FirstSeen = accepted, true
+			st.FirstAccepted, st.FirstSeen, st.FirstRefused = accepted, true, sent
 		}
 		next = max(minRate, min(next, target))
 		if !math.IsInf(bad, 1) {

@@ -425,7 +425,7 @@ func drive(l *Limiter, rows int, latency, jitter time.Duration, ask func() (bool
 						l.Quota(*q)
 					}
 					if ok {
-						l.Accepted()
+						l.AcceptedFor(sent)
 						break
 					}
 					thr.Add(1)
@@ -772,6 +772,52 @@ func TestPreciseSleepIsNeverEarly(t *testing.T) {
 	for _, d := range []time.Duration{time.Millisecond, time.Hour} {
 		if err := preciseSleep(ctx, d); err != context.Canceled {
 			t.Errorf("preciseSleep(%v) with its context ended = %v, want the context's error", d, err)
+		}
+	}
+}
+
+// TestFirstAcceptedCountsLateAnswers: answers come in any order. A
+// server that took ten requests of a burst and refused the eleventh may
+// answer the 429 first; the ten answers that follow still count as what
+// it took before its first 429 (a server with a burst), while an answer to
+// a request sent after the refused one does not.
+func TestFirstAcceptedCountsLateAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(200, AutoBurst)
+		sent := time.Now()
+		time.Sleep(50 * time.Millisecond)
+		l.Throttled(time.Second, sent)
+		for range 10 {
+			l.AcceptedFor(sent)
+		}
+		l.AcceptedFor(sent.Add(time.Millisecond))
+		l.Accepted() // sent when, unknown
+		l.mu.Lock()
+		got := l.st.FirstAccepted
+		l.mu.Unlock()
+		if got != 10 {
+			t.Errorf("FirstAccepted %d after ten late answers to the refused burst, want 10", got)
+		}
+	})
+}
+
+// TestLoneThrottleAfterARamp: against a server allowing no burst, a 429
+// seconds after a ramp ended (a late delivery) cuts 5%; the window's
+// readings, which count the ramp's slow start, read 28.6/s for 37.6/s.
+func TestLoneThrottleAfterARamp(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 44, 17, 14_000_000, time.UTC)
+	st := State{Rate: 37.61, Cuts: 4, WindowFrom: t0, PausedAt: t0, Until: t0.Add(time.Second), SendFrom: t0.Add(time.Second),
+		RampFrom: 4.95, RampAt: t0.Add(time.Second), Step: ProbeStep, Every: 2 * ProbeEvery, FirstSeen: true, FirstAccepted: 1}
+	now := t0.Add(4706 * time.Millisecond) // 3.7 s after the ramp began; it reached 37.61/s at 1.46 s
+	for _, ramped := range []bool{true, false} {
+		got := st
+		got.throttled(now, time.Second, now.Add(-5*time.Millisecond), 107, 200, ramped)
+		want := 37.61 * 0.95
+		if !ramped {
+			want = 106 / 3.706 // what it accepted beyond its first, over the sending time
+		}
+		if math.Abs(got.Rate-want) > 0.01 {
+			t.Errorf("ramp kept %v: cut to %.2f/s, want %.2f/s", ramped, got.Rate, want)
 		}
 	}
 }
