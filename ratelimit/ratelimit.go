@@ -431,8 +431,8 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 func (l *Limiter) Accepted() { l.AcceptedFor(time.Time{}) }
 
 // AcceptedFor is Accepted for a request sent at sent: an answer that
-// comes in the run's first pause, to a request sent no later than the one its
-// first 429 refused, joins what the server took before that 429 (see
+// comes after the run's first 429, to a request sent no later than the
+// one it refused, joins what the server took before that 429 (see
 // State.FirstAccepted).
 func (l *Limiter) AcceptedFor(sent time.Time) {
 	if !sent.IsZero() && l.countFirst.Load() {
