@@ -779,19 +779,21 @@ func TestPreciseSleepIsNeverEarly(t *testing.T) {
 // TestFirstAcceptedCountsLateAnswers: answers come in any order. A
 // server that took ten requests of a burst and refused the eleventh may
 // answer the 429 first; the ten answers that follow still count as what
-// it took before its first 429 (a server with a burst), while an answer to
-// a request sent after the refused one does not.
+// it took at once (a server with a burst), one of them to a request sent
+// in the burst after the refused one; an answer to a request sent after
+// the burst does not.
 func TestFirstAcceptedCountsLateAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := New(200, AutoBurst)
 		sent := time.Now()
 		time.Sleep(50 * time.Millisecond)
 		l.Throttled(time.Second, sent)
-		for range 10 {
+		for range 9 {
 			l.AcceptedFor(sent)
 		}
-		l.AcceptedFor(sent.Add(time.Millisecond))
-		l.Accepted() // sent when, unknown
+		l.AcceptedFor(sent.Add(2 * time.Millisecond))  // in the burst, though sent after the refused one
+		l.AcceptedFor(sent.Add(20 * time.Millisecond)) // after the burst
+		l.Accepted()                                   // sent when, unknown
 		l.mu.Lock()
 		got := l.st.FirstAccepted
 		l.mu.Unlock()
