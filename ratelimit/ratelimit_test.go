@@ -823,3 +823,26 @@ func TestLoneThrottleAfterARamp(t *testing.T) {
 		}
 	}
 }
+
+// TestRampAgainAfterAReadingTooHigh: against a server allowing no burst,
+// a 429 soon after a pause at a rate read on a ramp (delivery jitter let
+// the request before the refused one through early) ramps again, from an
+// eighth of the rate up to 95% of it, where halving guessed 19/s for a
+// server taking about 37.
+func TestRampAgainAfterAReadingTooHigh(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 8, 43, 1, 941_000_000, time.UTC)
+	st := State{Rate: 38, Cuts: 2, WindowFrom: t0, PausedAt: t0, Until: t0.Add(time.Second), SendFrom: t0.Add(time.Second),
+		Step: ProbeStep, Every: ProbeEvery, FirstSeen: true, FirstAccepted: 1}
+	now := t0.Add(1155 * time.Millisecond) // 0.155 s after the pause
+	for _, ramped := range []bool{true, false} {
+		got := st
+		got.throttled(now, time.Second, now.Add(-5*time.Millisecond), 6, 200, ramped)
+		want, from := 38*RampMargin, 38.0/(2*RampSpan)
+		if !ramped {
+			want, from = 19, 19.0/RampSpan // a guess: halved, then the usual ramp
+		}
+		if math.Abs(got.Rate-want) > 0.01 || math.Abs(got.RampFrom-from) > 0.01 || !got.RampAt.Equal(now.Add(time.Second)) {
+			t.Errorf("ramp kept %v: rate %.2f, ramp from %.2f at %v; want %.2f, from %.2f at the pause's end", ramped, got.Rate, got.RampFrom, got.RampAt.Sub(t0), want, from)
+		}
+	}
+}
