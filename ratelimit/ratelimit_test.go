@@ -211,19 +211,19 @@ func TestAgainstAServerLimit(t *testing.T) {
 		name     string
 		burst    int
 		latency  time.Duration
-		jitter   time.Duration
+		deliver  delivery
 		maxRatio float64
 	}{
-		{"burst 40, 5 ms", 40, 5 * time.Millisecond, 0, 1.15},
-		{"burst 40, 150 ms", 40, 150 * time.Millisecond, 0, 1.15},
-		{"burst 40, 300 ms", 40, 300 * time.Millisecond, 0, 1.15},
-		{"burst 10, 50 ms", 10, 50 * time.Millisecond, 0, 1.15},
-		{"burst 5, 5 ms", 5, 5 * time.Millisecond, 0, 1.15},
-		{"burst 5, 100 ms", 5, 100 * time.Millisecond, 0, 1.15},
-		{"burst 5, 300 ms", 5, 300 * time.Millisecond, 0, 1.15},
-		{"burst 5, 5 ms, jitter 2 ms", 5, 5 * time.Millisecond, 2 * time.Millisecond, 1.15},
-		{"burst 1, 5 ms", 1, 5 * time.Millisecond, 0, 1.15},
-		{"burst 1, 250 ms", 1, 250 * time.Millisecond, 0, 1.15},
+		{"burst 40, 5 ms", 40, 5 * time.Millisecond, delivery{}, 1.15},
+		{"burst 40, 150 ms", 40, 150 * time.Millisecond, delivery{}, 1.15},
+		{"burst 40, 300 ms", 40, 300 * time.Millisecond, delivery{}, 1.15},
+		{"burst 10, 50 ms", 10, 50 * time.Millisecond, delivery{}, 1.15},
+		{"burst 5, 5 ms", 5, 5 * time.Millisecond, delivery{}, 1.15},
+		{"burst 5, 100 ms", 5, 100 * time.Millisecond, delivery{}, 1.15},
+		{"burst 5, 300 ms", 5, 300 * time.Millisecond, delivery{}, 1.15},
+		{"burst 5, 5 ms, jitter 2 ms", 5, 5 * time.Millisecond, delivery{jitter: 2 * time.Millisecond}, 1.15},
+		{"burst 1, 5 ms", 1, 5 * time.Millisecond, delivery{}, 1.15},
+		{"burst 1, 250 ms", 1, 250 * time.Millisecond, delivery{}, 1.15},
 		// Real processes deliver each request a little late, by a varying
 		// amount: a server allowing no burst refuses one that comes
 		// sooner after the last than its rate allows. Here, on loopback,
@@ -231,9 +231,18 @@ func TestAgainstAServerLimit(t *testing.T) {
 		// 0.13 ms of the spacing, the rest within 2.1 ms (BENCHMARKS.md).
 		// Up to 2 ms on every request is harsher than that: its bound
 		// only catches a collapse.
-		{"burst 1, 5 ms, jitter 0.25 ms", 1, 5 * time.Millisecond, 250 * time.Microsecond, 1.15},
-		{"burst 1, 5 ms, jitter 1 ms", 1, 5 * time.Millisecond, time.Millisecond, 1.15},
-		{"burst 1, 5 ms, jitter 2 ms", 1, 5 * time.Millisecond, 2 * time.Millisecond, 1.20},
+		{"burst 1, 5 ms, jitter 0.25 ms", 1, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond}, 1.15},
+		{"burst 1, 5 ms, jitter 1 ms", 1, 5 * time.Millisecond, delivery{jitter: time.Millisecond}, 1.15},
+		{"burst 1, 5 ms, jitter 2 ms", 1, 5 * time.Millisecond, delivery{jitter: 2 * time.Millisecond}, 1.20},
+		// A machine that delivers one request in 200 3-13 ms late, at any
+		// rate (this one does, at times: section 12 of make bench): each
+		// late delivery costs a pause whatever the rate near the limit.
+		// A fixed rate that knew the noise in advance would take about
+		// 1.25x (39.5/s and 15 pauses, with the start's two). A 5% cut for
+		// each lone 429 took 1.43-1.49x, ending at 27/s; the rungs (see
+		// State.lone) take 1.37-1.40x. The bound catches a collapse;
+		// TestLoneThrottles holds the decisions.
+		{"burst 1, 5 ms, 0.5% 3-13 ms late", 1, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond}, 1.45},
 	} {
 		for _, burst := range importerBursts {
 			t.Run(tc.name+", importer "+burst.name, func(t *testing.T) {
@@ -242,7 +251,7 @@ func TestAgainstAServerLimit(t *testing.T) {
 					server := rate.NewLimiter(serverRate, tc.burst)
 					l := New(200, burst.burst)
 					start := time.Now()
-					requests, throttled := drive(l, rows, tc.latency, tc.jitter, func() (bool, *revcent.Quota) { return server.Allow(), nil })
+					requests, throttled := drive(l, rows, tc.latency, tc.deliver, func() (bool, *revcent.Quota) { return server.Allow(), nil })
 					elapsed := time.Since(start)
 					ideal := time.Duration(rows/serverRate) * time.Second
 					share := float64(throttled) / float64(requests)
@@ -381,7 +390,7 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 						srv := &windowServer{limit: 40, start: time.Now(), policy: policy}
 						l := New(200, burst.burst)
 						start := time.Now()
-						requests, throttled := drive(l, rows, latency, 0, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
+						requests, throttled := drive(l, rows, latency, delivery{}, func() (bool, *revcent.Quota) { ok, q := srv.ask(); return ok, &q })
 						elapsed := time.Since(start)
 						share := float64(throttled) / float64(requests)
 						ratio := elapsed.Seconds() / 75
@@ -402,7 +411,7 @@ func TestAgainstAServerWithHeaders(t *testing.T) {
 // headers carry, if any), sent again until accepted. Each request reaches
 // ask up to jitter late, at random (the same draws each run). It returns
 // the requests sent and the 429s.
-func drive(l *Limiter, rows int, latency, jitter time.Duration, ask func() (bool, *revcent.Quota)) (requests, throttled int64) {
+func drive(l *Limiter, rows int, latency time.Duration, deliver delivery, ask func() (bool, *revcent.Quota)) (requests, throttled int64) {
 	var next, req, thr atomic.Int64
 	var wg sync.WaitGroup
 	for w := range 64 {
@@ -414,10 +423,7 @@ func drive(l *Limiter, rows int, latency, jitter time.Duration, ask func() (bool
 					l.Start(context.Background())
 					sent := time.Now()
 					req.Add(1)
-					late := time.Duration(0)
-					if jitter > 0 {
-						late = time.Duration(rnd.Int64N(int64(jitter)))
-					}
+					late := deliver.late(rnd)
 					time.Sleep(latency/2 + late)
 					ok, q := ask()
 					time.Sleep(latency/2 - late)
@@ -436,6 +442,26 @@ func drive(l *Limiter, rows int, latency, jitter time.Duration, ask func() (bool
 	}
 	wg.Wait()
 	return req.Load(), thr.Load()
+}
+
+// delivery is how late each request reaches the server: up to jitter, at
+// random; and, with probability tail, tailMin to tailMax more (a process
+// or a whole machine not scheduled for a few milliseconds).
+type delivery struct {
+	jitter           time.Duration
+	tail             float64
+	tailMin, tailMax time.Duration
+}
+
+func (d delivery) late(rnd *rand.Rand) time.Duration {
+	var late time.Duration
+	if d.jitter > 0 {
+		late = time.Duration(rnd.Int64N(int64(d.jitter)))
+	}
+	if d.tail > 0 && rnd.Float64() < d.tail {
+		late += d.tailMin + time.Duration(rnd.Int64N(int64(d.tailMax-d.tailMin)+1))
+	}
+	return late
 }
 
 // TestAutoBurst: an automatic burst is a tenth of a second's requests at
@@ -844,5 +870,40 @@ func TestRampAgainAfterAReadingTooHigh(t *testing.T) {
 		if math.Abs(got.Rate-want) > 0.01 || math.Abs(got.RampFrom-from) > 0.01 || !got.RampAt.Equal(now.Add(time.Second)) {
 			t.Errorf("ramp kept %v: rate %.2f, ramp from %.2f at %v; want %.2f, from %.2f at the pause's end", ramped, got.Rate, got.RampFrom, got.RampAt.Sub(t0), want, from)
 		}
+	}
+}
+
+// TestLoneThrottles: against a server allowing no burst, what a lone 429
+// (seconds after a pause) does depends on what the rates tried cost. A
+// rare one keeps the rate: its pause costs less than a cut would. Frequent
+// ones cut 5%, and keep cutting while that makes them rarer; cuts after
+// which they come as often as before are undone. Cut after cut took a run
+// on a machine that delivers one request in 200 3-13 ms late from 38/s to
+// 27/s.
+func TestLoneThrottles(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 11, 13, 54, 647_000_000, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		every []time.Duration // the time from each pause's end to the next lone 429
+		want  []float64       // the rate after each
+	}{
+		{"rare", []time.Duration{25 * time.Second, 30 * time.Second}, []float64{38, 38}},
+		{"frequent, then rare after a cut", []time.Duration{3 * time.Second, 40 * time.Second}, []float64{38 * 0.95, 38 * 0.95}},
+		{"as frequent after each cut", []time.Duration{3 * time.Second, 3 * time.Second, 3 * time.Second}, []float64{38 * 0.95, 38 * 0.95 * 0.95, 38}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := State{Rate: 38, Cuts: 3, WindowFrom: t0.Add(-time.Second), PausedAt: t0.Add(-time.Second), Changed: t0.Add(-time.Second),
+				Until: t0, SendFrom: t0, Step: ProbeStep, Every: 2 * ProbeEvery, FirstSeen: true, FirstAccepted: 1}
+			for i, d := range tc.every {
+				now := st.SendFrom.Add(d)
+				accepted := int64(st.Rate * d.Seconds())
+				if !st.throttled(now, time.Second, now.Add(-5*time.Millisecond), accepted, 200, true) {
+					t.Fatalf("429 %d changed nothing", i+1)
+				}
+				if math.Abs(st.Rate-tc.want[i]) > 0.01 {
+					t.Errorf("after 429 %d, %v after a pause: %.2f/s, want %.2f/s", i+1, d, st.Rate, tc.want[i])
+				}
+			}
+		})
 	}
 }

@@ -110,7 +110,7 @@ func TestSharedAgainstAServerLimit(t *testing.T) {
 					}
 					stops = append(stops, stop)
 					wg.Go(func() {
-						requests[i], throttled[i] = drive(l, rows, tc.latency, 0, func() (bool, *revcent.Quota) { return server.Allow(), nil })
+						requests[i], throttled[i] = drive(l, rows, tc.latency, delivery{}, func() (bool, *revcent.Quota) { return server.Allow(), nil })
 					})
 				}
 				// The shared rate each second: shown when the case fails.
@@ -176,7 +176,7 @@ func TestSharedStoreLost(t *testing.T) {
 			}
 			limiters[i] = l
 			wg.Go(func() {
-				drive(l, 600, 50*time.Millisecond, 0, func() (bool, *revcent.Quota) { return server.Allow(), nil })
+				drive(l, 600, 50*time.Millisecond, delivery{}, func() (bool, *revcent.Quota) { return server.Allow(), nil })
 			})
 		}
 		time.Sleep(20 * time.Second)
