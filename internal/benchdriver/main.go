@@ -78,6 +78,7 @@ func main() {
 		{"xlsx", func() { xlsxRate(scale) }},
 		{"ledger", func() { ledgerCost(scale) }},
 		{"report", func() { reportMemory(scale) }},
+		{"noise", func() { deliveryNoise(scale) }},
 	} {
 		if *only == "" || slices.Contains(strings.Split(*only, ","), sec.name) {
 			sec.run()
