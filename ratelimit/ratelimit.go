@@ -568,7 +568,7 @@ const tooHighWithin = 8
 // two requests, and it costs 5% of all the time ahead. A machine that
 // delivers one request in 200 3-13 ms late does so at any rate near the
 // limit: there, a cut for each lone 429 took a simulated run from 38/s to
-// 27/s (1.43-1.49x the ideal time), where a fixed rate near the limit
+// 27/s (1.43-1.48x the ideal time), where a fixed rate near the limit
 // takes about 1.25x. So the rates a run has tried are rungs of a ladder
 // down from the first rate a lone 429 met, each with the requests sent at
 // it and the lone 429s that met it; at each lone 429 the run goes to the

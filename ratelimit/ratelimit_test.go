@@ -239,8 +239,8 @@ func TestAgainstAServerLimit(t *testing.T) {
 		// late delivery costs a pause whatever the rate near the limit.
 		// A fixed rate that knew the noise in advance would take about
 		// 1.25x (39.5/s and 15 pauses, with the start's two). A 5% cut for
-		// each lone 429 took 1.43-1.49x, ending at 27/s; the rungs (see
-		// State.lone) take 1.37-1.40x. The bound catches a collapse;
+		// each lone 429 took 1.43-1.48x, ending at 27/s; the rungs (see
+		// State.lone) take 1.32-1.40x. The bound catches a collapse;
 		// TestLoneThrottles holds the decisions.
 		{"burst 1, 5 ms, 0.5% 3-13 ms late", 1, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond}, 1.45},
 	} {
