@@ -437,12 +437,10 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 	}
 }
 
-// Accepted records an answer that was not a 429, and probes the rate up
-// when it has gone ProbeEvery without one. With a shared limit, the
-// answer joins the shared count, and probes are the sharing's to make.
-func (l *Limiter) Accepted() { l.AcceptedFor(time.Time{}) }
-
-// AcceptedFor is Accepted for a request sent at sent: an answer that
+// AcceptedFor records an answer that was not a 429, to a request sent at
+// sent (zero: unknown), and probes the rate up when it has gone
+// ProbeEvery without one. With a shared limit, the answer joins the
+// shared count, and probes are the sharing's to make. An answer that
 // comes after the run's first 429, to a request sent no later than
 // burstSpan after the one it refused, joins what the server took at once
 // (see State.FirstAccepted).

@@ -28,7 +28,7 @@ func TestRateHeld(t *testing.T) {
 					if err := l.Wait(context.Background()); err != nil {
 						t.Error(err)
 					}
-					l.Accepted()
+					l.AcceptedFor(time.Time{})
 				}
 			})
 		}
@@ -57,7 +57,7 @@ func TestThrottledPausesEveryone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := New(0, 1)
 		for range 1000 {
-			l.Accepted()
+			l.AcceptedFor(time.Time{})
 		}
 		time.Sleep(time.Second)
 		l.Throttled(3*time.Second, time.Now()) // 1000/s accepted: the rate becomes 1000/s
@@ -83,7 +83,7 @@ func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
 		sentBefore := time.Now()
 		// 120 answers accepted in 4 s, then a 429: 30/s.
 		for range 120 {
-			l.Accepted()
+			l.AcceptedFor(time.Time{})
 		}
 		time.Sleep(4 * time.Second)
 		l.Throttled(time.Second, time.Now())
@@ -104,8 +104,8 @@ func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
 				wait = ProbeEvery / 5
 			}
 			time.Sleep(wait)
-			l.Accepted()
-			l.Accepted()
+			l.AcceptedFor(time.Time{})
+			l.AcceptedFor(time.Time{})
 			if got := l.Limit(); math.Abs(got-want) > 1e-9 {
 				t.Errorf("after a quiet %v: %v, want %v", wait, got, want)
 			}
@@ -119,12 +119,12 @@ func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
 			t.Errorf("after the probe's 429: %v, want the last good %v", got, want)
 		}
 		time.Sleep(ProbeEvery + time.Second)
-		l.Accepted()
+		l.AcceptedFor(time.Time{})
 		if got := l.Limit(); got != 45 {
 			t.Errorf("a probe after one interval (%v), want it after two", got)
 		}
 		time.Sleep(ProbeEvery)
-		l.Accepted()
+		l.AcceptedFor(time.Time{})
 		if got := l.Limit(); got <= 45 {
 			t.Errorf("no probe after two intervals: %v", got)
 		}
@@ -138,7 +138,7 @@ func TestRateFollowsWhatTheServerAccepted(t *testing.T) {
 			t.Errorf("after the second probe's 429: %v, want its last good, 45", cur)
 		}
 		time.Sleep(9 * time.Second)
-		l.Accepted()
+		l.AcceptedFor(time.Time{})
 		l.Throttled(time.Second, time.Now())
 		if got, want := l.Limit(), cur/2; math.Abs(got-want) > 1e-9 {
 			t.Errorf("after a 429 with 0.1/s accepted: %v, want half, %v", got, want)
@@ -175,7 +175,7 @@ func TestTokenWonDuringAPauseIsNotUsed(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(500 * time.Millisecond)
 		for range 10 {
-			l.Accepted()
+			l.AcceptedFor(time.Time{})
 		}
 		l.Throttled(2*time.Second, time.Now()) // pause until 2.5s
 		start := time.Now().Add(-500 * time.Millisecond)
@@ -823,7 +823,7 @@ func TestFirstAcceptedCountsLateAnswers(t *testing.T) {
 		}
 		l.AcceptedFor(sent.Add(2 * time.Millisecond))  // in the burst, though sent after the refused one
 		l.AcceptedFor(sent.Add(20 * time.Millisecond)) // after the burst
-		l.Accepted()                                   // sent when, unknown
+		l.AcceptedFor(time.Time{})                     // sent when, unknown
 		l.mu.Lock()
 		got := l.st.FirstAccepted
 		l.mu.Unlock()

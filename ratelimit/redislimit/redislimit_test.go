@@ -163,7 +163,7 @@ func TestLimiterSharesAndLosesRedis(t *testing.T) {
 			if err := l.Wait(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			l.Accepted()
+			l.AcceptedFor(time.Time{})
 		}
 	}
 	time.Sleep(3 * ratelimit.SyncEvery) // the counts reach Redis
@@ -212,7 +212,7 @@ func TestTheLearnedRateOutlivesTheRun(t *testing.T) {
 	}
 	for range 30 {
 		first.Wait(context.Background())
-		first.Accepted()
+		first.AcceptedFor(time.Time{})
 	}
 	time.Sleep(2 * ratelimit.SyncEvery)
 	first.Throttled(0, time.Now())
