@@ -415,10 +415,15 @@ func fidelity(scale int) {
 		return
 	}
 	slices.Sort(off)
-	at := func(p float64) float64 { return off[min(len(off)-1, int(p*float64(len(off))))] }
+	at := func(p float64) float64 { return percentile(off, p) }
 	fmt.Printf("`--rate 38 --burst 1`, no latency, %d rows: each arrival gap less the spacing (26.32 ms), in ms.\n\n", n)
 	fmt.Printf("| achieved/target | min | p1 | median | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %.3f | %.2f | %.2f | %.2f | %.2f | %.2f |\n\n", achieved/38, off[0], at(0.01), at(0.5), at(0.99), off[len(off)-1])
+}
+
+// percentile returns the p-th (0-1) of sorted, which is not empty.
+func percentile(sorted []float64, p float64) float64 {
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }
 
 var workersRE = regexp.MustCompile(`rows/s, (\d+) workers`)
