@@ -911,3 +911,28 @@ func TestLoneThrottles(t *testing.T) {
 		})
 	}
 }
+
+// TestTooHighOnlyRightAfterAPause: against a server allowing no burst, a
+// rate over its own is refused within the first few requests after a
+// pause; a 429 for the 4th request ramps again, one for the 19th (half a
+// second in) is a lone 429, which cuts 5% without a ramp (a ramp from an
+// eighth of the rate costs about 0.8 s of sending).
+func TestTooHighOnlyRightAfterAPause(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 11, 55, 47, 28_000_000, time.UTC)
+	for _, tc := range []struct {
+		after    time.Duration // the refused request, sent this long after the pause
+		accepted int64
+		ramp     bool
+	}{
+		{100 * time.Millisecond, 3, true},
+		{500 * time.Millisecond, 18, false},
+	} {
+		st := State{Rate: 38, Cuts: 3, WindowFrom: t0.Add(-time.Second), PausedAt: t0.Add(-time.Second), Changed: t0.Add(-time.Second),
+			Until: t0, SendFrom: t0, Step: ProbeStep, Every: 2 * ProbeEvery, FirstSeen: true, FirstAccepted: 1}
+		sent := t0.Add(tc.after)
+		st.throttled(sent.Add(5*time.Millisecond), time.Second, sent, tc.accepted, 200, true)
+		if ramp := !st.RampAt.IsZero(); ramp != tc.ramp || math.Abs(st.Rate-38*0.95) > 0.01 {
+			t.Errorf("a 429 for a request sent %v after a pause: rate %.2f, ramp %v; want %.2f, ramp %v", tc.after, st.Rate, ramp, 38*0.95, tc.ramp)
+		}
+	}
+}
