@@ -73,6 +73,7 @@ bench: build
 	$(GO) install github.com/tsenart/vegeta/v12@v12.13.0
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./mapping
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./importer
+	$(GO) test -run '^$$' -bench LedgerDesigns -benchtime 102400x ./ledger
 	$(GO) run ./internal/benchdriver -bin $(BIN)
 
 sample:
