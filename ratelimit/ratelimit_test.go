@@ -240,13 +240,27 @@ func TestAgainstAServerLimit(t *testing.T) {
 		// A fixed rate that knew the noise in advance would take about
 		// 1.25x (39.5/s and 15 pauses, with the start's two). A 5% cut for
 		// each lone 429 took 1.43-1.48x, ending at 27/s; the rungs (see
-		// State.lone) take 1.32-1.40x. The bound catches a collapse;
-		// TestLoneThrottles holds the decisions.
+		// State.lone) took 1.32-1.40x. Here only the answers to requests
+		// more than 2.5 ms late come late (by the rest), and the next
+		// start is spaced from them: 1.17-1.35x in 16 runs. The bound
+		// catches a collapse; TestLoneThrottles holds the decisions.
 		{"burst 1, 5 ms, 0.5% 3-13 ms late", 1, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond}, 1.45},
 		// A server with a burst takes such late deliveries in its stride
 		// (1.108x and 1.004x, as without them).
 		{"burst 5, 5 ms, 0.5% 3-13 ms late", 5, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond}, 1.15},
 		{"burst 40, 5 ms, 0.5% 3-13 ms late", 40, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond}, 1.15},
+		// The same lateness on the way there, as a trace of a real run
+		// showed (BENCHMARKS.md, session 12): the answer comes as late,
+		// and the next start is spaced from it (see answered). The
+		// issue's bound; before, 1.37-1.40x.
+		{"burst 1, 5 ms, 0.5% 3-13 ms late there", 1, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond, way: there}, 1.15},
+		{"burst 5, 5 ms, 0.5% 3-13 ms late there", 5, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond, way: there}, 1.15},
+		// A server slow to answer now and then, or by up to 2 ms every
+		// time: each late answer delays one start for nothing. 1.071x
+		// and 1.076-1.079x (1.070x before); spaced from the quickest
+		// recent answer rather than the median, the second took 1.10x.
+		{"burst 1, 5 ms, 0.5% answered 3-13 ms late", 1, 5 * time.Millisecond, delivery{jitter: 250 * time.Microsecond, tail: 0.005, tailMin: 3 * time.Millisecond, tailMax: 13 * time.Millisecond, way: back}, 1.09},
+		{"burst 1, 5 ms, every answer 0-2 ms late", 1, 5 * time.Millisecond, delivery{jitter: 2 * time.Millisecond, way: back}, 1.09},
 	} {
 		for _, burst := range importerBursts {
 			t.Run(tc.name+", importer "+burst.name, func(t *testing.T) {
@@ -427,10 +441,10 @@ func drive(l *Limiter, rows int, latency time.Duration, deliver delivery, ask fu
 					l.Start(context.Background())
 					sent := time.Now()
 					req.Add(1)
-					late := deliver.late(rnd)
-					time.Sleep(latency/2 + late)
+					there, back := deliver.legs(rnd)
+					time.Sleep(latency/2 + there)
 					ok, q := ask()
-					time.Sleep(latency/2 - late)
+					time.Sleep(latency/2 + back)
 					if q != nil {
 						l.Quota(*q)
 					}
@@ -455,9 +469,26 @@ type delivery struct {
 	jitter           time.Duration
 	tail             float64
 	tailMin, tailMax time.Duration
+	way              way
 }
 
-func (d delivery) late(rnd *rand.Rand) time.Duration {
+// way is where a delivery's lateness lies.
+type way int
+
+const (
+	// arrives: the request reaches the server late, and its answer
+	// comes back when it would have (the way back as much quicker).
+	arrives way = iota
+	// there: late on its way there (a process not scheduled before the
+	// server reads it), so the answer comes back as late.
+	there
+	// back: the server has the request on time and answers late.
+	back
+)
+
+// legs returns how late a request reaches the server, and how much later
+// than usual its answer leaves it (negative: sooner).
+func (d delivery) legs(rnd *rand.Rand) (time.Duration, time.Duration) {
 	var late time.Duration
 	if d.jitter > 0 {
 		late = time.Duration(rnd.Int64N(int64(d.jitter)))
@@ -465,7 +496,13 @@ func (d delivery) late(rnd *rand.Rand) time.Duration {
 	if d.tail > 0 && rnd.Float64() < d.tail {
 		late += d.tailMin + time.Duration(rnd.Int64N(int64(d.tailMax-d.tailMin)+1))
 	}
-	return late
+	switch d.way {
+	case there:
+		return late, 0
+	case back:
+		return 0, late
+	}
+	return late, -late
 }
 
 // TestAutoBurst: an automatic burst is a tenth of a second's requests at
@@ -935,4 +972,56 @@ func TestTooHighOnlyRightAfterAPause(t *testing.T) {
 			t.Errorf("a 429 for a request sent %v after a pause: rate %.2f, ramp %v; want %.2f, ramp %v", tc.after, st.Rate, ramp, 38*0.95, tc.ramp)
 		}
 	}
+}
+
+// TestSpacedFromALateAnswer: with starts spaced one by one, a request
+// whose answer came 9 ms later than usual reached the server up to 9 ms
+// late; the next start waits a whole spacing after that, so that the
+// server, allowing no burst, does not refuse it. The start after an
+// answer on time is spaced as before. Answers that come after the next
+// start change nothing.
+func TestSpacedFromALateAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		l := New(200, 1)
+		// A rate cut to 40/s, as 429s would: answers are then watched.
+		l.mu.Lock()
+		st := l.st
+		st.setRate(40, time.Now())
+		l.follow(st)
+		l.mu.Unlock()
+		const spacing = 25 * time.Millisecond
+		send := func(took time.Duration) time.Time {
+			if err := l.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sent := time.Now()
+			time.Sleep(took)
+			l.AcceptedFor(sent)
+			return sent
+		}
+		for range 40 {
+			send(time.Millisecond)
+		}
+		late := send(10 * time.Millisecond)
+		onTime := send(time.Millisecond)
+		if got, want := onTime.Sub(late), spacing+9*time.Millisecond; got != want {
+			t.Errorf("a start %v after one answered 9 ms late, want %v", got, want)
+		}
+		next := send(time.Millisecond)
+		if got := next.Sub(onTime); got != spacing {
+			t.Errorf("a start %v after one answered on time, want %v", got, spacing)
+		}
+		// Answered after the next start: the next start is not held.
+		slow := make(chan time.Time)
+		go func() { slow <- send(40 * time.Millisecond) }()
+		time.Sleep(time.Millisecond)
+		after := send(time.Millisecond)
+		if got := after.Sub(<-slow); got != spacing {
+			t.Errorf("a start %v after one answered after it, want %v", got, spacing)
+		}
+	})
 }
