@@ -492,6 +492,10 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 // burstSpan after the one it refused, joins what the server took at once
 // (see State.FirstAccepted).
 func (l *Limiter) AcceptedFor(sent time.Time) {
+	now := time.Now()
+	// The answer's time moves the next start (see answered) with a burst
+	// of 1, unless the limit is shared or headers set the rate.
+	watch := !sent.IsZero() && !l.isShared.Load() && !l.fromHdr.Load()
 	if !sent.IsZero() && l.countFirst.Load() {
 		// Counted under l.mu, as Throttled reads the count: an answer is
 		// in the first window's count, or comes after its 429 and is
@@ -504,8 +508,12 @@ func (l *Limiter) AcceptedFor(sent time.Time) {
 			// (answers come in any order).
 			l.st.FirstAccepted++
 		}
-		if l.st.Cuts > 1 || (l.st.Cuts == 1 && !time.Now().Before(l.st.Until)) {
+		if l.st.Cuts > 1 || (l.st.Cuts == 1 && !now.Before(l.st.Until)) {
 			l.countFirst.Store(false)
+		}
+		if watch {
+			l.answered(sent, now)
+			watch = false
 		}
 		l.mu.Unlock()
 	} else {
@@ -518,10 +526,9 @@ func (l *Limiter) AcceptedFor(sent time.Time) {
 	if l.rate() >= l.target || l.fromHdr.Load() { // +Inf when unlimited
 		return
 	}
-	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !sent.IsZero() {
+	if watch {
 		l.answered(sent, now)
 	}
 	st := l.st

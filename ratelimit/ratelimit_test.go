@@ -979,49 +979,64 @@ func TestTooHighOnlyRightAfterAPause(t *testing.T) {
 // late; the next start waits a whole spacing after that, so that the
 // server, allowing no burst, does not refuse it. The start after an
 // answer on time is spaced as before. Answers that come after the next
-// start change nothing.
+// start change nothing. So at a configured --rate 40 --burst 1, and at a
+// rate 429s cut to 40/s.
 func TestSpacedFromALateAnswer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		l := New(200, 1)
-		// A rate cut to 40/s, as 429s would: answers are then watched.
-		l.mu.Lock()
-		st := l.st
-		st.setRate(40, time.Now())
-		l.follow(st)
-		l.mu.Unlock()
-		const spacing = 25 * time.Millisecond
-		send := func(took time.Duration) time.Time {
-			if err := l.Wait(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			sent := time.Now()
-			time.Sleep(took)
-			l.AcceptedFor(sent)
-			return sent
-		}
-		for range 40 {
-			send(time.Millisecond)
-		}
-		late := send(10 * time.Millisecond)
-		onTime := send(time.Millisecond)
-		if got, want := onTime.Sub(late), spacing+9*time.Millisecond; got != want {
-			t.Errorf("a start %v after one answered 9 ms late, want %v", got, want)
-		}
-		next := send(time.Millisecond)
-		if got := next.Sub(onTime); got != spacing {
-			t.Errorf("a start %v after one answered on time, want %v", got, spacing)
-		}
-		// Answered after the next start: the next start is not held.
-		slow := make(chan time.Time)
-		go func() { slow <- send(40 * time.Millisecond) }()
-		time.Sleep(time.Millisecond)
-		after := send(time.Millisecond)
-		if got := after.Sub(<-slow); got != spacing {
-			t.Errorf("a start %v after one answered after it, want %v", got, spacing)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		new  func() *Limiter
+	}{
+		{"configured", func() *Limiter { return New(40, 1) }},
+		{"cut", func() *Limiter {
+			l := New(200, 1)
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			st := l.st
+			st.setRate(40, time.Now())
+			st.Cuts = 3 // the first window's answers are no longer counted
+			l.follow(st)
+			l.countFirst.Store(false)
+			return l
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				l := tc.new()
+				const spacing = 25 * time.Millisecond
+				send := func(took time.Duration) time.Time {
+					if err := l.Wait(ctx); err != nil {
+						t.Fatal(err)
+					}
+					if err := l.Start(ctx); err != nil {
+						t.Fatal(err)
+					}
+					sent := time.Now()
+					time.Sleep(took)
+					l.AcceptedFor(sent)
+					return sent
+				}
+				for range 40 {
+					send(time.Millisecond)
+				}
+				late := send(10 * time.Millisecond)
+				onTime := send(time.Millisecond)
+				if got, want := onTime.Sub(late), spacing+9*time.Millisecond; got != want {
+					t.Errorf("a start %v after one answered 9 ms late, want %v", got, want)
+				}
+				next := send(time.Millisecond)
+				if got := next.Sub(onTime); got != spacing {
+					t.Errorf("a start %v after one answered on time, want %v", got, spacing)
+				}
+				// Answered after the next start: the next start is not held.
+				slow := make(chan time.Time)
+				go func() { slow <- send(40 * time.Millisecond) }()
+				time.Sleep(time.Millisecond)
+				after := send(time.Millisecond)
+				if got := after.Sub(<-slow); got != spacing {
+					t.Errorf("a start %v after one answered after it, want %v", got, spacing)
+				}
+			})
+		})
+	}
 }
