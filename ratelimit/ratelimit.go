@@ -433,7 +433,7 @@ func (l *Limiter) spacing(now time.Time) time.Duration {
 // The next start is spaced from there (see spacing). An answer late for
 // another reason (the server slow to answer, not slow to get the request)
 // costs that one start as much, once. Where answers come after the next
-// start (most of RevCent's, across the internet), nothing changes.
+// start (a distant server's, at a high rate), nothing changes.
 const (
 	recentAnswers = 32
 	// lateFrom is the least lateness that moves the next start: less
