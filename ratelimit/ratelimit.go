@@ -492,11 +492,12 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 // burstSpan after the one it refused, joins what the server took at once
 // (see State.FirstAccepted).
 func (l *Limiter) AcceptedFor(sent time.Time) {
-	now := time.Now()
-	// The answer's time moves the next start (see answered) with a burst
-	// of 1, unless the limit is shared or headers set the rate.
-	watch := !sent.IsZero() && !l.isShared.Load() && !l.fromHdr.Load()
+	// The answer's time moves the next start (see answered), unless the
+	// limit is shared or headers set the rate. It is read only where
+	// l.mu is taken anyway: --rate 0 takes neither.
+	watched := false
 	if !sent.IsZero() && l.countFirst.Load() {
+		now := time.Now()
 		// Counted under l.mu, as Throttled reads the count: an answer is
 		// in the first window's count, or comes after its 429 and is
 		// counted here, never lost between the two.
@@ -511,9 +512,9 @@ func (l *Limiter) AcceptedFor(sent time.Time) {
 		if l.st.Cuts > 1 || (l.st.Cuts == 1 && !now.Before(l.st.Until)) {
 			l.countFirst.Store(false)
 		}
-		if watch {
+		if !l.isShared.Load() && !l.fromHdr.Load() {
 			l.answered(sent, now)
-			watch = false
+			watched = true
 		}
 		l.mu.Unlock()
 	} else {
@@ -526,9 +527,10 @@ func (l *Limiter) AcceptedFor(sent time.Time) {
 	if l.rate() >= l.target || l.fromHdr.Load() { // +Inf when unlimited
 		return
 	}
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if watch {
+	if !sent.IsZero() && !watched {
 		l.answered(sent, now)
 	}
 	st := l.st
