@@ -256,6 +256,7 @@ func (r *run) firstRequest(ctx context.Context) (context.Context, func()) {
 			}
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			r.firstDone()
 			if i.Err == nil {
 				wait := 2*time.Duration(rtt.Load()) + firstGrace
 				if old := timer.Swap(time.AfterFunc(wait, open)); old != nil {

@@ -337,7 +337,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix, ledger: lr,
 		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
-		writerDone: make(chan struct{}), readerDone: make(chan struct{}), closed: make(chan struct{}, 1)}
+		writerDone: make(chan struct{}), readerDone: make(chan struct{}), closed: make(chan struct{}, 1), firstOut: make(chan struct{})}
+	r.firstDone = sync.OnceFunc(func() { close(r.firstOut) })
 	r.rc = newReconciler(r)
 
 	r.total.Store(-1)
@@ -481,6 +482,11 @@ type run struct {
 	// other row is sent.
 	opened, answered, halt atomic.Bool
 	firstMu                sync.Mutex
+	// firstOut closes (through firstDone) once the first job a worker
+	// took has been written to the server, or has ended without a
+	// request. The reader waits for it after its first batch (see read).
+	firstOut  chan struct{}
+	firstDone func()
 	// open counts the rows handed to the workers that have no final line
 	// yet, set-aside rows included; the reconciler ends the run's sending
 	// when the reader is done and it is 0.

@@ -428,6 +428,7 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	if f.existing != "skip" && f.existing != "create" {
 		return usageError{fmt.Errorf("--existing %q: want skip or create", f.existing)}
 	}
+	mapping.Warm() // beside the ledger's opening
 	var store ledger.Store
 	switch lp := ledgerPath(f.ledger, getenv); {
 	case f.useSandbox && f.ledger == "":
