@@ -88,11 +88,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQLite, error) {
 		return nil, fmt.Errorf("ledger %s: %w", redactDSN(dsn), err)
 	}
 	host, _ := os.Hostname()
-	l := &SQLite{db: db, host: host, pg: true, targets: map[string]int64{}}
+	l := &SQLite{db: db, host: host, pg: true, targets: map[string]int64{}, stop: make(chan struct{})}
 	if err := l.prepare(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", redactDSN(dsn), err)
 	}
+	l.compiling.Go(l.compileAll)
 	return l, nil
 }
 

@@ -115,6 +115,12 @@ type SQLite struct {
 
 	mu      sync.Mutex
 	targets map[string]int64 // target -> targets.id, as known
+
+	// compiling is the goroutine compiling the many-row statements after
+	// the ledger opens (see compileAll); stop ends it.
+	compiling sync.WaitGroup
+	stop      chan struct{}
+	stopOnce  sync.Once
 }
 
 // q returns a statement in the ledger's dialect: SQLite's ? placeholders,
@@ -175,11 +181,12 @@ func OpenSQLite(path string) (*SQLite, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	l := &SQLite{db: db, host: host, targets: map[string]int64{}}
+	l := &SQLite{db: db, host: host, targets: map[string]int64{}, stop: make(chan struct{})}
 	if err := l.prepare(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
+	l.compiling.Go(l.compileAll)
 	return l, nil
 }
 
@@ -385,6 +392,41 @@ func (s *SQLite) stmt(ctx context.Context, tx *sql.Tx, kind string, n int) (*sql
 		return tx.StmtContext(ctx, st), nil
 	}
 	return tx.PrepareContext(ctx, s.manySQL(kind, n))
+}
+
+// compileAll compiles every many-row statement not compiled yet, one at a
+// time between the ledger's transactions, until Close. Compiled as first
+// needed in the middle of a run instead (see stmt), the largest statements'
+// parse trees grew SQLite's heap at its fullest: 2-4 MiB more at the peak
+// of a 100,000-row run, over the 64 MiB bar with a ledger of 1,000,000.
+func (s *SQLite) compileAll() {
+	for _, kind := range []string{"claim", "complete", "sent", "people"} {
+		for n := 1; n <= batchMax; n *= 2 {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			key := fmt.Sprint(kind, n)
+			s.mu.Lock()
+			_, done := s.multi[key]
+			s.mu.Unlock()
+			if done {
+				continue
+			}
+			st, err := s.db.Prepare(s.manySQL(kind, n))
+			if err != nil {
+				return // closed; a statement still missing is compiled when needed
+			}
+			s.mu.Lock()
+			if _, dup := s.multi[key]; dup {
+				st.Close()
+			} else {
+				s.multi[key] = st
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // begin compiles the statements the last transactions wanted (see stmt),
@@ -1008,4 +1050,8 @@ func (s *SQLite) Checkpoint(ctx context.Context) error {
 	return err
 }
 
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.compiling.Wait()
+	return s.db.Close()
+}
