@@ -11,6 +11,18 @@ import (
 	"testing"
 )
 
+// newLedger opens a new ledger in a directory of the test's, closed when
+// the test ends (closing twice is allowed).
+func newLedger(t *testing.T) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // claim is ClaimMany for one key.
 func claim(s *SQLite, target, key string, run int64) (Claim, error) {
 	cs, err := s.ClaimMany(context.Background(), target, []string{key}, run, false)
@@ -198,11 +210,7 @@ PRAGMA user_version = 2;`)
 // person forgets its requests.
 func TestRequestsSentAndChanged(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newLedger(t)
 	a, _ := s.StartRun(ctx, Run{Target: "T"})
 	ada := Person{Target: "T", Key: "email:ada@example.com", CustomerID: "C1", Status: "created", RequestHash: "h1", Request: `{"phone":"1"}`}
 	bob := Person{Target: "T", Key: "email:bob@example.com", CustomerID: "C2", Status: "created", RequestHash: "h2", Request: `{"phone":"2"}`}
@@ -213,7 +221,7 @@ func TestRequestsSentAndChanged(t *testing.T) {
 		t.Errorf("nothing changed yet: %+v", ch)
 	}
 	b, _ := s.StartRun(ctx, Run{Target: "T"})
-	err = s.NoteChanged(ctx, b, []Person{{Target: "T", Key: ada.Key, Request: `{"phone":"9"}`}, {Target: "T", Key: ada.Key, Request: `{"phone":"10"}`}})
+	err := s.NoteChanged(ctx, b, []Person{{Target: "T", Key: ada.Key, Request: `{"phone":"9"}`}, {Target: "T", Key: ada.Key, Request: `{"phone":"10"}`}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,11 +346,7 @@ func TestOpenUpgradesVersion3(t *testing.T) {
 // claim took 8-9 ms.)
 func TestStatementsAreCompiledAsNeeded(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newLedger(t)
 	// As if the compiling goroutine had not come to them yet.
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.compiling.Wait()
@@ -393,10 +397,7 @@ func TestStatementsAreCompiledAsNeeded(t *testing.T) {
 // starts compiles all 36 many-row statements (4 kinds, 9 sizes), early in
 // a run, when SQLite's heap is small; and Close stops it.
 func TestAllStatementsAreCompiledAfterOpening(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newLedger(t)
 	s.compiling.Wait()
 	s.mu.Lock()
 	n := len(s.multi)
@@ -408,11 +409,7 @@ func TestAllStatementsAreCompiledAfterOpening(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Closing one that is still compiling stops it.
-	s, err = OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
+	if err := newLedger(t).Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -422,12 +419,7 @@ func TestAllStatementsAreCompiledAfterOpening(t *testing.T) {
 // to copy.
 func TestCheckpointEmptiesTheLog(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newLedger(t)
 	run, _ := s.StartRun(ctx, Run{Target: "T", Input: "a.csv", Results: "a.results.csv"})
 	var done []Person
 	for i := range 300 {
