@@ -981,20 +981,26 @@ func TestTooHighOnlyRightAfterAPause(t *testing.T) {
 // answer on time is spaced as before. Answers that come after the next
 // start change nothing. So at a configured --rate 40 --burst 1, and at a
 // rate 429s cut to 40/s; not where rate-limit headers set the rate (the
-// server said it, and a late answer moves nothing).
+// server said it, and a late answer moves nothing), nor with a shared
+// limit (one importer's late answer says nothing of the others' starts).
 func TestSpacedFromALateAnswer(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		new   func() *Limiter
+		new   func(t *testing.T) *Limiter
 		moves bool
 	}{
-		{"configured", func() *Limiter { return New(40, 1) }, true},
-		{"headers", func() *Limiter {
+		{"configured", func(*testing.T) *Limiter { return New(40, 1) }, true},
+		{"shared", func(t *testing.T) *Limiter {
+			l := New(40, 1)
+			shareAll(t, &memShared{accepted: map[int64]int64{}, members: 1}, l)
+			return l
+		}, false},
+		{"headers", func(*testing.T) *Limiter {
 			l := New(200, 1)
 			l.Quota(revcent.Quota{Limit: 40, Remaining: -1, Window: time.Second})
 			return l
 		}, false},
-		{"cut", func() *Limiter {
+		{"cut", func(*testing.T) *Limiter {
 			l := New(200, 1)
 			l.mu.Lock()
 			defer l.mu.Unlock()
@@ -1009,7 +1015,7 @@ func TestSpacedFromALateAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx := context.Background()
-				l := tc.new()
+				l := tc.new(t)
 				const spacing = 25 * time.Millisecond
 				send := func(took time.Duration) time.Time {
 					if err := l.Wait(ctx); err != nil {
