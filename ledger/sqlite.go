@@ -107,7 +107,8 @@ type SQLite struct {
 	pg bool
 	// Statements of the hot paths, compiled once (compiling each time
 	// cost as much as running them). The many-row ones, by kind and row
-	// count, are compiled as first needed (see stmt), under mu.
+	// count, under mu, are compiled on a goroutine after the ledger opens
+	// (compileAll), or when first needed before it comes to them (stmt).
 	multi                             map[string]*sql.Stmt
 	wanted                            map[string]string // multi's key -> query, to compile at the next begin
 	take, release, unclaim, addTarget *sql.Stmt
@@ -345,7 +346,7 @@ func marks(n, w int) string {
 }
 
 // prepare compiles the single statements; the many-row ones are compiled
-// as first needed (see stmt).
+// after the ledger opens (compileAll), or when first needed (stmt).
 func (s *SQLite) prepare() error {
 	for _, p := range []struct {
 		st  **sql.Stmt
@@ -375,11 +376,12 @@ func (s *SQLite) manySQL(kind string, n int) string {
 }
 
 // stmt is the many-row statement of kind for n rows (n a power of two),
-// in tx. Compiling all of them (4 kinds, 9 sizes) when the ledger opened
-// cost every run 8-9 ms before its first claim; a run uses a few. So one
-// not compiled yet is compiled for tx alone, and noted; the next begin
-// compiles it for good. (Compiling it for good here would wait for the
-// only connection, which tx holds.)
+// in tx. Compiling all of them (4 kinds, 9 sizes) before the ledger's
+// opening returned cost every run 8-9 ms before its first claim, so
+// compileAll compiles them after it. One it has not come to yet is
+// compiled for tx alone, and noted; the next begin compiles it for good.
+// (Compiling it for good here would wait for the only connection, which
+// tx holds.)
 func (s *SQLite) stmt(ctx context.Context, tx *sql.Tx, kind string, n int) (*sql.Stmt, error) {
 	key := fmt.Sprint(kind, n)
 	s.mu.Lock()
