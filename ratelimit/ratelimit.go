@@ -524,14 +524,21 @@ func (l *Limiter) AcceptedFor(sent time.Time) {
 		l.unsynced.Add(1)
 		return
 	}
-	if l.rate() >= l.target || l.fromHdr.Load() { // +Inf when unlimited
+	// Back at --rate after 429s, the answer still moves the next start,
+	// as it did before the first 429; below it, the rate may probe up.
+	watch := !sent.IsZero() && !watched && !l.fromHdr.Load() && !math.IsInf(l.target, 1)
+	probe := l.rate() < l.target && !l.fromHdr.Load() // +Inf when unlimited
+	if !watch && !probe {
 		return
 	}
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !sent.IsZero() && !watched {
+	if watch {
 		l.answered(sent, now)
+	}
+	if !probe {
+		return
 	}
 	st := l.st
 	if st.probe(now, l.target) {

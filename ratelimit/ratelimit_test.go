@@ -979,8 +979,8 @@ func TestTooHighOnlyRightAfterAPause(t *testing.T) {
 // late; the next start waits a whole spacing after that, so that the
 // server, allowing no burst, does not refuse it. The start after an
 // answer on time is spaced as before. Answers that come after the next
-// start change nothing. So at a configured --rate 40 --burst 1, and at a
-// rate 429s cut to 40/s; not where rate-limit headers set the rate (the
+// start change nothing. So at a configured --rate 40 --burst 1 (before
+// any 429, and back at it after some), and at a rate 429s cut to 40/s; not where rate-limit headers set the rate (the
 // server said it, and a late answer moves nothing), nor with a shared
 // limit (one importer's late answer says nothing of the others' starts).
 func TestSpacedFromALateAnswer(t *testing.T) {
@@ -1000,6 +1000,16 @@ func TestSpacedFromALateAnswer(t *testing.T) {
 			l.Quota(revcent.Quota{Limit: 40, Remaining: -1, Window: time.Second})
 			return l
 		}, false},
+		{"back at --rate after 429s", func(*testing.T) *Limiter {
+			l := New(40, 1)
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			st := l.st
+			st.Cuts = 3 // the first window's answers are no longer counted
+			l.follow(st)
+			l.countFirst.Store(false)
+			return l
+		}, true},
 		{"cut", func(*testing.T) *Limiter {
 			l := New(200, 1)
 			l.mu.Lock()
