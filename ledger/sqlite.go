@@ -420,13 +420,7 @@ func (s *SQLite) compileAll() {
 			if err != nil {
 				return // closed; a statement still missing is compiled when needed
 			}
-			s.mu.Lock()
-			if _, dup := s.multi[key]; dup {
-				st.Close()
-			} else {
-				s.multi[key] = st
-			}
-			s.mu.Unlock()
+			s.keep(key, st)
 		}
 	}
 }
@@ -443,15 +437,21 @@ func (s *SQLite) begin(ctx context.Context) (*sql.Tx, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
-		if _, dup := s.multi[key]; dup {
-			st.Close() // another begin compiled it first
-		} else {
-			s.multi[key] = st
-		}
-		s.mu.Unlock()
+		s.keep(key, st)
 	}
 	return s.db.BeginTx(ctx, nil)
+}
+
+// keep adds st to the compiled statements as key, unless another
+// goroutine compiled it first.
+func (s *SQLite) keep(key string, st *sql.Stmt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.multi[key]; dup {
+		st.Close()
+		return
+	}
+	s.multi[key] = st
 }
 
 // chunk is the largest power of two not above n, up to batchMax: the
