@@ -12,10 +12,16 @@ import (
 	"github.com/revcent-import/revcent-import/ledger"
 )
 
-// settleCounter is a ledger store that counts Settle's calls.
+// settleCounter is a ledger store that counts Settle's and Checkpoint's
+// calls.
 type settleCounter struct {
 	ledger.Store
-	calls, people int
+	calls, people, checkpoints int
+}
+
+func (s *settleCounter) Checkpoint(context.Context) error {
+	s.checkpoints++
+	return nil
 }
 
 func (s *settleCounter) Settle(_ context.Context, _ int64, done, _ []ledger.Person) error {
@@ -144,6 +150,41 @@ func TestSettleBehindHoldsTheWriter(t *testing.T) {
 		close(st.release)
 		if err := <-returned; !errors.Is(err, st.fail) || st.calls.Load() != 1 {
 			t.Errorf("after the settle in flight failed: %v and %d settles, want %v and 1", err, st.calls.Load(), st.fail)
+		}
+	})
+}
+
+// TestTimedSettlesCheckpoint: a settle taken because time passed copies
+// the ledger's log into its file, at most once a second; one taken
+// because settleMax outcomes waited, or at the run's end, does not (the
+// log's own checkpoints and the closing do).
+func TestTimedSettlesCheckpoint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &settleCounter{}
+		lr := &ledgerRun{store: st}
+		settle := func(b *settleBatch) {
+			t.Helper()
+			if err := lr.settle(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		one := []ledger.Person{{Key: "email:a@example.com"}}
+		for _, step := range []struct {
+			name  string
+			b     *settleBatch
+			sleep time.Duration
+			want  int
+		}{
+			{"a timed settle", &settleBatch{done: one, timed: true}, 0, 1},
+			{"another within the second", &settleBatch{done: one, timed: true}, settleEvery / 2, 1},
+			{"one a second after the first", &settleBatch{done: one, timed: true}, settleEvery / 2, 2},
+			{"settleMax outcomes, or the end", &settleBatch{done: one}, 2 * settleEvery, 2},
+		} {
+			time.Sleep(step.sleep)
+			settle(step.b)
+			if st.checkpoints != step.want {
+				t.Fatalf("after %s: %d checkpoints, want %d", step.name, st.checkpoints, step.want)
+			}
 		}
 	})
 }
