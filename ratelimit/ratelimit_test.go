@@ -974,6 +974,20 @@ func TestTooHighOnlyRightAfterAPause(t *testing.T) {
 	}
 }
 
+// afterCuts is a limiter at --rate target and --burst 1 that 429s have
+// cut to 40/s (or back to it, at a target of 40), past its first window.
+func afterCuts(target float64) *Limiter {
+	l := New(target, 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.st
+	st.setRate(40, time.Now())
+	st.Cuts = 3 // the first window's answers are no longer counted
+	l.follow(st)
+	l.countFirst.Store(false)
+	return l
+}
+
 // TestSpacedFromALateAnswer: with starts spaced one by one, a request
 // whose answer came 9 ms later than usual reached the server up to 9 ms
 // late; the next start waits a whole spacing after that, so that the
@@ -1000,27 +1014,8 @@ func TestSpacedFromALateAnswer(t *testing.T) {
 			l.Quota(revcent.Quota{Limit: 40, Remaining: -1, Window: time.Second})
 			return l
 		}, false},
-		{"back at --rate after 429s", func(*testing.T) *Limiter {
-			l := New(40, 1)
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			st := l.st
-			st.Cuts = 3 // the first window's answers are no longer counted
-			l.follow(st)
-			l.countFirst.Store(false)
-			return l
-		}, true},
-		{"cut", func(*testing.T) *Limiter {
-			l := New(200, 1)
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			st := l.st
-			st.setRate(40, time.Now())
-			st.Cuts = 3 // the first window's answers are no longer counted
-			l.follow(st)
-			l.countFirst.Store(false)
-			return l
-		}, true},
+		{"back at --rate after 429s", func(*testing.T) *Limiter { return afterCuts(40) }, true},
+		{"cut", func(*testing.T) *Limiter { return afterCuts(200) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
