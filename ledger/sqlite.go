@@ -17,16 +17,21 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 )
 
-// Schema is the ledger's SQLite schema (version 4); `sqlite3 ledger.db
+// Schema is the ledger's SQLite schema (version 5); `sqlite3 ledger.db
 // .schema` shows the same. Times are unix milliseconds.
 //
 // A person is one row of people, keyed by match key first: `ledger show`
 // reads a key on every target without a second index (which would cost
 // every claim a second write). Targets are numbered in targets (a base
 // URL and key fingerprint is 70 bytes: in every row, it halved how many
-// fit a page). A claim is a row with an empty status (a person sent by
-// the run claimed_by), or a claimed_by on a known person (--existing
-// create); a run's outcome clears it.
+// fit a page).
+//
+// A claim is a row of claims (version 5): a claiming transaction writes
+// one, holding the hashes of the keys it claimed, and the run's outcomes
+// drop them from it (the row goes when it holds none). A new person's
+// row is then written once, at its outcome; as a row of people (version
+// 4, and Postgres still), its claim was a second write to a page of its
+// own. In SQLite, people's claimed_by and claimed_at stay 0.
 //
 // What was sent is in requests, a table of its own, so that people's rows
 // stay small. Its rows are numbered in the order they are written, and a
@@ -52,11 +57,18 @@ CREATE TABLE IF NOT EXISTS people (
   last_run     INTEGER NOT NULL DEFAULT 0,
   first_at     INTEGER NOT NULL DEFAULT 0,
   last_at      INTEGER NOT NULL DEFAULT 0,
-  claimed_by   INTEGER NOT NULL DEFAULT 0, -- runs.id of the run sending its request, 0 for none
+  claimed_by   INTEGER NOT NULL DEFAULT 0, -- 0 (version 4's claims, Postgres's)
   claimed_at   INTEGER NOT NULL DEFAULT 0,
   request_id   INTEGER NOT NULL DEFAULT 0, -- requests.id of its request, 0 for none
   PRIMARY KEY (key, target_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (
+  id        INTEGER PRIMARY KEY,
+  target_id INTEGER NOT NULL,      -- targets.id
+  run       INTEGER NOT NULL,      -- runs.id of the run sending their requests
+  at        INTEGER NOT NULL,
+  hashes    BLOB NOT NULL          -- the claimed keys' xxHash64, 8 bytes each, little-endian
+);
 CREATE TABLE IF NOT EXISTS requests (
   id              INTEGER PRIMARY KEY, -- people.request_id
   key             TEXT NOT NULL,     -- people.key (for readers: the table has no index on it)
@@ -95,15 +107,16 @@ CREATE VIEW IF NOT EXISTS ledger AS
 `
 
 // schemaVersion is PRAGMA user_version of a ledger with Schema.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // SQLite is a Store in one SQLite file (WAL mode, so that importers on
 // one machine share it).
 type SQLite struct {
 	db   *sql.DB
 	host string
-	// pg is set for a Postgres ledger (OpenPostgres): the same tables and
-	// statements, with $n placeholders (see q).
+	// pg is set for a Postgres ledger (OpenPostgres): the same tables
+	// and statements, with $n placeholders (see q), but claims in
+	// people's rows (version 4's).
 	pg bool
 	// Statements of the hot paths, compiled once (compiling each time
 	// cost as much as running them). The many-row ones, by kind and row
@@ -116,6 +129,7 @@ type SQLite struct {
 
 	mu      sync.Mutex
 	targets map[string]int64 // target -> targets.id, as known
+	held    map[held]int64   // SQLite: the keys this process's runs claim -> claims.id
 
 	// compiling is the goroutine compiling the many-row statements after
 	// the ledger opens (see compileAll); stop ends it.
@@ -182,7 +196,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	l := &SQLite{db: db, host: host, targets: map[string]int64{}, stop: make(chan struct{})}
+	l := &SQLite{db: db, host: host, targets: map[string]int64{}, held: map[held]int64{}, stop: make(chan struct{})}
 	if err := l.prepare(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
@@ -208,7 +222,8 @@ func setUp(db *sql.DB) error {
 	}
 	// Version 1 kept the target in every row of people; version 2 lacks
 	// the requests table, which Schema adds; version 3 keyed requests by
-	// person, and people had no request_id.
+	// person, and people had no request_id; versions 1 to 4 kept claims
+	// in people's rows (claimsFromRows).
 	has := func(table, column string) (bool, error) {
 		var n int
 		err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name=?`, table, column).Scan(&n)
@@ -264,6 +279,9 @@ DROP TABLE requests_v3;`); err != nil {
 			return err
 		}
 	}
+	if err := claimsFromRows(tx); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 		return err
 	}
@@ -285,19 +303,12 @@ func peopleManySQL(n int) string {
 		FROM people WHERE target_id=? AND key IN (` + marks(n, 1) + `)`
 }
 
-// claimManySQL claims the keys no row has yet: one write for a new
-// person, and no read before it. The keys it returns are claimed. SQLite's
-// form is OR IGNORE rather than ON CONFLICT DO NOTHING: the same rows, but
-// a statement that cannot abort needs no statement journal (a copy of
-// every page it changes, written to a temporary file), which was a quarter
-// of a claim's cost.
-func claimManySQL(n int, pg bool) string {
-	if pg {
-		return `INSERT INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
+// claimManySQL claims, on Postgres, the keys no row has yet: one write
+// for a new person, and no read before it. The keys it returns are
+// claimed.
+func claimManySQL(n int) string {
+	return `INSERT INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
 		ON CONFLICT (key, target_id) DO NOTHING RETURNING key`
-	}
-	return `INSERT OR IGNORE INTO people (key, target_id, claimed_by, claimed_at) VALUES ` + marks(n, 4) + `
-		RETURNING key`
 }
 
 // completeManySQL records people as created or existing: a customer id
@@ -368,7 +379,7 @@ func (s *SQLite) manySQL(kind string, n int) string {
 	case "people":
 		return s.q(peopleManySQL(n))
 	case "claim":
-		return s.q(claimManySQL(n, s.pg))
+		return s.q(claimManySQL(n))
 	case "complete":
 		return s.q(completeManySQL(n))
 	}
@@ -402,7 +413,11 @@ func (s *SQLite) stmt(ctx context.Context, tx *sql.Tx, kind string, n int) (*sql
 // parse trees grew SQLite's heap at its fullest: 2-4 MiB more at the peak
 // of a 100,000-row run, over the 64 MiB bar with a ledger of 1,000,000.
 func (s *SQLite) compileAll() {
-	for _, kind := range []string{"claim", "complete", "sent", "people"} {
+	kinds := []string{"complete", "sent", "people"} // SQLite claims in claims rows
+	if s.pg {
+		kinds = append(kinds, "claim")
+	}
+	for _, kind := range kinds {
 		for n := 1; n <= batchMax; n *= 2 {
 			select {
 			case <-s.stop:
@@ -613,6 +628,9 @@ func (s *SQLite) read(ctx context.Context, tx *sql.Tx, target string, tid int64,
 // keys are claimed by one insert that skips the rows there already; only
 // those are read.
 func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error) {
+	if !s.pg {
+		return s.claimSQLite(ctx, target, keys, run, known)
+	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -726,11 +744,35 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 	if len(done) == 0 && len(released) == 0 {
 		return nil
 	}
+	if !s.pg {
+		return s.settleSQLite(ctx, run, done, released)
+	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := s.complete(ctx, tx, run, done); err != nil {
+		return err
+	}
+	for _, p := range released {
+		tid, err := s.targetID(ctx, tx, p.Target, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, p.Key, tid, run); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.unclaim).ExecContext(ctx, p.Key, tid, run); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// complete records done, in tx, as created or existing: a customer id
+// already known stays, and a claim in the person's row is cleared.
+func (s *SQLite) complete(ctx context.Context, tx *sql.Tx, run int64, done []Person) error {
 	now := ms(time.Now())
 	// One statement for up to batchMax people; a person twice in one
 	// statement would be an error ("ON CONFLICT DO UPDATE command cannot
@@ -786,19 +828,7 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 			return err
 		}
 	}
-	for _, p := range released {
-		tid, err := s.targetID(ctx, tx, p.Target, true)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, p.Key, tid, run); err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, s.unclaim).ExecContext(ctx, p.Key, tid, run); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return nil
 }
 
 // sent records requests (rows of key, target id, request: of different
@@ -1019,6 +1049,9 @@ func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
 // Forget removes key on every target (and its claims); it returns how
 // many people it removed.
 func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
+	if !s.pg {
+		return s.forgetSQLite(ctx, key)
+	}
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE key=? AND status<>''`), key)
 	if err != nil {
 		return 0, err

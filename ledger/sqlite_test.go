@@ -394,7 +394,7 @@ func TestStatementsAreCompiledAsNeeded(t *testing.T) {
 }
 
 // TestAllStatementsAreCompiledAfterOpening: the goroutine the opening
-// starts compiles all 36 many-row statements (4 kinds, 9 sizes), early in
+// starts compiles all 27 many-row statements (3 kinds, 9 sizes), early in
 // a run, when SQLite's heap is small; and Close stops it.
 func TestAllStatementsAreCompiledAfterOpening(t *testing.T) {
 	s := newLedger(t)
@@ -402,8 +402,8 @@ func TestAllStatementsAreCompiledAfterOpening(t *testing.T) {
 	s.mu.Lock()
 	n := len(s.multi)
 	s.mu.Unlock()
-	if n != 36 {
-		t.Errorf("%d many-row statements compiled, want 36", n)
+	if n != 27 {
+		t.Errorf("%d many-row statements compiled, want 27", n)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -445,5 +445,152 @@ func TestCheckpointEmptiesTheLog(t *testing.T) {
 	}
 	if logged, copied := state(); logged == 0 || copied != logged {
 		t.Errorf("after: %d frames in the log, %d copied; want all", logged, copied)
+	}
+}
+
+// schemaV4 is version 4's schema (stops 8-14): people keyed by match key,
+// claims in their rows.
+const schemaV4 = `
+CREATE TABLE IF NOT EXISTS targets (
+  id     INTEGER PRIMARY KEY,
+  target TEXT NOT NULL UNIQUE      -- base URL and key fingerprint, as the results file's run line
+);
+CREATE TABLE IF NOT EXISTS people (
+  key          TEXT NOT NULL,      -- "email:..." or "internal_id:..."
+  target_id    INTEGER NOT NULL,   -- targets.id
+  customer_id  TEXT NOT NULL DEFAULT '',
+  campaign     TEXT NOT NULL DEFAULT '',
+  request_hash TEXT NOT NULL DEFAULT '', -- xxHash of the mapped request, card fields left out
+  status       TEXT NOT NULL DEFAULT '', -- created, existing; '' while only claimed
+  first_run    INTEGER NOT NULL DEFAULT 0,
+  last_run     INTEGER NOT NULL DEFAULT 0,
+  first_at     INTEGER NOT NULL DEFAULT 0,
+  last_at      INTEGER NOT NULL DEFAULT 0,
+  claimed_by   INTEGER NOT NULL DEFAULT 0, -- runs.id of the run sending its request, 0 for none
+  claimed_at   INTEGER NOT NULL DEFAULT 0,
+  request_id   INTEGER NOT NULL DEFAULT 0, -- requests.id of its request, 0 for none
+  PRIMARY KEY (key, target_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+  id              INTEGER PRIMARY KEY, -- people.request_id
+  key             TEXT NOT NULL,     -- people.key (for readers: the table has no index on it)
+  target_id       INTEGER NOT NULL,  -- people.target_id
+  request         TEXT NOT NULL DEFAULT '', -- the mapped request last sent, JSON, card fields left out
+  changed_request TEXT NOT NULL DEFAULT '', -- the mapped request a later run found changed and did not send
+  changed_run     INTEGER NOT NULL DEFAULT 0,
+  changed_at      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS people_request_replaced AFTER UPDATE OF request_id ON people
+  WHEN old.request_id <> 0 AND old.request_id <> new.request_id
+  BEGIN DELETE FROM requests WHERE id = old.request_id; END;
+CREATE TRIGGER IF NOT EXISTS people_forgotten AFTER DELETE ON people
+  WHEN old.request_id <> 0
+  BEGIN DELETE FROM requests WHERE id = old.request_id; END;
+CREATE TABLE IF NOT EXISTS runs (
+  id       INTEGER PRIMARY KEY,
+  target   TEXT NOT NULL,
+  input    TEXT NOT NULL,
+  results  TEXT NOT NULL,
+  host     TEXT NOT NULL,
+  pid      INTEGER NOT NULL,
+  started  INTEGER NOT NULL,
+  ended    INTEGER NOT NULL DEFAULT 0,
+  created  INTEGER NOT NULL DEFAULT 0,
+  existing INTEGER NOT NULL DEFAULT 0,
+  changed  INTEGER NOT NULL DEFAULT 0,
+  invalid  INTEGER NOT NULL DEFAULT 0,
+  failed   INTEGER NOT NULL DEFAULT 0,
+  in_doubt INTEGER NOT NULL DEFAULT 0,
+  exit     INTEGER NOT NULL DEFAULT -1
+);
+CREATE VIEW IF NOT EXISTS ledger AS
+  SELECT t.target, p.key, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at
+  FROM people p JOIN targets t ON t.id = p.target_id WHERE p.status <> '';
+`
+
+// TestOpenUpgradesVersion4: a version 4 ledger's people are appended to
+// version 5's, with their requests; a claim left by a run that died
+// becomes a claims row, taken over as stale; a dead claim on a person
+// created is dropped.
+func TestOpenUpgradesVersion4(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname() // run 2 ran here, and its process is gone
+	_, err = db.Exec(schemaV4+`PRAGMA user_version = 4;
+INSERT INTO targets (id, target) VALUES (1, 'T');
+INSERT INTO runs (id, target, input, results, host, pid, started, ended, exit) VALUES
+  (1, 'T', 'a.csv', 'a.results.csv', ?1, 1, 1000, 2000, 0),
+  (2, 'T', 'b.csv', 'b.results.csv', ?1, 4194304, 3000, 0, -1);`+"\n"+`
+INSERT INTO requests (id, key, target_id, request) VALUES (1, 'email:ada@example.com', 1, '{"phone":"1"}');
+INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status, first_run, last_run, first_at, last_at, claimed_by, claimed_at, request_id) VALUES
+  ('email:ada@example.com', 1, 'C1', 'Spring', 'h1', 'created', 1, 1, 1000, 1000, 0, 0, 1),
+  ('email:bob@example.com', 1, '', '', '', '', 0, 0, 0, 0, 2, 3500, 0),
+  ('email:cy@example.com', 1, 'C3', 'Spring', 'h3', 'created', 1, 1, 1000, 1000, 2, 3600, 0);`, host)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v, claims int
+	s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
+	if v != schemaVersion {
+		t.Errorf("user_version %d, want %d", v, schemaVersion)
+	}
+	if s.db.QueryRow(`SELECT count(*) FROM claims`).Scan(&claims); claims != 1 {
+		t.Errorf("%d claims rows, want 1 (run 2's, on bob)", claims)
+	}
+	run, _ := s.StartRun(ctx, Run{Target: "T", Input: "c.csv", Results: "c.results.csv"})
+	cs, err := s.ClaimMany(ctx, "T", []string{"email:ada@example.com", "email:bob@example.com", "email:cy@example.com"}, run, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := cs[0].Known; k == nil || k.CustomerID != "C1" || k.FirstRun != 1 || k.RequestHash != "h1" || cs[0].Claimed {
+		t.Errorf("ada: %+v", cs[0])
+	}
+	if !cs[1].Claimed || !cs[1].Stale || cs[1].StaleRun != 2 || cs[1].StaleSince.UnixMilli() != 3500 {
+		t.Errorf("bob, claimed by a run that died: %+v", cs[1])
+	}
+	if k := cs[2].Known; k == nil || k.CustomerID != "C3" || cs[2].Claimed {
+		t.Errorf("cy: %+v", cs[2])
+	}
+	if s.db.QueryRow(`SELECT count(*) FROM claims WHERE run = 2`).Scan(&claims); claims != 0 {
+		t.Errorf("run 2's claim is still there after it was taken over")
+	}
+	if err := s.NoteChanged(ctx, run, []Person{{Target: "T", Key: "email:ada@example.com", Request: `{"phone":"2"}`}}); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Changed(ctx, "T")
+	if err != nil || len(ch) != 1 || ch[0].Request != `{"phone":"1"}` || ch[0].ChangedRequest != `{"phone":"2"}` {
+		t.Errorf("changed: %+v %v", ch, err)
+	}
+	if ps, _ := s.Show(ctx, "email:cy@example.com"); len(ps) != 1 || ps[0].CustomerID != "C3" {
+		t.Errorf("show cy: %+v", ps)
+	}
+	// Claims an older version writes into people's rows, after the
+	// conversion: a live run's holds the key, a dead run's is taken over.
+	live, _ := s.StartRun(ctx, Run{Target: "T", Input: "d.csv", Results: "d.results.csv"})
+	if _, err := s.db.Exec(`INSERT INTO people (key, target_id, claimed_by, claimed_at) VALUES ('email:dan@example.com', 1, ?, 4000), ('email:eve@example.com', 1, 2, 4100)`, live); err != nil {
+		t.Fatal(err)
+	}
+	cs, err = s.ClaimMany(ctx, "T", []string{"email:dan@example.com", "email:eve@example.com"}, run, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs[0].HeldBy != live || cs[0].Claimed {
+		t.Errorf("dan, in a live run's row claim: %+v", cs[0])
+	}
+	if !cs[1].Claimed || !cs[1].Stale || cs[1].StaleRun != 2 || cs[1].StaleSince.UnixMilli() != 4100 {
+		t.Errorf("eve, in a dead run's row claim: %+v", cs[1])
+	}
+	if cs, _ := s.ClaimMany(ctx, "T", []string{"email:eve@example.com"}, live, false); cs[0].HeldBy != run {
+		t.Errorf("eve, taken over, is held by the run that took it: %+v", cs[0])
 	}
 }

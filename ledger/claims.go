@@ -1,0 +1,408 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// SQLite's claims (schema version 5) are rows of their own: one a
+// claiming transaction, holding the hashes of the keys it claimed. A
+// claim then reads a new person's page and writes nothing to it; the
+// person's row is written once, at its outcome. Postgres keeps version
+// 4's claims, in people's rows (see postgres.go): its claims run
+// concurrently, and there a unique key must keep two runs apart. SQLite
+// runs one writing transaction at a time, so a claim read and written in
+// one is safe.
+
+// keyHash is what a claim holds of a key: its xxHash64. A claim of one
+// key holds any other with its hash too, which can only make a run wait
+// or reconcile, never send twice.
+func keyHash(key string) int64 { return int64(xxhash.Sum64String(key)) }
+
+// packHashes is a claim's hashes column: 8 bytes each, little-endian.
+func packHashes(hs []int64) []byte {
+	b := make([]byte, 8*len(hs))
+	for i, h := range hs {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(h))
+	}
+	return b
+}
+
+func unpackHashes(b []byte) []int64 {
+	hs := make([]int64, len(b)/8)
+	for i := range hs {
+		hs[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return hs
+}
+
+// held is a key a run of this process claimed: on a target, by hash.
+type held struct{ run, tid, h int64 }
+
+// claimRow is a claims row: whose, since when, and the hashes it holds.
+type claimRow struct {
+	id, run, at int64
+	hashes      []int64
+	dirty       bool
+}
+
+// others reads the claims on tid of runs other than run: by hash, those
+// holding any of want, and the rows they are in.
+func (s *SQLite) others(ctx context.Context, tx *sql.Tx, tid, run int64, want map[int64]bool) (map[int64]*claimRow, []*claimRow, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, run, at, hashes FROM claims WHERE target_id=? AND run<>?`, tid, run)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	out := map[int64]*claimRow{}
+	var in []*claimRow
+	for rows.Next() {
+		c := &claimRow{}
+		var b []byte
+		if err := rows.Scan(&c.id, &c.run, &c.at, &b); err != nil {
+			return nil, nil, err
+		}
+		c.hashes = unpackHashes(b)
+		found := false
+		for _, h := range c.hashes {
+			if want[h] {
+				found = true
+				if _, ok := out[h]; !ok {
+					out[h] = c
+				}
+			}
+		}
+		if found {
+			in = append(in, c)
+		}
+	}
+	return out, in, rows.Err()
+}
+
+// drop removes hashes from a claims row (gone when it holds none).
+func (c *claimRow) drop(h int64) {
+	if i := slices.Index(c.hashes, h); i >= 0 {
+		c.hashes = slices.Delete(c.hashes, i, i+1)
+		c.dirty = true
+	}
+}
+
+// write stores a claims row changed by drop.
+func (c *claimRow) write(ctx context.Context, tx *sql.Tx) error {
+	if !c.dirty {
+		return nil
+	}
+	var err error
+	if len(c.hashes) == 0 {
+		_, err = tx.ExecContext(ctx, `DELETE FROM claims WHERE id=?`, c.id)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE claims SET hashes=? WHERE id=?`, packHashes(c.hashes), c.id)
+	}
+	return err
+}
+
+// claimSQLite is ClaimMany on SQLite: in one writing transaction, it reads
+// the other runs' claims on the keys' hashes and the keys' rows, then
+// writes one claims row for the keys it claims.
+func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	tid, err := s.targetID(ctx, tx, target, true)
+	if err != nil {
+		return nil, err
+	}
+	now := ms(time.Now())
+	uniq := make([]string, 0, len(keys))
+	want := make(map[int64]bool, len(keys))
+	first := make(map[string]int, len(keys))
+	for _, k := range keys {
+		if _, ok := first[k]; !ok {
+			first[k] = len(uniq)
+			uniq = append(uniq, k)
+			want[keyHash(k)] = true
+		}
+	}
+	taken, takenRows, err := s.others(ctx, tx, tid, run, want)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(uniq) // the table's order: its pages met once each
+	have, err := s.read(ctx, tx, target, tid, uniq)
+	if err != nil {
+		return nil, err
+	}
+	alive := map[int64]bool{}
+	isAlive := func(r int64) bool {
+		a, ok := alive[r]
+		if !ok {
+			a = s.alive(ctx, tx, r)
+			alive[r] = a
+		}
+		return a
+	}
+	res := map[string]Claim{}
+	var mine []int64
+	for _, key := range uniq {
+		h := keyHash(key)
+		c, ok := have[key]
+		isKnown := ok && c.p.Status != ""
+		p := ptr(c.p, isKnown)
+		s.mu.Lock()
+		_, ours := s.held[held{run, tid, h}]
+		s.mu.Unlock()
+		if ours {
+			res[key] = Claim{Claimed: true, Known: p} // already this run's (a row retried)
+			continue
+		}
+		if ok && c.by != 0 && c.by != run {
+			// A claim in the person's row, by an older version of this
+			// tool (a ledger's claims are converted when it is opened).
+			if isAlive(c.by) {
+				res[key] = Claim{HeldBy: c.by}
+				continue
+			}
+			if !isKnown {
+				if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, key, tid, c.by); err != nil {
+					return nil, err
+				}
+				res[key] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at), StaleRun: c.by}
+				mine = append(mine, h)
+				continue
+			}
+		}
+		if c, ok := taken[h]; ok {
+			if isAlive(c.run) {
+				res[key] = Claim{HeldBy: c.run}
+				continue
+			}
+			c.drop(h) // a run that died holding it
+			if !isKnown {
+				res[key] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at), StaleRun: c.run}
+				mine = append(mine, h)
+				continue
+			}
+		}
+		if isKnown && !known {
+			res[key] = Claim{Known: p}
+			continue
+		}
+		res[key] = Claim{Claimed: true, Known: p}
+		mine = append(mine, h)
+	}
+	for _, c := range takenRows {
+		if err := c.write(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	var id int64
+	if len(mine) > 0 {
+		slices.Sort(mine)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO claims (target_id, run, at, hashes) VALUES (?, ?, ?, ?) RETURNING id`,
+			tid, run, now, packHashes(mine)).Scan(&id); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for _, h := range mine {
+		s.held[held{run, tid, h}] = id
+	}
+	s.mu.Unlock()
+	out := make([]Claim, len(keys))
+	for i, k := range keys {
+		out[i] = res[k]
+	}
+	return out, nil
+}
+
+// settleSQLite is Settle on SQLite: done recorded as Postgres's Settle
+// does, and the hashes of done and released dropped, in the same
+// transaction, from the claims holding them.
+func (s *SQLite) settleSQLite(ctx context.Context, run int64, done, released []Person) error {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.complete(ctx, tx, run, done); err != nil {
+		return err
+	}
+	// This run's claims are dropped from the rows it wrote them to; a key
+	// this run did not claim (a resumed run's journal, ledger import) from
+	// the claims of runs that died holding it.
+	gone := map[held]bool{}
+	for _, ps := range [][]Person{done, released} {
+		for _, p := range ps {
+			tid, err := s.targetID(ctx, tx, p.Target, true)
+			if err != nil {
+				return err
+			}
+			gone[held{run, tid, keyHash(p.Key)}] = true
+		}
+	}
+	own := map[int64][]int64{}       // claims.id -> hashes to drop
+	elsewhere := map[int64][]int64{} // target id -> hashes
+	s.mu.Lock()
+	for k := range gone {
+		if id, ok := s.held[k]; ok {
+			own[id] = append(own[id], k.h)
+		} else {
+			elsewhere[k.tid] = append(elsewhere[k.tid], k.h)
+		}
+	}
+	s.mu.Unlock()
+	for id, hs := range own {
+		var b []byte
+		err := tx.QueryRowContext(ctx, `SELECT hashes FROM claims WHERE id=?`, id).Scan(&b)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // forgotten
+		}
+		if err != nil {
+			return err
+		}
+		c := &claimRow{id: id, hashes: unpackHashes(b)}
+		for _, h := range hs {
+			c.drop(h)
+		}
+		if err := c.write(ctx, tx); err != nil {
+			return err
+		}
+	}
+	for tid, hs := range elsewhere {
+		want := make(map[int64]bool, len(hs))
+		for _, h := range hs {
+			want[h] = true
+		}
+		taken, takenRows, err := s.others(ctx, tx, tid, run, want)
+		if err != nil {
+			return err
+		}
+		for h, c := range taken {
+			if !s.alive(ctx, tx, c.run) {
+				c.drop(h)
+			}
+		}
+		for _, c := range takenRows {
+			if err := c.write(ctx, tx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for k := range gone {
+		delete(s.held, k)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// forgetSQLite is Forget on SQLite: key's people on every target, and
+// every claim of it.
+func (s *SQLite) forgetSQLite(ctx context.Context, key string) (int64, error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	h := keyHash(key)
+	res, err := tx.ExecContext(ctx, `DELETE FROM people WHERE key=?`, key)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, hashes FROM claims`)
+	if err != nil {
+		return 0, err
+	}
+	var touched []*claimRow
+	for rows.Next() {
+		c := &claimRow{}
+		var b []byte
+		if err := rows.Scan(&c.id, &b); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if c.hashes = unpackHashes(b); slices.Contains(c.hashes, h) {
+			c.drop(h)
+			touched = append(touched, c)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, c := range touched {
+		if err := c.write(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	for k := range s.held {
+		if k.h == h {
+			delete(s.held, k)
+		}
+	}
+	s.mu.Unlock()
+	return n, nil
+}
+
+// claimsFromRows makes the claims an older ledger kept in people's rows
+// claims rows, one a run and target, since the run's first: a row only
+// claimed goes, and a person's claim is cleared.
+func claimsFromRows(tx *sql.Tx) error {
+	rows, err := tx.Query(`SELECT target_id, claimed_by, min(claimed_at), group_concat(key, char(10)) FROM people
+		WHERE status = '' AND claimed_by <> 0 GROUP BY target_id, claimed_by`)
+	if err != nil {
+		return err
+	}
+	type claim struct {
+		tid, run, at int64
+		hashes       []int64
+	}
+	var claims []claim
+	for rows.Next() {
+		var c claim
+		var keys string
+		if err := rows.Scan(&c.tid, &c.run, &c.at, &keys); err != nil {
+			rows.Close()
+			return err
+		}
+		for _, k := range strings.Split(keys, "\n") {
+			c.hashes = append(c.hashes, keyHash(k))
+		}
+		slices.Sort(c.hashes)
+		claims = append(claims, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range claims {
+		if _, err := tx.Exec(`INSERT INTO claims (target_id, run, at, hashes) VALUES (?, ?, ?, ?)`, c.tid, c.run, c.at, packHashes(c.hashes)); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(`DELETE FROM people WHERE status = ''; UPDATE people SET claimed_by = 0, claimed_at = 0 WHERE claimed_by <> 0`)
+	return err
+}
