@@ -536,6 +536,25 @@ func Resume(path string, created func(row int, email []byte)) (*Writer, *Index, 
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	// A run killed between creating the file and writing its header
+	// leaves it empty, or with part of the header: nothing was sent under
+	// it (a request leaves only after its pending line). It starts again,
+	// as a new file does.
+	if unstarted, err := headerOnlyPart(f); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	} else if unstarted {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		w := newWriter(f)
+		w.cw.Write(Header)
+		if err := w.Flush(); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	// The journal is read, and must read as one, before anything is cut:
 	// only a partial last line after a valid journal is dropped (a run
 	// killed mid-write). Any other file is left as it was.
@@ -608,6 +627,24 @@ func load(path string, parallel bool) (*Index, error) {
 		ix.keep = keep
 	}
 	return ix, err
+}
+
+// headerOnlyPart says whether f holds no more than the start of the
+// header line: nothing at all, or part of it with no newline.
+func headerOnlyPart(f *os.File) (bool, error) {
+	var line bytes.Buffer
+	cw := csv.NewWriter(&line)
+	cw.Write(Header)
+	cw.Flush()
+	st, err := f.Stat()
+	if err != nil || st.Size() >= int64(line.Len()) {
+		return false, err
+	}
+	b := make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
+		return false, err
+	}
+	return bytes.HasPrefix(line.Bytes(), b), nil
 }
 
 // completeLines returns how many bytes of f end with its last newline, and

@@ -116,6 +116,33 @@ func TestResumeRepairsTornLine(t *testing.T) {
 	}
 }
 
+// TestResumeStartsAFileKilledBeforeItsHeader: a run killed between
+// creating its results file and writing the header leaves it empty, or
+// with part of the header; --resume starts it as a new one (it failed,
+// "empty results file", and a nightly job with --resume stayed stuck).
+func TestResumeStartsAFileKilledBeforeItsHeader(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "part of the header": "row,line,sta"} {
+		path := filepath.Join(t.TempDir(), "r.csv")
+		os.WriteFile(path, []byte(content), 0o644)
+		w, ix, err := Resume(path, nil)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if ix.Len() != 0 || ix.Torn {
+			t.Errorf("%s: %d rows, torn %v", name, ix.Len(), ix.Torn)
+		}
+		w.Write(&Record{Row: 1, Line: 2, Status: Created, CustomerID: "id1"})
+		w.Close()
+		if ix, err := Load(path); err != nil || ix.Len() != 1 {
+			t.Errorf("%s: Load after: %v %v", name, ix, err)
+		}
+		if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), strings.Join(Header, ",")+"\n1,2,created,id1") {
+			t.Errorf("%s: file after:\n%s", name, b)
+		}
+	}
+}
+
 func TestLoadRejectsForeignFiles(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
@@ -123,7 +150,7 @@ func TestLoadRejectsForeignFiles(t *testing.T) {
 		"bad-status.csv":  strings.Join(Header, ",") + "\n1,2,done,,,,,1,,,,,\n",
 		"bad-row.csv":     strings.Join(Header, ",") + "\nx,2,created,,,,,1,,,,,\n",
 		"short.csv":       strings.Join(Header, ",") + "\n1,2,created\n",
-		"empty.csv":       "",
+		"no-newline.csv":  "First Name,Email",
 	} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(content), 0o644)
