@@ -624,9 +624,9 @@ func (s *SQLite) read(ctx context.Context, tx *sql.Tx, target string, tid int64,
 }
 
 // ClaimMany claims many keys for run in one transaction: the importer
-// claims a batch of rows at once, so that a commit serves hundreds. New
-// keys are claimed by one insert that skips the rows there already; only
-// those are read.
+// claims a batch of rows at once, so that a commit serves hundreds. On
+// SQLite that is claimSQLite. On Postgres, new keys are claimed by one
+// insert that skips the rows there already; only those are read.
 func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error) {
 	if !s.pg {
 		return s.claimSQLite(ctx, target, keys, run, known)
