@@ -112,15 +112,11 @@ func (c *claimRow) write(ctx context.Context, tx *sql.Tx) error {
 // the other runs' claims on the keys' hashes and the keys' rows, then
 // writes one claims row for the keys it claims.
 func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error) {
-	tx, err := s.begin(ctx)
+	tx, tid, err := s.claimTx(ctx, target)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	tid, err := s.targetID(ctx, tx, target, true)
-	if err != nil {
-		return nil, err
-	}
 	now := ms(time.Now())
 	uniq := make([]string, 0, len(keys))
 	want := make(map[int64]bool, len(keys))
@@ -227,27 +223,18 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 	return out, nil
 }
 
-// settleSQLite is Settle on SQLite: done recorded as Postgres's Settle
-// does, and the hashes of done and released dropped, in the same
-// transaction, from the claims holding them.
-func (s *SQLite) settleSQLite(ctx context.Context, run int64, done, released []Person) error {
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := s.complete(ctx, tx, run, done); err != nil {
-		return err
-	}
-	// This run's claims are dropped from the rows it wrote them to; a key
-	// this run did not claim (a resumed run's journal, ledger import) from
-	// the claims of runs that died holding it.
+// dropClaims drops, in Settle's transaction on SQLite, the claims of done
+// and released: this run's from the claims rows it wrote them to; a key
+// this run did not claim (a resumed run's journal, ledger import) from
+// the claims of runs that died holding it. It returns the keys to forget
+// as held once tx is committed.
+func (s *SQLite) dropClaims(ctx context.Context, tx *sql.Tx, run int64, done, released []Person) (map[held]bool, error) {
 	gone := map[held]bool{}
 	for _, ps := range [][]Person{done, released} {
 		for _, p := range ps {
 			tid, err := s.targetID(ctx, tx, p.Target, true)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			gone[held{run, tid, keyHash(p.Key)}] = true
 		}
@@ -270,14 +257,16 @@ func (s *SQLite) settleSQLite(ctx context.Context, run int64, done, released []P
 			continue // forgotten
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		c := &claimRow{id: id, hashes: unpackHashes(b)}
+		drop := make(map[int64]bool, len(hs))
 		for _, h := range hs {
-			c.drop(h)
+			drop[h] = true
 		}
+		c := &claimRow{id: id, hashes: unpackHashes(b), dirty: true}
+		c.hashes = slices.DeleteFunc(c.hashes, func(h int64) bool { return drop[h] })
 		if err := c.write(ctx, tx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for tid, hs := range elsewhere {
@@ -287,7 +276,7 @@ func (s *SQLite) settleSQLite(ctx context.Context, run int64, done, released []P
 		}
 		taken, takenRows, err := s.others(ctx, tx, tid, run, want)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for h, c := range taken {
 			if !s.alive(ctx, tx, c.run) {
@@ -296,19 +285,11 @@ func (s *SQLite) settleSQLite(ctx context.Context, run int64, done, released []P
 		}
 		for _, c := range takenRows {
 			if err := c.write(ctx, tx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	for k := range gone {
-		delete(s.held, k)
-	}
-	s.mu.Unlock()
-	return nil
+	return gone, nil
 }
 
 // forgetSQLite is Forget on SQLite: key's people on every target, and

@@ -631,15 +631,11 @@ func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, ru
 	if !s.pg {
 		return s.claimSQLite(ctx, target, keys, run, known)
 	}
-	tx, err := s.begin(ctx)
+	tx, tid, err := s.claimTx(ctx, target)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	tid, err := s.targetID(ctx, tx, target, true)
-	if err != nil {
-		return nil, err
-	}
 	now := ms(time.Now())
 	won := make(map[string]bool, len(keys))
 	uniq := make([]string, 0, len(keys))
@@ -730,6 +726,21 @@ func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, ru
 	return out, tx.Commit()
 }
 
+// claimTx begins a claiming transaction on target, and returns its
+// number.
+func (s *SQLite) claimTx(ctx context.Context, target string) (*sql.Tx, int64, error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	tid, err := s.targetID(ctx, tx, target, true)
+	if err != nil {
+		tx.Rollback()
+		return nil, 0, err
+	}
+	return tx, tid, nil
+}
+
 func ptr(p Person, ok bool) *Person {
 	if !ok {
 		return nil
@@ -744,9 +755,6 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 	if len(done) == 0 && len(released) == 0 {
 		return nil
 	}
-	if !s.pg {
-		return s.settleSQLite(ctx, run, done, released)
-	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
@@ -754,6 +762,21 @@ func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released 
 	defer tx.Rollback()
 	if err := s.complete(ctx, tx, run, done); err != nil {
 		return err
+	}
+	if !s.pg {
+		gone, err := s.dropClaims(ctx, tx, run, done, released)
+		if err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		for k := range gone {
+			delete(s.held, k)
+		}
+		s.mu.Unlock()
+		return nil
 	}
 	for _, p := range released {
 		tid, err := s.targetID(ctx, tx, p.Target, true)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,28 @@ import (
 func newLedger(t *testing.T) *SQLite {
 	t.Helper()
 	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openMade makes a ledger with setup (an older version's, say), then
+// opens it with OpenSQLite, closed when the test ends.
+func openMade(t *testing.T, setup string, args ...any) *SQLite {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(setup, args...)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,13 +140,8 @@ func TestClaimsRace(t *testing.T) {
 // claims kept.
 func TestOpenConvertsVersion1(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	host, _ := os.Hostname()
-	_, err = db.Exec(`CREATE TABLE people (target TEXT NOT NULL, key TEXT NOT NULL, customer_id TEXT NOT NULL DEFAULT '',
+	s := openMade(t, `CREATE TABLE people (target TEXT NOT NULL, key TEXT NOT NULL, customer_id TEXT NOT NULL DEFAULT '',
   campaign TEXT NOT NULL DEFAULT '', request_hash TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '',
   first_run INTEGER NOT NULL DEFAULT 0, last_run INTEGER NOT NULL DEFAULT 0, first_at INTEGER NOT NULL DEFAULT 0,
   last_at INTEGER NOT NULL DEFAULT 0, claimed_by INTEGER NOT NULL DEFAULT 0, claimed_at INTEGER NOT NULL DEFAULT 0,
@@ -133,18 +151,9 @@ CREATE TABLE runs (id INTEGER PRIMARY KEY, target TEXT NOT NULL, input TEXT NOT 
   pid INTEGER NOT NULL, started INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0,
   existing INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0, invalid INTEGER NOT NULL DEFAULT 0,
   failed INTEGER NOT NULL DEFAULT 0, in_doubt INTEGER NOT NULL DEFAULT 0, exit INTEGER NOT NULL DEFAULT -1);
-INSERT INTO runs (id, target, input, results, host, pid, started) VALUES (7, 'T', 'a.csv', 'a.results.csv', '` + host + `', 4194304, 1);
+INSERT INTO runs (id, target, input, results, host, pid, started) VALUES (7, 'T', 'a.csv', 'a.results.csv', '`+host+`', 4194304, 1);
 INSERT INTO people VALUES ('T', 'email:ada@example.com', 'C1', 'Spring Promo', 'h1', 'created', 7, 7, 1000, 1000, 0, 0);
 INSERT INTO people VALUES ('T', 'email:bob@example.com', '', '', '', '', 0, 0, 0, 0, 7, 2000);`)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if p, err := s.Lookup(ctx, "T", "email:ada@example.com"); err != nil || p == nil || p.CustomerID != "C1" || p.FirstRun != 7 {
 		t.Errorf("the converted person: %+v %v", p, err)
 	}
@@ -162,12 +171,7 @@ INSERT INTO people VALUES ('T', 'email:bob@example.com', '', '', '', '', 0, 0, 0
 // version the latest.
 func TestOpenUpgradesVersion2(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.Exec(`CREATE TABLE targets (id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE);
+	s := openMade(t, `CREATE TABLE targets (id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE);
 CREATE TABLE people (key TEXT NOT NULL, target_id INTEGER NOT NULL, customer_id TEXT NOT NULL DEFAULT '',
   campaign TEXT NOT NULL DEFAULT '', request_hash TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '',
   first_run INTEGER NOT NULL DEFAULT 0, last_run INTEGER NOT NULL DEFAULT 0, first_at INTEGER NOT NULL DEFAULT 0,
@@ -180,15 +184,6 @@ CREATE TABLE runs (id INTEGER PRIMARY KEY, target TEXT NOT NULL, input TEXT NOT 
 INSERT INTO targets VALUES (1, 'T');
 INSERT INTO people VALUES ('email:ada@example.com', 1, 'C1', 'Spring Promo', 'h1', 'created', 7, 7, 1000, 1000, 0, 0);
 PRAGMA user_version = 2;`)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if p, err := s.Lookup(ctx, "T", "email:ada@example.com"); err != nil || p == nil || p.CustomerID != "C1" {
 		t.Errorf("the person of version 2: %+v %v", p, err)
 	}
@@ -316,21 +311,7 @@ func checkUpgradedV3(t *testing.T, s *SQLite) {
 // by person) is upgraded in place: requests numbered and linked from
 // their people, nothing lost.
 func TestOpenUpgradesVersion3(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.Exec(schemaV3 + `PRAGMA user_version = 3;`)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openMade(t, schemaV3+`PRAGMA user_version = 3;`)
 	var v int
 	s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
 	if v != schemaVersion {
@@ -448,65 +429,13 @@ func TestCheckpointEmptiesTheLog(t *testing.T) {
 	}
 }
 
-// schemaV4 is version 4's schema (stops 8-14): people keyed by match key,
-// claims in their rows.
-const schemaV4 = `
-CREATE TABLE IF NOT EXISTS targets (
-  id     INTEGER PRIMARY KEY,
-  target TEXT NOT NULL UNIQUE      -- base URL and key fingerprint, as the results file's run line
-);
-CREATE TABLE IF NOT EXISTS people (
-  key          TEXT NOT NULL,      -- "email:..." or "internal_id:..."
-  target_id    INTEGER NOT NULL,   -- targets.id
-  customer_id  TEXT NOT NULL DEFAULT '',
-  campaign     TEXT NOT NULL DEFAULT '',
-  request_hash TEXT NOT NULL DEFAULT '', -- xxHash of the mapped request, card fields left out
-  status       TEXT NOT NULL DEFAULT '', -- created, existing; '' while only claimed
-  first_run    INTEGER NOT NULL DEFAULT 0,
-  last_run     INTEGER NOT NULL DEFAULT 0,
-  first_at     INTEGER NOT NULL DEFAULT 0,
-  last_at      INTEGER NOT NULL DEFAULT 0,
-  claimed_by   INTEGER NOT NULL DEFAULT 0, -- runs.id of the run sending its request, 0 for none
-  claimed_at   INTEGER NOT NULL DEFAULT 0,
-  request_id   INTEGER NOT NULL DEFAULT 0, -- requests.id of its request, 0 for none
-  PRIMARY KEY (key, target_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS requests (
-  id              INTEGER PRIMARY KEY, -- people.request_id
-  key             TEXT NOT NULL,     -- people.key (for readers: the table has no index on it)
-  target_id       INTEGER NOT NULL,  -- people.target_id
-  request         TEXT NOT NULL DEFAULT '', -- the mapped request last sent, JSON, card fields left out
-  changed_request TEXT NOT NULL DEFAULT '', -- the mapped request a later run found changed and did not send
-  changed_run     INTEGER NOT NULL DEFAULT 0,
-  changed_at      INTEGER NOT NULL DEFAULT 0
-);
-CREATE TRIGGER IF NOT EXISTS people_request_replaced AFTER UPDATE OF request_id ON people
-  WHEN old.request_id <> 0 AND old.request_id <> new.request_id
-  BEGIN DELETE FROM requests WHERE id = old.request_id; END;
-CREATE TRIGGER IF NOT EXISTS people_forgotten AFTER DELETE ON people
-  WHEN old.request_id <> 0
-  BEGIN DELETE FROM requests WHERE id = old.request_id; END;
-CREATE TABLE IF NOT EXISTS runs (
-  id       INTEGER PRIMARY KEY,
-  target   TEXT NOT NULL,
-  input    TEXT NOT NULL,
-  results  TEXT NOT NULL,
-  host     TEXT NOT NULL,
-  pid      INTEGER NOT NULL,
-  started  INTEGER NOT NULL,
-  ended    INTEGER NOT NULL DEFAULT 0,
-  created  INTEGER NOT NULL DEFAULT 0,
-  existing INTEGER NOT NULL DEFAULT 0,
-  changed  INTEGER NOT NULL DEFAULT 0,
-  invalid  INTEGER NOT NULL DEFAULT 0,
-  failed   INTEGER NOT NULL DEFAULT 0,
-  in_doubt INTEGER NOT NULL DEFAULT 0,
-  exit     INTEGER NOT NULL DEFAULT -1
-);
-CREATE VIEW IF NOT EXISTS ledger AS
-  SELECT t.target, p.key, p.customer_id, p.campaign, p.request_hash, p.status, p.first_run, p.last_run, p.first_at, p.last_at
-  FROM people p JOIN targets t ON t.id = p.target_id WHERE p.status <> '';
-`
+// schemaV4 is version 4's schema (stops 8-14): version 5's without the
+// claims table; claims were in people's rows.
+var schemaV4 = func() string {
+	a := strings.Index(Schema, "CREATE TABLE IF NOT EXISTS claims")
+	b := strings.Index(Schema, "CREATE TABLE IF NOT EXISTS requests")
+	return Schema[:a] + Schema[b:]
+}()
 
 // TestOpenUpgradesVersion4: a version 4 ledger's people are appended to
 // version 5's, with their requests; a claim left by a run that died
@@ -514,13 +443,8 @@ CREATE VIEW IF NOT EXISTS ledger AS
 // created is dropped.
 func TestOpenUpgradesVersion4(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	host, _ := os.Hostname() // run 2 ran here, and its process is gone
-	_, err = db.Exec(schemaV4+`PRAGMA user_version = 4;
+	s := openMade(t, schemaV4+`PRAGMA user_version = 4;
 INSERT INTO targets (id, target) VALUES (1, 'T');
 INSERT INTO runs (id, target, input, results, host, pid, started, ended, exit) VALUES
   (1, 'T', 'a.csv', 'a.results.csv', ?1, 1, 1000, 2000, 0),
@@ -530,15 +454,6 @@ INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status,
   ('email:ada@example.com', 1, 'C1', 'Spring', 'h1', 'created', 1, 1, 1000, 1000, 0, 0, 1),
   ('email:bob@example.com', 1, '', '', '', '', 0, 0, 0, 0, 2, 3500, 0),
   ('email:cy@example.com', 1, 'C3', 'Spring', 'h3', 'created', 1, 1, 1000, 1000, 2, 3600, 0);`, host)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	var v, claims int
 	s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
 	if v != schemaVersion {
