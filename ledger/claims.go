@@ -46,11 +46,18 @@ func unpackHashes(b []byte) []int64 {
 // held is a key a run of this process claimed: on a target, by hash.
 type held struct{ run, tid, h int64 }
 
-// claimRow is a claims row: whose, since when, and the hashes it holds.
+// claimRow is a claims row: on which target, whose, since when, and the
+// hashes it holds.
 type claimRow struct {
-	id, run, at int64
-	hashes      []int64
-	dirty       bool
+	id, tid, run, at int64
+	hashes           []int64
+	dirty            bool
+}
+
+// insert adds c as a new claims row, and sets its id.
+func (c *claimRow) insert(ctx context.Context, tx *sql.Tx) error {
+	return tx.QueryRowContext(ctx, `INSERT INTO claims (target_id, run, at, hashes) VALUES (?, ?, ?, ?) RETURNING id`,
+		c.tid, c.run, c.at, packHashes(c.hashes)).Scan(&c.id)
 }
 
 // others reads the claims on tid of runs other than run: by hash, those
@@ -86,11 +93,28 @@ func (s *SQLite) others(ctx context.Context, tx *sql.Tx, tid, run int64, want ma
 	return out, in, rows.Err()
 }
 
-// drop removes hashes from a claims row (gone when it holds none).
-func (c *claimRow) drop(h int64) {
-	if i := slices.Index(c.hashes, h); i >= 0 {
-		c.hashes = slices.Delete(c.hashes, i, i+1)
-		c.dirty = true
+// drop removes hashes from a claims row (gone, at write, when it holds
+// none).
+func (c *claimRow) drop(hs ...int64) {
+	gone := make(map[int64]bool, len(hs))
+	for _, h := range hs {
+		gone[h] = true
+	}
+	n := len(c.hashes)
+	c.hashes = slices.DeleteFunc(c.hashes, func(h int64) bool { return gone[h] })
+	c.dirty = c.dirty || len(c.hashes) != n
+}
+
+// aliveIn is alive, in tx, asked once a run.
+func (s *SQLite) aliveIn(ctx context.Context, tx *sql.Tx) func(run int64) bool {
+	known := map[int64]bool{}
+	return func(run int64) bool {
+		a, ok := known[run]
+		if !ok {
+			a = s.alive(ctx, tx, run)
+			known[run] = a
+		}
+		return a
 	}
 }
 
@@ -117,17 +141,21 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 		return nil, err
 	}
 	defer tx.Rollback()
-	now := ms(time.Now())
 	uniq := make([]string, 0, len(keys))
 	want := make(map[int64]bool, len(keys))
-	first := make(map[string]int, len(keys))
+	ours := map[int64]bool{} // hashes this run holds already (a row retried)
+	seen := make(map[string]bool, len(keys))
+	s.mu.Lock()
 	for _, k := range keys {
-		if _, ok := first[k]; !ok {
-			first[k] = len(uniq)
+		if !seen[k] {
+			seen[k] = true
 			uniq = append(uniq, k)
-			want[keyHash(k)] = true
+			h := keyHash(k)
+			want[h] = true
+			_, ours[h] = s.held[held{run, tid, h}]
 		}
 	}
+	s.mu.Unlock()
 	taken, takenRows, err := s.others(ctx, tx, tid, run, want)
 	if err != nil {
 		return nil, err
@@ -137,54 +165,45 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 	if err != nil {
 		return nil, err
 	}
-	alive := map[int64]bool{}
-	isAlive := func(r int64) bool {
-		a, ok := alive[r]
-		if !ok {
-			a = s.alive(ctx, tx, r)
-			alive[r] = a
-		}
-		return a
-	}
-	res := map[string]Claim{}
-	var mine []int64
+	isAlive := s.aliveIn(ctx, tx)
+	res := make(map[string]Claim, len(uniq))
+	mine := &claimRow{tid: tid, run: run, at: ms(time.Now())}
 	for _, key := range uniq {
 		h := keyHash(key)
 		c, ok := have[key]
 		isKnown := ok && c.p.Status != ""
 		p := ptr(c.p, isKnown)
-		s.mu.Lock()
-		_, ours := s.held[held{run, tid, h}]
-		s.mu.Unlock()
-		if ours {
-			res[key] = Claim{Claimed: true, Known: p} // already this run's (a row retried)
+		if ours[h] {
+			res[key] = Claim{Claimed: true, Known: p}
 			continue
 		}
-		if ok && c.by != 0 && c.by != run {
-			// A claim in the person's row, by an older version of this
-			// tool (a ledger's claims are converted when it is opened).
-			if isAlive(c.by) {
-				res[key] = Claim{HeldBy: c.by}
-				continue
+		// Another run's claim: in the person's row (an older version of
+		// this tool's, written since the ledger was converted), or in a
+		// claims row.
+		var by, since int64
+		var free func() error
+		switch t, inRow := taken[h]; {
+		case ok && c.by != 0 && c.by != run:
+			by, since = c.by, c.at
+			free = func() error {
+				_, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, key, tid, c.by) // a row only claimed
+				return err
 			}
-			if !isKnown {
-				if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, key, tid, c.by); err != nil {
-					return nil, err
-				}
-				res[key] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at), StaleRun: c.by}
-				mine = append(mine, h)
-				continue
-			}
+		case inRow:
+			by, since = t.run, t.at
+			free = func() error { t.drop(h); return nil }
 		}
-		if c, ok := taken[h]; ok {
-			if isAlive(c.run) {
-				res[key] = Claim{HeldBy: c.run}
+		if by != 0 {
+			if isAlive(by) {
+				res[key] = Claim{HeldBy: by}
 				continue
 			}
-			c.drop(h) // a run that died holding it
+			if err := free(); err != nil { // the run died holding it
+				return nil, err
+			}
 			if !isKnown {
-				res[key] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(c.at), StaleRun: c.run}
-				mine = append(mine, h)
+				res[key] = Claim{Claimed: true, Stale: true, StaleSince: fromMS(since), StaleRun: by}
+				mine.hashes = append(mine.hashes, h)
 				continue
 			}
 		}
@@ -193,18 +212,16 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 			continue
 		}
 		res[key] = Claim{Claimed: true, Known: p}
-		mine = append(mine, h)
+		mine.hashes = append(mine.hashes, h)
 	}
 	for _, c := range takenRows {
 		if err := c.write(ctx, tx); err != nil {
 			return nil, err
 		}
 	}
-	var id int64
-	if len(mine) > 0 {
-		slices.Sort(mine)
-		if err := tx.QueryRowContext(ctx, `INSERT INTO claims (target_id, run, at, hashes) VALUES (?, ?, ?, ?) RETURNING id`,
-			tid, run, now, packHashes(mine)).Scan(&id); err != nil {
+	if len(mine.hashes) > 0 {
+		slices.Sort(mine.hashes)
+		if err := mine.insert(ctx, tx); err != nil {
 			return nil, err
 		}
 	}
@@ -212,8 +229,8 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 		return nil, err
 	}
 	s.mu.Lock()
-	for _, h := range mine {
-		s.held[held{run, tid, h}] = id
+	for _, h := range mine.hashes {
+		s.held[held{run, tid, h}] = mine.id
 	}
 	s.mu.Unlock()
 	out := make([]Claim, len(keys))
@@ -239,6 +256,7 @@ func (s *SQLite) dropClaims(ctx context.Context, tx *sql.Tx, run int64, done, re
 			gone[held{run, tid, keyHash(p.Key)}] = true
 		}
 	}
+	isAlive := s.aliveIn(ctx, tx)
 	own := map[int64][]int64{}       // claims.id -> hashes to drop
 	elsewhere := map[int64][]int64{} // target id -> hashes
 	s.mu.Lock()
@@ -259,12 +277,8 @@ func (s *SQLite) dropClaims(ctx context.Context, tx *sql.Tx, run int64, done, re
 		if err != nil {
 			return nil, err
 		}
-		drop := make(map[int64]bool, len(hs))
-		for _, h := range hs {
-			drop[h] = true
-		}
-		c := &claimRow{id: id, hashes: unpackHashes(b), dirty: true}
-		c.hashes = slices.DeleteFunc(c.hashes, func(h int64) bool { return drop[h] })
+		c := &claimRow{id: id, hashes: unpackHashes(b)}
+		c.drop(hs...)
 		if err := c.write(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -279,7 +293,7 @@ func (s *SQLite) dropClaims(ctx context.Context, tx *sql.Tx, run int64, done, re
 			return nil, err
 		}
 		for h, c := range taken {
-			if !s.alive(ctx, tx, c.run) {
+			if !isAlive(c.run) {
 				c.drop(h)
 			}
 		}
@@ -357,13 +371,9 @@ func claimsFromRows(tx *sql.Tx) error {
 	if err != nil {
 		return err
 	}
-	type claim struct {
-		tid, run, at int64
-		hashes       []int64
-	}
-	var claims []claim
+	var claims []*claimRow
 	for rows.Next() {
-		var c claim
+		c := &claimRow{}
 		var keys string
 		if err := rows.Scan(&c.tid, &c.run, &c.at, &keys); err != nil {
 			rows.Close()
@@ -380,7 +390,7 @@ func claimsFromRows(tx *sql.Tx) error {
 		return err
 	}
 	for _, c := range claims {
-		if _, err := tx.Exec(`INSERT INTO claims (target_id, run, at, hashes) VALUES (?, ?, ?, ?)`, c.tid, c.run, c.at, packHashes(c.hashes)); err != nil {
+		if err := c.insert(context.Background(), tx); err != nil {
 			return err
 		}
 	}

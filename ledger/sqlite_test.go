@@ -509,3 +509,54 @@ INSERT INTO people (key, target_id, customer_id, campaign, request_hash, status,
 		t.Errorf("eve, taken over, is held by the run that took it: %+v", cs[0])
 	}
 }
+
+// TestClaimsRows: SQLite's claims are rows of hashes. A key a run claims
+// twice (a row retried) is held once; the run's outcomes empty its claims
+// rows, which then go; an outcome a run records without its claim (a
+// resumed run's journal, ledger import) drops a dead run's claim of that
+// key, not a live run's.
+func TestClaimsRows(t *testing.T) {
+	ctx := context.Background()
+	s := newLedger(t)
+	count := func(where string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := s.db.QueryRow(`SELECT count(*) FROM claims `+where, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, _ := s.StartRun(ctx, Run{Target: "T", Input: "a.csv", Results: "a.results.csv"})
+	for range 2 {
+		if c, err := claim(s, "T", "email:ada@example.com", a); err != nil || !c.Claimed {
+			t.Fatalf("claim: %+v %v", c, err)
+		}
+	}
+	if n := count(``); n != 1 {
+		t.Errorf("a key claimed twice by one run: %d claims rows, want 1", n)
+	}
+	if err := s.Settle(ctx, a, []Person{{Target: "T", Key: "email:ada@example.com", CustomerID: "C1", Status: "created"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(``); n != 0 {
+		t.Errorf("after the outcome: %d claims rows, want 0", n)
+	}
+
+	dead, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
+	live, _ := s.StartRun(ctx, Run{Target: "T", Input: "l.csv", Results: "l.results.csv"})
+	claim(s, "T", "email:bob@example.com", dead)
+	claim(s, "T", "email:cy@example.com", live)
+	resumed, _ := s.StartRun(ctx, Run{Target: "T", Input: "r.csv", Results: "r.results.csv"})
+	if err := s.Settle(ctx, resumed, []Person{
+		{Target: "T", Key: "email:bob@example.com", CustomerID: "C2", Status: "created"},
+		{Target: "T", Key: "email:cy@example.com", CustomerID: "C3", Status: "created"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(`WHERE run=?`, dead); n != 0 {
+		t.Errorf("a dead run's claim of a key recorded since: %d rows left, want 0", n)
+	}
+	if n := count(`WHERE run=?`, live); n != 1 {
+		t.Errorf("a live run's claim of a key another run recorded: %d rows, want 1 (it is its to drop)", n)
+	}
+}
