@@ -181,13 +181,19 @@ func Create(path string) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	w := newWriter(f)
-	w.cw.Write(Header)
-	if err := w.Flush(); err != nil {
+	w, err := headed(f)
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return w, nil
+}
+
+// headed writes the header at f's offset, and returns a Writer after it.
+func headed(f *os.File) (*Writer, error) {
+	w := newWriter(f)
+	w.cw.Write(Header)
+	return w, w.Flush()
 }
 
 func newWriter(f *os.File) *Writer {
@@ -544,13 +550,11 @@ func Resume(path string, created func(row int, email []byte)) (*Writer, *Index, 
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	} else if unstarted {
-		if err := f.Truncate(0); err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		err := f.Truncate(0)
+		if err == nil {
+			_, err = headed(f)
 		}
-		w := newWriter(f)
-		w.cw.Write(Header)
-		if err := w.Flush(); err != nil {
+		if err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -629,22 +633,27 @@ func load(path string, parallel bool) (*Index, error) {
 	return ix, err
 }
 
+// headerLine is the header as a results file starts with it.
+var headerLine = func() []byte {
+	var b bytes.Buffer
+	cw := csv.NewWriter(&b)
+	cw.Write(Header)
+	cw.Flush()
+	return b.Bytes()
+}()
+
 // headerOnlyPart says whether f holds no more than the start of the
 // header line: nothing at all, or part of it with no newline.
 func headerOnlyPart(f *os.File) (bool, error) {
-	var line bytes.Buffer
-	cw := csv.NewWriter(&line)
-	cw.Write(Header)
-	cw.Flush()
 	st, err := f.Stat()
-	if err != nil || st.Size() >= int64(line.Len()) {
+	if err != nil || st.Size() >= int64(len(headerLine)) {
 		return false, err
 	}
 	b := make([]byte, st.Size())
 	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
 		return false, err
 	}
-	return bytes.HasPrefix(line.Bytes(), b), nil
+	return bytes.HasPrefix(headerLine, b), nil
 }
 
 // completeLines returns how many bytes of f end with its last newline, and
