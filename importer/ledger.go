@@ -37,6 +37,7 @@ type ledgerRun struct {
 	// settled: what its end releases, but for the rows in doubt.
 	holding map[string]bool
 	done    []ledger.Person
+	spare   []ledger.Person // a settled batch's done, emptied, for the next
 	release []ledger.Person
 	changed []ledger.Person // known people whose request changed: for report --changed-csv
 	// checkpointed is when the last settle checkpointed the store, and
@@ -332,7 +333,14 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 			lr.errMu.Lock()
 			lr.err = err
 			lr.errMu.Unlock()
+			return
 		}
+		// Its array holds the next batch: at --rate 0, growing a new
+		// one a batch was a fifth of what the ledger allocated.
+		clear(b.done)
+		lr.mu.Lock()
+		lr.spare = b.done[:0]
+		lr.mu.Unlock()
 	})
 	return nil
 }
@@ -378,7 +386,8 @@ func (lr *ledgerRun) take(all bool) *settleBatch {
 	}
 	lr.settled = time.Now()
 	b := &settleBatch{lr.done, lr.release, lr.changed, !all && len(lr.done) < settleMax}
-	lr.done, lr.release, lr.changed = nil, nil, nil
+	lr.done, lr.release, lr.changed = lr.spare, nil, nil
+	lr.spare = nil
 	return b
 }
 

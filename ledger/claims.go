@@ -152,7 +152,9 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 			uniq = append(uniq, k)
 			h := keyHash(k)
 			want[h] = true
-			_, ours[h] = s.held[held{run, tid, h}]
+			if _, ok := s.held[held{run, tid, h}]; ok {
+				ours[h] = true
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -172,7 +174,10 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 		h := keyHash(key)
 		c, ok := have[key]
 		isKnown := ok && c.p.Status != ""
-		p := ptr(c.p, isKnown)
+		var p *Person // allocated for a known person only
+		if isKnown {
+			p = new(c.p)
+		}
 		if ours[h] {
 			res[key] = Claim{Claimed: true, Known: p}
 			continue

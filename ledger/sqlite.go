@@ -800,9 +800,11 @@ func (s *SQLite) complete(ctx context.Context, tx *sql.Tx, run int64, done []Per
 	// One statement for up to batchMax people; a person twice in one
 	// statement would be an error ("ON CONFLICT DO UPDATE command cannot
 	// affect row a second time"), so a repeat waits for the next.
+	seen := make(map[[2]string]bool, min(len(done), batchMax))
+	var args, sent []any // for each statement, reused
 	for len(done) > 0 {
 		// The longest run of done without a repeat, cut to a power of two.
-		seen := map[[2]string]bool{}
+		clear(seen)
 		n := 0
 		for n < len(done) && n < batchMax && !seen[[2]string{done[n].Target, done[n].Key}] {
 			seen[[2]string{done[n].Target, done[n].Key}] = true
@@ -813,7 +815,7 @@ func (s *SQLite) complete(ctx context.Context, tx *sql.Tx, run int64, done []Per
 		done = done[n:]
 		// The requests first: the people point at them. A person is in
 		// this statement once, so its key names its request.
-		var sent []any
+		sent = sent[:0]
 		for _, p := range this {
 			if p.Request != "" {
 				tid, err := s.targetID(ctx, tx, p.Target, true)
@@ -827,7 +829,7 @@ func (s *SQLite) complete(ctx context.Context, tx *sql.Tx, run int64, done []Per
 		if err != nil {
 			return err
 		}
-		args := make([]any, 0, 11*len(this))
+		args = args[:0]
 		for _, p := range this {
 			tid, err := s.targetID(ctx, tx, p.Target, true)
 			if err != nil {
