@@ -712,6 +712,29 @@ func ledgerCost(scale int) {
 	}
 	fmt.Printf("| **median** | | | **%.3f** | | | | | | |\n\n", median(ratios))
 
+	// The same pair against a server answering after 20 ms: the import
+	// then waits on the network, not on the machine's two cores.
+	slow := startSandbox("--discard", "--latency", "20ms")
+	m := n / 4
+	slowIn := csvFile(m)
+	fmt.Printf("The same, %d new people, against a second `sandbox --discard` answering after 20 ms (`--latency 20ms`; a round trip to an API on another network is longer):\n\n| pair | off rows/s | on rows/s | on/off | off CPU | on CPU |\n| --- | --- | --- | --- | --- | --- |\n", m)
+	ratios = ratios[:0]
+	for i := range 2 {
+		led := filepath.Join(dir, "ledger.db")
+		removeLedger(led)
+		before := slow.cpu()
+		off := importRun(slowIn, slow.url, "--rate", "0", "--ledger", "off")
+		between := slow.cpu()
+		on := importRun(slowIn, slow.url, "--rate", "0", "--ledger", led)
+		offCPU, onCPU := off.cpu+between-before, on.cpu+slow.cpu()-between
+		fr, nr := float64(m)/off.wall.Seconds(), float64(m)/on.wall.Seconds()
+		ratios = append(ratios, nr/fr)
+		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f µs | %.1f µs |\n", i+1, fr, nr, nr/fr,
+			float64(offCPU.Microseconds())/float64(m), float64(onCPU.Microseconds())/float64(m))
+	}
+	slow.stop()
+	fmt.Println()
+
 	// The target the importer records: its run line names it.
 	probe := filepath.Join(dir, "probe.results.csv")
 	runChild(*bin, "import", csvFile(10), "--base-url", srv.url, "--campaign", "Spring Promo", "--progress", "none", "--results", probe, "--ledger", "off")
