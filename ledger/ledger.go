@@ -52,6 +52,10 @@ type Run struct {
 	Failed   int64
 	InDoubt  int64
 	Exit     int
+	// Claims is how many keys the run still claims: their outcomes are
+	// not in the ledger yet (in flight while it runs; left by a kill,
+	// until its resume, or the next run to meet one, settles them).
+	Claims int64
 }
 
 // Claim is the answer to a claim.

@@ -51,6 +51,9 @@ func TestPostgresClaims(t *testing.T) {
 	if st, err := s.Stats(ctx); err != nil || len(st) != 1 || st[0].People != 1 {
 		t.Errorf("stats: %+v %v", st, err)
 	}
+	if runs, err := s.Runs(ctx); err != nil || len(runs) != 3 || runs[0].Claims != 1 || runs[1].Claims != 0 || runs[2].Claims != 0 {
+		t.Errorf("claims by run (a holds cy's, taken over from the dead run): %+v %v", runs, err)
+	}
 	if n, err := s.Forget(ctx, "email:ada@example.com"); err != nil || n != 1 {
 		t.Errorf("forget: %d %v", n, err)
 	}

@@ -1068,7 +1068,47 @@ func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
 		r.Started, r.Ended = fromMS(started), fromMS(ended)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	claims, err := s.claimsByRun(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Claims = claims[out[i].ID]
+	}
+	return out, nil
+}
+
+// claimsByRun counts the keys each run claims: in claims rows (SQLite),
+// and in people's rows (Postgres, and claims an older version wrote into
+// a SQLite ledger).
+func (s *SQLite) claimsByRun(ctx context.Context) (map[int64]int64, error) {
+	queries := []string{`SELECT claimed_by, count(*) FROM people WHERE claimed_by <> 0 GROUP BY claimed_by`}
+	if !s.pg {
+		queries = append(queries, `SELECT run, sum(length(hashes) / 8) FROM claims GROUP BY run`)
+	}
+	out := map[int64]int64{}
+	for _, q := range queries {
+		rows, err := s.db.QueryContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var run, n int64
+			if err := rows.Scan(&run, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[run] += n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Forget removes key on every target (and its claims); it returns how

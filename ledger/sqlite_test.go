@@ -560,3 +560,29 @@ func TestClaimsRows(t *testing.T) {
 		t.Errorf("a live run's claim of a key another run recorded: %d rows, want 1 (it is its to drop)", n)
 	}
 }
+
+// TestRunsCountClaims: `ledger runs` shows how many keys each run still
+// claims, in claims rows and in people's rows (an older version's).
+func TestRunsCountClaims(t *testing.T) {
+	ctx := context.Background()
+	s := newLedger(t)
+	a, _ := s.StartRun(ctx, Run{Target: "T", Input: "a.csv", Results: "a.results.csv"})
+	b, _ := s.StartRun(ctx, Run{Target: "T", Input: "b.csv", Results: "b.results.csv"})
+	if _, err := s.ClaimMany(ctx, "T", []string{"email:ada@example.com", "email:bob@example.com", "email:cy@example.com"}, a, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx, a, []Person{{Target: "T", Key: "email:bob@example.com", CustomerID: "C1", Status: "created"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// An older version's claim, in a person's row.
+	if _, err := s.db.Exec(`INSERT INTO people (key, target_id, claimed_by, claimed_at) SELECT 'email:dee@example.com', id, ?, 1 FROM targets`, b); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Runs(ctx)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	if runs[0].Claims != 2 || runs[1].Claims != 1 {
+		t.Errorf("claims by run: %d and %d, want 2 (3 claimed, 1 settled) and 1 (in a row)", runs[0].Claims, runs[1].Claims)
+	}
+}

@@ -429,10 +429,19 @@ func TestLedgerKilledRunsUnsentClaims(t *testing.T) {
 	if len(last) < 25 || len(last) > 900 {
 		t.Fatalf("the killed run wrote %d rows, want some sent and most not", len(last))
 	}
+	// ledger runs shows the killed run's claims, and what to do.
+	held := regexp.MustCompile(`run 1 \(\S*night.csv\) has not ended and claims (\d+) people`)
+	lenv := map[string]string{"REVCENT_LEDGER": led}
+	if code, out, _ := runCLI(t, lenv, "ledger", "runs"); code != 0 || held.FindStringSubmatch(out) == nil || held.FindStringSubmatch(out)[1] == "0" {
+		t.Errorf("ledger runs after the kill: want run 1's claims and what to do:\n%s", out)
+	}
 	d0 := dump(t, base, sandbox.DefaultAPIKey)
 	code, out, errs := importProcess(t, env, append([]string{in}, common...)...)
 	if code != 0 {
 		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, _ := runCLI(t, lenv, "ledger", "runs"); code != 0 || strings.Contains(out, "has not ended") {
+		t.Errorf("ledger runs after the resume: want no claims left:\n%s", out)
 	}
 	// What the resume asked besides creating: searches and lists, for
 	// the rows it reconciled. One row in doubt costs a few; each of the

@@ -162,16 +162,26 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 				return err
 			}
 			tw := tabwriter.NewWriter(io.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTARTED\tENDED\tINPUT\tRESULTS\tCREATED\tEXISTING\tCHANGED\tINVALID\tFAILED\tIN DOUBT\tEXIT")
+			fmt.Fprintln(tw, "ID\tSTARTED\tENDED\tINPUT\tRESULTS\tCREATED\tEXISTING\tCHANGED\tINVALID\tFAILED\tIN DOUBT\tCLAIMED\tEXIT")
+			var held []ledger.Run // not ended, holding claims
 			for _, r := range rs {
 				ended, exit := "(running, or killed)", "-"
 				if !r.Ended.IsZero() {
 					ended, exit = r.Ended.UTC().Format(time.RFC3339), strconv.Itoa(r.Exit)
+				} else if r.Claims > 0 {
+					held = append(held, r)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Started.UTC().Format(time.RFC3339), ended, r.Input, r.Results,
-					r.Created, r.Existing, r.Changed, r.Invalid, r.Failed, r.InDoubt, exit)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Started.UTC().Format(time.RFC3339), ended, r.Input, r.Results,
+					r.Created, r.Existing, r.Changed, r.Invalid, r.Failed, r.InDoubt, r.Claims, exit)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, r := range held {
+				fmt.Fprintf(io.out, "run %d (%s) has not ended and claims %d people. If it was killed, run its import again with --resume (results file %s) to settle them; otherwise the next run to meet one of them asks RevCent for it before sending.\n",
+					r.ID, r.Input, r.Claims, r.Results)
+			}
+			return nil
 		},
 	}
 	var runID int64
