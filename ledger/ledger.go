@@ -44,6 +44,7 @@ type Run struct {
 	Results  string
 	Started  time.Time
 	Ended    time.Time // zero while it runs, or if it was killed
+	Host     string    // where it ran (Runs)
 	PID      int
 	Created  int64
 	Existing int64
@@ -56,6 +57,10 @@ type Run struct {
 	// not in the ledger yet (in flight while it runs; left by a kill,
 	// until its resume, or the next run to meet one, settles them).
 	Claims int64
+	// Killed is set (by Runs) for a run that has not ended, on this
+	// host, whose process is gone. A run on another host that has not
+	// ended may be either.
+	Killed bool
 }
 
 // Claim is the answer to a claim.

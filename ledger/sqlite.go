@@ -573,9 +573,12 @@ func (s *SQLite) alive(ctx context.Context, tx *sql.Tx, run int64) bool {
 	if ended != 0 {
 		return false
 	}
-	if host != s.host {
-		return true
-	}
+	return host != s.host || processAlive(pid)
+}
+
+// processAlive says whether the process pid on this host is alive (or a
+// process that took its number since: the run then counts as alive).
+func processAlive(pid int) bool {
 	return pid == os.Getpid() || syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
 }
 
@@ -1053,7 +1056,7 @@ func (s *SQLite) Stats(ctx context.Context) ([]Stat, error) {
 
 // Runs lists the runs, oldest first.
 func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, target, input, results, pid, started, ended, created, existing, changed, invalid, failed, in_doubt, exit FROM runs ORDER BY id`))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, target, input, results, host, pid, started, ended, created, existing, changed, invalid, failed, in_doubt, exit FROM runs ORDER BY id`))
 	if err != nil {
 		return nil, err
 	}
@@ -1062,10 +1065,11 @@ func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
 	for rows.Next() {
 		var r Run
 		var started, ended int64
-		if err := rows.Scan(&r.ID, &r.Target, &r.Input, &r.Results, &r.PID, &started, &ended, &r.Created, &r.Existing, &r.Changed, &r.Invalid, &r.Failed, &r.InDoubt, &r.Exit); err != nil {
+		if err := rows.Scan(&r.ID, &r.Target, &r.Input, &r.Results, &r.Host, &r.PID, &started, &ended, &r.Created, &r.Existing, &r.Changed, &r.Invalid, &r.Failed, &r.InDoubt, &r.Exit); err != nil {
 			return nil, err
 		}
 		r.Started, r.Ended = fromMS(started), fromMS(ended)
+		r.Killed = ended == 0 && r.Host == s.host && !processAlive(r.PID)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

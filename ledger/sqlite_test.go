@@ -578,11 +578,18 @@ func TestRunsCountClaims(t *testing.T) {
 	if _, err := s.db.Exec(`INSERT INTO people (key, target_id, claimed_by, claimed_at) SELECT 'email:dee@example.com', id, ?, 1 FROM targets`, b); err != nil {
 		t.Fatal(err)
 	}
+	dead, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
+	claim(s, "T", "email:eve@example.com", dead)
+	ended, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
+	s.EndRun(ctx, Run{ID: ended, Exit: 0})
 	runs, err := s.Runs(ctx)
-	if err != nil || len(runs) != 2 {
+	if err != nil || len(runs) != 4 {
 		t.Fatalf("runs: %+v %v", runs, err)
 	}
-	if runs[0].Claims != 2 || runs[1].Claims != 1 {
-		t.Errorf("claims by run: %d and %d, want 2 (3 claimed, 1 settled) and 1 (in a row)", runs[0].Claims, runs[1].Claims)
+	if runs[0].Claims != 2 || runs[1].Claims != 1 || runs[2].Claims != 1 || runs[3].Claims != 0 {
+		t.Errorf("claims by run: %d, %d, %d, %d, want 2 (3 claimed, 1 settled), 1 (in a row), 1, 0", runs[0].Claims, runs[1].Claims, runs[2].Claims, runs[3].Claims)
+	}
+	if runs[0].Killed || !runs[2].Killed || runs[3].Killed {
+		t.Errorf("killed: %v, %v, %v, want a run of this process alive, one whose process is gone killed, and an ended one not", runs[0].Killed, runs[2].Killed, runs[3].Killed)
 	}
 }

@@ -430,7 +430,7 @@ func TestLedgerKilledRunsUnsentClaims(t *testing.T) {
 		t.Fatalf("the killed run wrote %d rows, want some sent and most not", len(last))
 	}
 	// ledger runs shows the killed run's claims, and what to do.
-	held := regexp.MustCompile(`run 1 \(\S*night.csv\) has not ended and claims (\d+) people`)
+	held := regexp.MustCompile(`(?s)\n1 .*\(killed\).*\nrun 1 \(\S*night.csv\) was killed holding claims on (\d+) people: run its import again with --resume`)
 	lenv := map[string]string{"REVCENT_LEDGER": led}
 	if code, out, _ := runCLI(t, lenv, "ledger", "runs"); code != 0 || held.FindStringSubmatch(out) == nil || held.FindStringSubmatch(out)[1] == "0" {
 		t.Errorf("ledger runs after the kill: want run 1's claims and what to do:\n%s", out)
@@ -440,7 +440,7 @@ func TestLedgerKilledRunsUnsentClaims(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
 	}
-	if code, out, _ := runCLI(t, lenv, "ledger", "runs"); code != 0 || strings.Contains(out, "has not ended") {
+	if code, out, _ := runCLI(t, lenv, "ledger", "runs"); code != 0 || strings.Contains(out, "holding claims") {
 		t.Errorf("ledger runs after the resume: want no claims left:\n%s", out)
 	}
 	// What the resume asked besides creating: searches and lists, for

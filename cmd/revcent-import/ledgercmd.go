@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -163,12 +164,19 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 			}
 			tw := tabwriter.NewWriter(io.out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTARTED\tENDED\tINPUT\tRESULTS\tCREATED\tEXISTING\tCHANGED\tINVALID\tFAILED\tIN DOUBT\tCLAIMED\tEXIT")
-			var held []ledger.Run // not ended, holding claims
+			host, _ := os.Hostname()
+			var held []ledger.Run // killed, or maybe killed, holding claims
 			for _, r := range rs {
-				ended, exit := "(running, or killed)", "-"
-				if !r.Ended.IsZero() {
+				ended, exit := "(running)", "-"
+				switch {
+				case !r.Ended.IsZero():
 					ended, exit = r.Ended.UTC().Format(time.RFC3339), strconv.Itoa(r.Exit)
-				} else if r.Claims > 0 {
+				case r.Killed:
+					ended = "(killed)"
+				case r.Host != host:
+					ended = "(running on " + r.Host + ", or killed)"
+				}
+				if r.Ended.IsZero() && r.Claims > 0 && (r.Killed || r.Host != host) {
 					held = append(held, r)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Started.UTC().Format(time.RFC3339), ended, r.Input, r.Results,
@@ -178,8 +186,13 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 				return err
 			}
 			for _, r := range held {
-				fmt.Fprintf(io.out, "run %d (%s) has not ended and claims %d people. If it was killed, run its import again with --resume (results file %s) to settle them; otherwise the next run to meet one of them asks RevCent for it before sending.\n",
-					r.ID, r.Input, r.Claims, r.Results)
+				if r.Killed {
+					fmt.Fprintf(io.out, "run %d (%s) was killed holding claims on %d people: run its import again with --resume (results file %s) to settle them; otherwise the next run to meet one of them asks RevCent for it before sending it.\n",
+						r.ID, r.Input, r.Claims, r.Results)
+					continue
+				}
+				fmt.Fprintf(io.out, "run %d (%s) on %s has not ended and claims %d people, for which other runs wait. If it was killed, run its import again there with --resume (results file %s) to settle them.\n",
+					r.ID, r.Input, r.Host, r.Claims, r.Results)
 			}
 			return nil
 		},
