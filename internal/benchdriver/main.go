@@ -697,13 +697,7 @@ func ledgerCost(scale int) {
 	perPerson := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 	var ratios []float64
 	for i := range 3 {
-		led := filepath.Join(dir, "ledger.db")
-		removeLedger(led)
-		before := srv.cpu()
-		off := importRun(in, srv.url, "--rate", "0", "--ledger", "off")
-		between := srv.cpu()
-		on := importRun(in, srv.url, "--rate", "0", "--ledger", led)
-		offCPU, onCPU := off.cpu+between-before, on.cpu+srv.cpu()-between
+		off, on, offCPU, onCPU := ledgerPair(srv, in)
 		budget := offCPU / 9 // (1/0.90 - 1) of it
 		fr, nr := float64(n)/off.wall.Seconds(), float64(n)/on.wall.Seconds()
 		ratios = append(ratios, nr/fr)
@@ -720,13 +714,7 @@ func ledgerCost(scale int) {
 	fmt.Printf("The same, %d new people, against a second `sandbox --discard` answering after 20 ms (`--latency 20ms`; a round trip to an API on another network is longer):\n\n| pair | off rows/s | on rows/s | on/off | off CPU | on CPU |\n| --- | --- | --- | --- | --- | --- |\n", m)
 	ratios = ratios[:0]
 	for i := range 2 {
-		led := filepath.Join(dir, "ledger.db")
-		removeLedger(led)
-		before := slow.cpu()
-		off := importRun(slowIn, slow.url, "--rate", "0", "--ledger", "off")
-		between := slow.cpu()
-		on := importRun(slowIn, slow.url, "--rate", "0", "--ledger", led)
-		offCPU, onCPU := off.cpu+between-before, on.cpu+slow.cpu()-between
+		off, on, offCPU, onCPU := ledgerPair(slow, slowIn)
 		fr, nr := float64(m)/off.wall.Seconds(), float64(m)/on.wall.Seconds()
 		ratios = append(ratios, nr/fr)
 		fmt.Printf("| %d | %.0f | %.0f | %.3f | %.1f µs | %.1f µs |\n", i+1, fr, nr, nr/fr,
@@ -757,6 +745,19 @@ func ledgerCost(scale int) {
 		fmt.Printf("| %d | empty | %v | %.0f | %.1f MiB |\n", i+1, e.wall.Round(time.Millisecond), float64(n)/e.wall.Seconds(), float64(e.maxRSS)/(1<<20))
 	}
 	fmt.Println()
+}
+
+// ledgerPair imports in into srv with --ledger off, then with a new
+// ledger, at --rate 0; the CPU of each is the importer's and the
+// sandbox's together.
+func ledgerPair(srv *server, in string) (off, on usage, offCPU, onCPU time.Duration) {
+	led := filepath.Join(dir, "ledger.db")
+	removeLedger(led)
+	before := srv.cpu()
+	off = importRun(in, srv.url, "--rate", "0", "--ledger", "off")
+	between := srv.cpu()
+	on = importRun(in, srv.url, "--rate", "0", "--ledger", led)
+	return off, on, off.cpu + between - before, on.cpu + srv.cpu() - between
 }
 
 func removeLedger(path string) {
