@@ -174,10 +174,7 @@ func (s *SQLite) claimSQLite(ctx context.Context, target string, keys []string, 
 		h := keyHash(key)
 		c, ok := have[key]
 		isKnown := ok && c.p.Status != ""
-		var p *Person // allocated for a known person only
-		if isKnown {
-			p = new(c.p)
-		}
+		p := ptr(c.p, isKnown)
 		if ours[h] {
 			res[key] = Claim{Claimed: true, Known: p}
 			continue

@@ -744,11 +744,13 @@ func (s *SQLite) claimTx(ctx context.Context, target string) (*sql.Tx, int64, er
 	return tx, tid, nil
 }
 
+// ptr is a copy of p on the heap when ok, or nil: allocated only then
+// (&p would move every p to the heap, known or not).
 func ptr(p Person, ok bool) *Person {
 	if !ok {
 		return nil
 	}
-	return &p
+	return new(p)
 }
 
 // Settle records many outcomes in one transaction: done as created or
