@@ -38,21 +38,22 @@ type Person struct {
 
 // Run is one import, as `ledger runs` lists it.
 type Run struct {
-	ID       int64
-	Target   string
-	Input    string
-	Results  string
-	Started  time.Time
-	Ended    time.Time // zero while it runs, or if it was killed
-	Host     string    // where it ran (Runs)
-	PID      int
-	Created  int64
-	Existing int64
-	Changed  int64
-	Invalid  int64
-	Failed   int64
-	InDoubt  int64
-	Exit     int
+	ID        int64
+	Target    string
+	Input     string
+	Results   string
+	Started   time.Time
+	Ended     time.Time // zero while it runs, or if it was killed
+	Host      string    // where it ran (Runs)
+	Elsewhere bool      // Host is not this one (Runs)
+	PID       int
+	Created   int64
+	Existing  int64
+	Changed   int64
+	Invalid   int64
+	Failed    int64
+	InDoubt   int64
+	Exit      int
 	// Claims is how many keys the run still claims: their outcomes are
 	// not in the ledger yet (in flight while it runs; left by a kill,
 	// until its resume, or the next run to meet one, settles them).

@@ -570,9 +570,13 @@ func (s *SQLite) alive(ctx context.Context, tx *sql.Tx, run int64) bool {
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT host, pid, ended FROM runs WHERE id=?`), run).Scan(&host, &pid, &ended); err != nil {
 		return false
 	}
-	if ended != 0 {
-		return false
-	}
+	return ended == 0 && s.running(host, pid)
+}
+
+// running says whether a run that has not ended, of host and pid, is
+// running: one of another host counts as running (its process cannot be
+// seen from here).
+func (s *SQLite) running(host string, pid int) bool {
 	return host != s.host || processAlive(pid)
 }
 
@@ -1071,7 +1075,8 @@ func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
 			return nil, err
 		}
 		r.Started, r.Ended = fromMS(started), fromMS(ended)
-		r.Killed = ended == 0 && r.Host == s.host && !processAlive(r.PID)
+		r.Elsewhere = r.Host != s.host
+		r.Killed = ended == 0 && !s.running(r.Host, r.PID)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

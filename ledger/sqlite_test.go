@@ -582,9 +582,16 @@ func TestRunsCountClaims(t *testing.T) {
 	claim(s, "T", "email:eve@example.com", dead)
 	ended, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
 	s.EndRun(ctx, Run{ID: ended, Exit: 0})
+	remote, _ := s.StartRun(ctx, Run{Target: "T", PID: 1 << 22})
+	if _, err := s.db.Exec(`UPDATE runs SET host = 'elsewhere' WHERE id = ?`, remote); err != nil {
+		t.Fatal(err)
+	}
 	runs, err := s.Runs(ctx)
-	if err != nil || len(runs) != 4 {
+	if err != nil || len(runs) != 5 {
 		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	if r := runs[4]; r.Killed || !r.Elsewhere || r.Host != "elsewhere" || runs[0].Elsewhere {
+		t.Errorf("a run of another host whose pid is not running here: killed %v, elsewhere %v, host %q; this host's: elsewhere %v", r.Killed, r.Elsewhere, r.Host, runs[0].Elsewhere)
 	}
 	if runs[0].Claims != 2 || runs[1].Claims != 1 || runs[2].Claims != 1 || runs[3].Claims != 0 {
 		t.Errorf("claims by run: %d, %d, %d, %d, want 2 (3 claimed, 1 settled), 1 (in a row), 1, 0", runs[0].Claims, runs[1].Claims, runs[2].Claims, runs[3].Claims)

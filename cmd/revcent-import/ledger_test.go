@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
@@ -457,5 +458,35 @@ func TestLedgerKilledRunsUnsentClaims(t *testing.T) {
 	}
 	if total, dups := uniqueCustomers(t, base); total != 1000 || dups != 0 {
 		t.Errorf("RevCent holds %d customers (%d twice), want 1000", total, dups)
+	}
+}
+
+// TestLedgerRunsOfAnotherHost: `ledger runs` cannot see the process of a
+// run on another host that has not ended. It shows it as running there,
+// or killed, and says that other runs wait for the people it claims.
+func TestLedgerRunsOfAnotherHost(t *testing.T) {
+	ctx := context.Background()
+	led := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := ledger.OpenSQLite(led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := s.StartRun(ctx, ledger.Run{Target: "T", Input: "night.csv", Results: "night.results.csv", PID: 1 << 22})
+	if _, err := s.ClaimMany(ctx, "T", []string{"email:ada@example.com", "email:bob@example.com"}, id, false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE runs SET host = 'cron-2' WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out, _ := runCLI(t, map[string]string{"REVCENT_LEDGER": led}, "ledger", "runs")
+	if code != 0 || !strings.Contains(out, "(running on cron-2, or killed)") ||
+		!strings.Contains(out, "run 1 (night.csv) on cron-2 has not ended and claims 2 people, for which other runs wait. If it was killed, run its import again there with --resume (results file night.results.csv)") {
+		t.Errorf("ledger runs with a run of another host:\n%s", out)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -164,7 +163,6 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 			}
 			tw := tabwriter.NewWriter(io.out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTARTED\tENDED\tINPUT\tRESULTS\tCREATED\tEXISTING\tCHANGED\tINVALID\tFAILED\tIN DOUBT\tCLAIMED\tEXIT")
-			host, _ := os.Hostname()
 			var held []ledger.Run // killed, or maybe killed, holding claims
 			for _, r := range rs {
 				ended, exit := "(running)", "-"
@@ -173,10 +171,10 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 					ended, exit = r.Ended.UTC().Format(time.RFC3339), strconv.Itoa(r.Exit)
 				case r.Killed:
 					ended = "(killed)"
-				case r.Host != host:
+				case r.Elsewhere:
 					ended = "(running on " + r.Host + ", or killed)"
 				}
-				if r.Ended.IsZero() && r.Claims > 0 && (r.Killed || r.Host != host) {
+				if r.Ended.IsZero() && r.Claims > 0 && (r.Killed || r.Elsewhere) {
 					held = append(held, r)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Started.UTC().Format(time.RFC3339), ended, r.Input, r.Results,
