@@ -192,7 +192,7 @@ func Create(path string) (*Writer, error) {
 // headed writes the header at f's offset, and returns a Writer after it.
 func headed(f *os.File) (*Writer, error) {
 	w := newWriter(f)
-	w.cw.Write(Header)
+	w.bw.Write(headerLine)
 	return w, w.Flush()
 }
 
@@ -633,14 +633,9 @@ func load(path string, parallel bool) (*Index, error) {
 	return ix, err
 }
 
-// headerLine is the header as a results file starts with it.
-var headerLine = func() []byte {
-	var b bytes.Buffer
-	cw := csv.NewWriter(&b)
-	cw.Write(Header)
-	cw.Flush()
-	return b.Bytes()
-}()
+// headerLine is the header as a results file starts with it (its names
+// need no quotes).
+var headerLine = []byte(strings.Join(Header, ",") + "\n")
 
 // headerOnlyPart says whether f holds no more than the start of the
 // header line: nothing at all, or part of it with no newline.
