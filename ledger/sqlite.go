@@ -114,6 +114,7 @@ const schemaVersion = 5
 type SQLite struct {
 	db   *sql.DB
 	host string
+	path string // the file, as given (errors name it)
 	// pg is set for a Postgres ledger (OpenPostgres): the same tables
 	// and statements, with $n placeholders (see q), but claims in
 	// people's rows (version 4's).
@@ -192,17 +193,27 @@ func OpenSQLite(path string) (*SQLite, error) {
 		}
 		db.Close()
 		if !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
-			return nil, fmt.Errorf("ledger %s: not a ledger, or not writable: %w", path, err)
+			return nil, openErr(path, err)
 		}
 	}
 	host, _ := os.Hostname()
-	l := &SQLite{db: db, host: host, targets: map[string]int64{}, held: map[held]int64{}, stop: make(chan struct{})}
+	l := &SQLite{db: db, host: host, path: path, targets: map[string]int64{}, held: map[held]int64{}, stop: make(chan struct{})}
 	if err := l.prepare(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("ledger %s: %w", path, err)
+		return nil, openErr(path, err)
 	}
 	l.compiling.Go(l.compileAll)
 	return l, nil
+}
+
+// openErr is why the ledger at path did not open: SQLite's error in
+// words, where explainAt has them.
+func openErr(path string, err error) error {
+	var ex *Explained
+	if err = explainAt(path, err); errors.As(err, &ex) {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return fmt.Errorf("ledger %s: not a ledger, or not writable: %w", path, err)
 }
 
 // setUp creates the schema, or converts a version 1 ledger to it, in one
@@ -521,7 +532,8 @@ func fromMS(n int64) time.Time {
 }
 
 // StartRun records a run and returns its id.
-func (s *SQLite) StartRun(ctx context.Context, r Run) (int64, error) {
+func (s *SQLite) StartRun(ctx context.Context, r Run) (_ int64, err error) {
+	defer s.explain(&err)
 	if r.Started.IsZero() {
 		r.Started = time.Now()
 	}
@@ -529,16 +541,17 @@ func (s *SQLite) StartRun(ctx context.Context, r Run) (int64, error) {
 		r.PID = os.Getpid()
 	}
 	var id int64
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO runs (target, input, results, host, pid, started) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+	err = s.db.QueryRowContext(ctx, s.q(`INSERT INTO runs (target, input, results, host, pid, started) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
 		r.Target, r.Input, r.Results, s.host, r.PID, ms(r.Started)).Scan(&id)
 	return id, err
 }
 
 // LastRun returns the latest run on the results file at path.
-func (s *SQLite) LastRun(ctx context.Context, results string) (Run, bool, error) {
+func (s *SQLite) LastRun(ctx context.Context, results string) (_ Run, _ bool, err error) {
+	defer s.explain(&err)
 	var r Run
 	var started, ended int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, target, input, results, pid, started, ended, exit FROM runs WHERE results=? ORDER BY id DESC LIMIT 1`), results).
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT id, target, input, results, pid, started, ended, exit FROM runs WHERE results=? ORDER BY id DESC LIMIT 1`), results).
 		Scan(&r.ID, &r.Target, &r.Input, &r.Results, &r.PID, &started, &ended, &r.Exit)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
@@ -551,11 +564,12 @@ func (s *SQLite) LastRun(ctx context.Context, results string) (Run, bool, error)
 }
 
 // EndRun records a run's counts and exit code.
-func (s *SQLite) EndRun(ctx context.Context, r Run) error {
+func (s *SQLite) EndRun(ctx context.Context, r Run) (err error) {
+	defer s.explain(&err)
 	if r.Ended.IsZero() {
 		r.Ended = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET ended=?, created=?, existing=?, changed=?, invalid=?, failed=?, in_doubt=?, exit=? WHERE id=?`),
+	_, err = s.db.ExecContext(ctx, s.q(`UPDATE runs SET ended=?, created=?, existing=?, changed=?, invalid=?, failed=?, in_doubt=?, exit=? WHERE id=?`),
 		ms(r.Ended), r.Created, r.Existing, r.Changed, r.Invalid, r.Failed, r.InDoubt, r.Exit, r.ID)
 	return err
 }
@@ -634,7 +648,8 @@ func (s *SQLite) read(ctx context.Context, tx *sql.Tx, target string, tid int64,
 // claims a batch of rows at once, so that a commit serves hundreds. On
 // SQLite that is claimSQLite. On Postgres, new keys are claimed by one
 // insert that skips the rows there already; only those are read.
-func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) ([]Claim, error) {
+func (s *SQLite) ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) (_ []Claim, err error) {
+	defer s.explain(&err)
 	if !s.pg {
 		return s.claimSQLite(ctx, target, keys, run, known)
 	}
@@ -760,7 +775,8 @@ func ptr(p Person, ok bool) *Person {
 // Settle records many outcomes in one transaction: done as created or
 // existing (their claims cleared), released as not created (run's claims
 // dropped). The importer calls it at its journal's flushes.
-func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released []Person) error {
+func (s *SQLite) Settle(ctx context.Context, run int64, done []Person, released []Person) (err error) {
+	defer s.explain(&err)
 	if len(done) == 0 && len(released) == 0 {
 		return nil
 	}
@@ -899,7 +915,8 @@ func (s *SQLite) sent(ctx context.Context, tx *sql.Tx, args []any) (map[string]i
 
 // NoteChanged records, for each person, the request a run found changed
 // and did not send (Person.Request), beside the one last sent.
-func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) error {
+func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) (err error) {
+	defer s.explain(&err)
 	if len(people) == 0 {
 		return nil
 	}
@@ -948,7 +965,8 @@ func (s *SQLite) NoteChanged(ctx context.Context, run int64, people []Person) er
 
 // Changed returns the people of target with a change noted and not sent:
 // Request is what was last sent, ChangedRequest what was found since.
-func (s *SQLite) Changed(ctx context.Context, target string) ([]Person, error) {
+func (s *SQLite) Changed(ctx context.Context, target string) (_ []Person, err error) {
+	defer s.explain(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.key, p.customer_id, p.campaign, p.status, p.last_run, p.last_at, r.request, r.changed_request, r.changed_run, r.changed_at
 		FROM people p JOIN requests r ON r.id = p.request_id JOIN targets t ON t.id = p.target_id
 		WHERE t.target = ? AND r.changed_request <> '' ORDER BY p.key`), target)
@@ -971,7 +989,8 @@ func (s *SQLite) Changed(ctx context.Context, target string) ([]Person, error) {
 
 // Release drops run's claims of keys on target: a run calls it at its
 // end for the keys it claimed and never sent.
-func (s *SQLite) Release(ctx context.Context, target string, run int64, keys []string) error {
+func (s *SQLite) Release(ctx context.Context, target string, run int64, keys []string) (err error) {
+	defer s.explain(&err)
 	drop := make([]Person, len(keys))
 	for i, k := range keys {
 		drop[i] = Person{Target: target, Key: k}
@@ -1006,7 +1025,8 @@ func (s *SQLite) lookupMany(ctx context.Context, target string, keys []string) (
 }
 
 // Lookup returns the person key names on target, or nil.
-func (s *SQLite) Lookup(ctx context.Context, target, key string) (*Person, error) {
+func (s *SQLite) Lookup(ctx context.Context, target, key string) (_ *Person, err error) {
+	defer s.explain(&err)
 	ps, err := s.lookupMany(ctx, target, []string{key})
 	if err != nil {
 		return nil, err
@@ -1035,12 +1055,14 @@ func (s *SQLite) people(ctx context.Context, where string, args ...any) ([]Perso
 }
 
 // Show returns key on every target.
-func (s *SQLite) Show(ctx context.Context, key string) ([]Person, error) {
+func (s *SQLite) Show(ctx context.Context, key string) (_ []Person, err error) {
+	defer s.explain(&err)
 	return s.people(ctx, `WHERE p.key=? AND p.status<>'' ORDER BY t.target`, key)
 }
 
 // Stats counts people per target and campaign.
-func (s *SQLite) Stats(ctx context.Context) ([]Stat, error) {
+func (s *SQLite) Stats(ctx context.Context) (_ []Stat, err error) {
+	defer s.explain(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT t.target, p.campaign, count(*), max(p.last_at) FROM people p JOIN targets t ON t.id = p.target_id
 		WHERE p.status<>'' GROUP BY t.target, p.campaign ORDER BY t.target, p.campaign`))
 	if err != nil {
@@ -1061,7 +1083,8 @@ func (s *SQLite) Stats(ctx context.Context) ([]Stat, error) {
 }
 
 // Runs lists the runs, oldest first.
-func (s *SQLite) Runs(ctx context.Context) ([]Run, error) {
+func (s *SQLite) Runs(ctx context.Context) (_ []Run, err error) {
+	defer s.explain(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, target, input, results, host, pid, started, ended, created, existing, changed, invalid, failed, in_doubt, exit FROM runs ORDER BY id`))
 	if err != nil {
 		return nil, err
@@ -1124,7 +1147,8 @@ func (s *SQLite) claimsByRun(ctx context.Context) (map[int64]int64, error) {
 
 // Forget removes key on every target (and its claims); it returns how
 // many people it removed.
-func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
+func (s *SQLite) Forget(ctx context.Context, key string) (_ int64, err error) {
+	defer s.explain(&err)
 	if !s.pg {
 		return s.forgetSQLite(ctx, key)
 	}
@@ -1139,7 +1163,8 @@ func (s *SQLite) Forget(ctx context.Context, key string) (int64, error) {
 }
 
 // ForgetRun removes the people a run created first.
-func (s *SQLite) ForgetRun(ctx context.Context, run int64) (int64, error) {
+func (s *SQLite) ForgetRun(ctx context.Context, run int64) (_ int64, err error) {
+	defer s.explain(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM people WHERE first_run=?`), run)
 	if err != nil {
 		return 0, err
@@ -1153,11 +1178,12 @@ func (s *SQLite) ForgetRun(ctx context.Context, run int64) (int64, error) {
 // Closing the last connection does the same, and then deletes the log: a
 // log of the whole run's transactions took 11-14 ms to close. Postgres
 // needs none.
-func (s *SQLite) Checkpoint(ctx context.Context) error {
+func (s *SQLite) Checkpoint(ctx context.Context) (err error) {
+	defer s.explain(&err)
 	if s.pg {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	_, err = s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 	return err
 }
 

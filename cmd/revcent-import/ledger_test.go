@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -488,5 +489,33 @@ func TestLedgerRunsOfAnotherHost(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "(running on cron-2, or killed)") ||
 		!strings.Contains(out, "run 1 (night.csv) on cron-2 has not ended and claims 2 people, for which other runs wait. If it was killed, run its import again there with --resume (results file night.results.csv)") {
 		t.Errorf("ledger runs with a run of another host:\n%s", out)
+	}
+}
+
+// TestLedgerNotALedger: --ledger naming a file that is not a ledger (the
+// input, by a slip) stops the import before it starts, with what to do
+// in words, and leaves that file as it was.
+func TestLedgerNotALedger(t *testing.T) {
+	in, _ := crm(t, 20, 140)
+	before, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := filepath.Join(t.TempDir(), "r.csv")
+	for _, args := range [][]string{
+		{"import", in, "--sandbox", "--campaign", "Spring Promo", "--ledger", in, "--results", res, "--progress", "none"},
+		{"ledger", "stats", "--ledger", in},
+	} {
+		code, _, errs := runCLI(t, nil, args...)
+		if code != exitUsage || !strings.Contains(errs, in+" is not an SQLite file, so not a ledger: pass --ledger the ledger's path") ||
+			strings.Contains(errs, "SQLITE") || strings.Contains(errs, "(26)") {
+			t.Errorf("%s: exit %d, %q; want %d and the file named, in words", args[0], code, errs, exitUsage)
+		}
+	}
+	if _, err := os.Stat(res); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("results file: %v, want none written", err)
+	}
+	if after, err := os.ReadFile(in); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the input changed: %v", err)
 	}
 }

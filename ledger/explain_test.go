@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// checkExplained asserts that err is SQLite's in words: an Explained
+// naming path and saying want, with SQLite's own error (its code, its
+// text) kept behind it, not in the message.
+func checkExplained(t *testing.T, err error, path, want string) {
+	t.Helper()
+	var ex *Explained
+	var se *sqlite.Error
+	switch {
+	case err == nil:
+		t.Fatalf("no error, want %q", want)
+	case !errors.As(err, &ex):
+		t.Fatalf("%q: not explained, want %q", err, want)
+	case !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), want):
+		t.Errorf("%q: want %s and %q in it", err, path, want)
+	case !errors.As(err, &se):
+		t.Errorf("%q: SQLite's error is not behind it", err)
+	}
+	if msg := err.Error(); se != nil && (strings.Contains(msg, "SQLITE") || strings.Contains(msg, fmt.Sprintf("(%d)", se.Code()))) {
+		t.Errorf("%q: SQLite's own words in the message", msg)
+	}
+}
+
+// TestExplainedErrors: the errors of SQLite an operator can meet (a file
+// that is not a ledger, a damaged one, one another process keeps locked,
+// one that cannot be written) name the file and what to do, in a store's
+// methods and at opening.
+func TestExplainedErrors(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	t.Run("not a ledger", func(t *testing.T) {
+		path := filepath.Join(dir, "notes.db")
+		if err := os.WriteFile(path, []byte(strings.Repeat("a spreadsheet, not a ledger\n", 200)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenSQLite(path)
+		checkExplained(t, err, path, "is not an SQLite file")
+	})
+
+	t.Run("damaged", func(t *testing.T) {
+		path := filepath.Join(dir, "damaged.db")
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make([]Person, 2000)
+		for i := range done {
+			done[i] = Person{Target: "t", Key: fmt.Sprintf("email:p%05d@example.com", i), CustomerID: fmt.Sprint(i), Status: "created", Request: strings.Repeat("x", 300)}
+		}
+		if err := s.Settle(ctx, 1, done, nil); err != nil {
+			t.Fatal(err)
+		}
+		s.Close() // its log copied into the file, and gone
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 4096; off < len(b); off += 4096 {
+			copy(b[off:], "\xff\xff\xff\xff\xff\xff\xff\xff") // each page's header: no page of SQLite's
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if s, err = OpenSQLite(path); err == nil {
+			defer s.Close()
+			_, err = s.Stats(ctx)
+		}
+		checkExplained(t, err, path, "is damaged")
+	})
+
+	// The store waits 10 s for another process's lock (busy_timeout);
+	// a connection of the test's waits for none, and is told the same.
+	t.Run("locked", func(t *testing.T) {
+		path := filepath.Join(dir, "locked.db")
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		holder := rawConn(t, path, "")
+		if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		defer holder.ExecContext(ctx, "ROLLBACK")
+		other := rawConn(t, path, "&_pragma=busy_timeout(0)")
+		_, err = other.ExecContext(ctx, "BEGIN IMMEDIATE")
+		checkExplained(t, explainAt(path, err), path, "stayed locked by another process")
+	})
+
+	t.Run("read-only", func(t *testing.T) {
+		path := filepath.Join(dir, "ro.db")
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		ro := rawConn(t, path, "&mode=ro")
+		_, err = ro.ExecContext(ctx, "INSERT INTO targets (target) VALUES ('t')")
+		checkExplained(t, explainAt(path, err), path, "cannot be written")
+	})
+
+	t.Run("other errors as they are", func(t *testing.T) {
+		err := fmt.Errorf("claim: %w", context.DeadlineExceeded)
+		if got := explainAt("x.db", err); got != err {
+			t.Errorf("explainAt(%q) = %q, want it unchanged", err, got)
+		}
+		s := newLedger(t)
+		_, err = s.db.ExecContext(ctx, "SELECT no_such_column FROM people")
+		if got := explainAt(s.path, err); got != err || err == nil {
+			t.Errorf("explainAt(%v) = %v, want it unchanged", err, got)
+		}
+	})
+}
+
+// rawConn is one connection of the test's own to the SQLite file at path,
+// with query (URL parameters, "&..."), closed when the test ends.
+func rawConn(t *testing.T, path, query string) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=journal_mode(WAL)"+query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); db.Close() })
+	return c
+}
