@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/internal/pgtest"
 	"github.com/revcent-import/revcent-import/ledger"
 	"github.com/revcent-import/revcent-import/results"
@@ -517,5 +518,37 @@ func TestLedgerNotALedger(t *testing.T) {
 	}
 	if after, err := os.ReadFile(in); err != nil || !bytes.Equal(after, before) {
 		t.Errorf("the input changed: %v", err)
+	}
+}
+
+// TestSandboxLedger: the in-process sandbox, forgotten at exit, has a
+// ledger of its own, forgotten too, even with REVCENT_LEDGER set (its
+// people are not the target's); --ledger PATH keeps its people there, to
+// try the ledger across runs.
+func TestSandboxLedger(t *testing.T) {
+	in, _ := crm(t, 12, 150)
+	dir := t.TempDir()
+	env := map[string]string{"REVCENT_LEDGER": filepath.Join(dir, "env.db")}
+	kept := filepath.Join(dir, "kept.db")
+	for night, want := range []string{"created           12", "created           12"} {
+		res := filepath.Join(dir, fmt.Sprintf("env%d.csv", night))
+		code, out, errs := runCLI(t, env, "import", in, "--sandbox", "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("REVCENT_LEDGER, run %d: exit %d, want %q\n%s\n%s", night+1, code, want, out, errs)
+		}
+	}
+	if _, err := os.Stat(env["REVCENT_LEDGER"]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("REVCENT_LEDGER's file: %v, want none made by --sandbox", err)
+	}
+	for night, want := range []string{"created           12", "existing          12"} {
+		res := filepath.Join(dir, fmt.Sprintf("kept%d.csv", night))
+		code, out, errs := runCLI(t, env, "import", in, "--sandbox", "--ledger", kept, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none", "--results", res)
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("--ledger, run %d: exit %d, want %q\n%s\n%s", night+1, code, want, out, errs)
+		}
+	}
+	code, out, _ := runCLI(t, nil, "ledger", "show", "--ledger", kept, fake.Prospects(12, 150)[0].Email)
+	if code != exitOK || !strings.Contains(out, results.InProcessSandbox) {
+		t.Errorf("ledger show: exit %d\n%s", code, out)
 	}
 }
