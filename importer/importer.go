@@ -308,7 +308,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
 		}
 		behind := !known || last.Ended.IsZero() || (last.Exit != 0 && last.Exit != 1 && last.Exit != 4)
-		if ix != nil && known && last.Ended.IsZero() && !cfg.Force {
+		// Its claims of rows with no line in the journal are of rows it
+		// never sent: killed, or stopped by the ledger itself (a full
+		// disk), whose writes, the claims' release among them, failed.
+		if ix != nil && known && !cfg.Force {
 			lr.resumes = last.ID
 		}
 		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: abs}); err != nil {
@@ -418,7 +421,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if lr != nil {
 		lr.wait() // a settle may still be in flight if the writer failed
 		if n := r.c.unsentClaims.Load(); n > 0 {
-			cfg.Log.Info("ledger: took over the killed run's claims of rows it never sent, without reconciling them (the results file has no line for them)", "rows", n)
+			cfg.Log.Info("ledger: took over the last run's claims of rows it never sent, without reconciling them (the results file has no line for them)", "rows", n)
 		}
 		// Claims of rows never sent are dropped; those of rows sent and
 		// still in doubt stay, for the next run to reconcile.

@@ -25,7 +25,7 @@ type ledgerRun struct {
 	store  ledger.Store
 	target string
 	id     int64
-	// resumes is the run this one resumes: killed while writing this
+	// resumes is the run this one resumes: the last to write this
 	// results file, which is read back (not under --force). Its claims
 	// of rows with no line in the journal were never sent.
 	resumes int64
@@ -232,8 +232,8 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 		lr.claims[j.row] = ledger.Person{Target: lr.target, Key: key, RequestHash: hash, Campaign: j.req.Campaign, Request: body}
 		lr.mu.Unlock()
 		if c.Stale && j.unwritten && c.StaleRun != 0 && c.StaleRun == lr.resumes {
-			// The run killed holding it wrote to this journal, and wrote
-			// no pending line for this row: it never sent it (a request
+			// The run that died (or stopped) holding it wrote to this
+			// journal, and wrote no pending line for this row: it never sent it (a request
 			// leaves only once its pending line reached the OS). It had
 			// claimed it ahead of sending, with the rest of its batch.
 			r.c.unsentClaims.Add(1)

@@ -454,7 +454,7 @@ func TestLedgerKilledRunsUnsentClaims(t *testing.T) {
 	if asked > int64(10*inDoubt+10) {
 		t.Errorf("the resume made %d search or list requests for %d rows in doubt: it reconciled rows the killed run never sent\n%s", asked, inDoubt, errs)
 	}
-	m := regexp.MustCompile(`took over the killed run's claims of rows it never sent.* rows=(\d+)`).FindStringSubmatch(errs)
+	m := regexp.MustCompile(`took over the last run's claims of rows it never sent.* rows=(\d+)`).FindStringSubmatch(errs)
 	if m == nil || m[1] == "0" {
 		t.Errorf("the resume does not say it took over the killed run's unsent claims:\n%s", errs)
 	}
