@@ -340,7 +340,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	r := &run{cfg: cfg, src: src, in: in, prep: prep, w: w, ix: ix, ledger: lr,
 		inbox: make(chan msg, min(cfg.Concurrency, 64)*4), jobs: make(chan job, min(cfg.Concurrency, 64)*2),
-		writerDone: make(chan struct{}), readerDone: make(chan struct{}), closed: make(chan struct{}, 1), firstOut: make(chan struct{})}
+		writerDone: make(chan struct{}), readerDone: make(chan struct{}), counted: make(chan struct{}), closed: make(chan struct{}, 1), firstOut: make(chan struct{})}
 	r.firstDone = sync.OnceFunc(func() { close(r.firstOut) })
 	r.rc = newReconciler(r)
 
@@ -497,6 +497,7 @@ type run struct {
 	closed      chan struct{} // poked (never blocking) when open falls to 0; see closeOpen
 	reconciling atomic.Int64  // rows set aside now, for progress
 	readerDone  chan struct{}
+	counted     chan struct{} // closed when the side count of rows (for progress) is done
 }
 
 // checkResultsPath refuses a results path that is the input itself, or a

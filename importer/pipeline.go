@@ -40,6 +40,7 @@ func (r *run) run(ctx context.Context) error {
 	// second core is idle while the reader starts) instead of before.
 	if r.cfg.Progress != nil {
 		g.Go(func() error {
+			defer close(r.counted)
 			opts := r.cfg.Source
 			opts.Format = r.in.Format
 			if n, err := source.Count(r.cfg.Path, opts); err == nil && n >= 0 {

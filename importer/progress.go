@@ -101,6 +101,12 @@ func (r *run) report(p Progress) {
 		case <-t.C:
 			p.Update(snap())
 		case <-r.writerDone:
+			if r.readAll {
+				// The whole input was read, so its count cannot take much
+				// longer: a run quicker than it (a few rows) still ends
+				// on its total.
+				<-r.counted
+			}
 			p.Finish(snap())
 			return
 		}
