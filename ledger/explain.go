@@ -3,13 +3,18 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"syscall"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Explained is an error of SQLite's, in the operator's words: what
-// happened to the ledger's file, and what to do. Unwrap gives SQLite's.
+// Explained is an error of SQLite's or of Postgres's, in the operator's
+// words: what happened to the ledger, and what to do. Unwrap gives the
+// driver's.
 type Explained struct {
 	msg string
 	err error
@@ -51,10 +56,58 @@ func explainAt(path string, err error) error {
 	return &Explained{msg, err}
 }
 
-// explain is explainAt for the ledger's own file, on *err (a store's
-// methods defer it).
-func (s *SQLite) explain(err *error) {
-	if !s.pg {
-		*err = explainAt(s.path, *err)
+// explainPG puts err, of the Postgres ledger at name (its URL without
+// the password), in words (see Explained): the server out of reach, or
+// refusing. Any other error, or one explained already, is returned as it
+// is.
+func explainPG(name string, err error) error {
+	var ex *Explained
+	if err == nil || errors.As(err, &ex) {
+		return err
 	}
+	where, db := "the server", ""
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Config != nil {
+		where, db = net.JoinHostPort(ce.Config.Host, strconv.Itoa(int(ce.Config.Port))), ce.Config.Database
+	}
+	var msg string
+	var pe *pgconn.PgError
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		switch pe.Code {
+		case "28P01", "28000":
+			msg = "PostgreSQL refused the user or its password: check them in the URL"
+		case "3D000":
+			msg = fmt.Sprintf("the server has no database %q: create it (createdb %s), or name another in the URL", db, db)
+		case "42501":
+			msg = "the user may not create or change the ledger's tables: grant it CREATE on the database's public schema, or connect as the database's owner"
+		case "53300":
+			msg = "the server has all the connections it allows (max_connections; an importer uses up to 4): run again later, or raise the limit"
+		case "57P01", "57P02", "57P03":
+			msg = "the server is shutting down or starting up: run again once it is up"
+		default:
+			return err
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		msg = fmt.Sprintf("nothing answers at %s: check the host and the port in the URL, and that PostgreSQL runs there", where)
+	case errors.As(err, &dns) && dns.IsNotFound:
+		msg = fmt.Sprintf("no host is named %s: check the URL", dns.Name)
+	case errors.As(err, &ne) && ne.Timeout():
+		msg = fmt.Sprintf("%s did not answer in time: check the host, the port, and any firewall between", where)
+	default:
+		return err
+	}
+	return &Explained{name + ": " + msg, err}
+}
+
+// explain puts *err in words (explainAt, explainPG) for the ledger's
+// own file or server: a store's methods defer it.
+func (s *SQLite) explain(err *error) {
+	if s.pg {
+		*err = explainPG(s.path, *err)
+		return
+	}
+	*err = explainAt(s.path, *err)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/revcent-import/revcent-import/internal/pgtest"
 	"modernc.org/sqlite"
 )
 
@@ -145,4 +147,53 @@ func rawConn(t *testing.T, path, query string) *sql.Conn {
 	}
 	t.Cleanup(func() { c.Close(); db.Close() })
 	return c
+}
+
+// TestExplainedPostgresErrors: a Postgres ledger out of reach, or
+// refusing the importer, is named (without its password) with what to
+// do: nothing listening, no such database, a user that may not create
+// the ledger's tables.
+func TestExplainedPostgresErrors(t *testing.T) {
+	ctx := context.Background()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	_, err = OpenPostgres(ctx, "postgres://ledger:secret@"+closed+"/ledger?sslmode=disable")
+	checkExplainedPG(t, err, "postgres://ledger:***@"+closed+"/ledger", "nothing answers at "+closed+": check the host and the port")
+
+	dsn := pgtest.Start(t)
+	_, err = OpenPostgres(ctx, strings.Replace(dsn, "/postgres?", "/nightly?", 1))
+	checkExplainedPG(t, err, "", `the server has no database "nightly": create it (createdb nightly)`)
+
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE ROLE reader LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenPostgres(ctx, strings.Replace(dsn, "//ledger@", "//reader:pw@", 1))
+	checkExplainedPG(t, err, "postgres://reader:***@", "the user may not create or change the ledger's tables")
+}
+
+// checkExplainedPG asserts that err is Postgres's in words: an Explained
+// naming the ledger (name), saying want, without the password, with the
+// driver's error behind it.
+func checkExplainedPG(t *testing.T, err error, name, want string) {
+	t.Helper()
+	var ex *Explained
+	switch {
+	case err == nil:
+		t.Errorf("no error, want %q", want)
+	case !errors.As(err, &ex):
+		t.Errorf("%q: not explained, want %q", err, want)
+	case !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret"):
+		t.Errorf("%q: want %s and %q in it, and no password", err, name, want)
+	case errors.Unwrap(ex) == nil || strings.Contains(err.Error(), "failed to connect") || strings.Contains(err.Error(), "SQLSTATE"):
+		t.Errorf("%q: the driver's error is not behind it, or its words are in it", err)
+	}
 }
