@@ -375,6 +375,13 @@ func TestLedgerOptionsAndCommands(t *testing.T) {
 	if code, out, _ := runCLI(t, lenv, "ledger", "forget", email, "--yes"); code != 0 || !strings.Contains(out, "1 entries forgotten") {
 		t.Errorf("ledger forget: %d %q", code, out)
 	}
+	// Forgetting what is not there says so.
+	for _, args := range [][]string{{email}, {"--run", "99"}} {
+		want := map[string]string{email: email + " is not in the ledger: nothing forgotten", "--run": "run 99 is not in the ledger (`ledger runs` lists them): nothing forgotten"}[args[0]]
+		if code, out, _ := runCLI(t, lenv, append([]string{"ledger", "forget", "--yes"}, args...)...); code != 0 || out != want+"\n" {
+			t.Errorf("ledger forget %s again: %d %q, want %q", args, code, out, want)
+		}
+	}
 	if c, _ := run("4.csv"); c != 1 {
 		t.Errorf("after forget, %d created, want the forgotten one", c)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -229,6 +230,20 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 			if err != nil {
 				return err
 			}
+			if n == 0 {
+				// Nothing to forget: say why, rather than "0 forgotten".
+				switch known, err := hasRun(s, runID); {
+				case len(args) == 1:
+					fmt.Fprintf(io.out, "%s is not in the ledger: nothing forgotten\n", args[0])
+				case err != nil:
+					return err
+				case !known:
+					fmt.Fprintf(io.out, "run %d is not in the ledger (`ledger runs` lists them): nothing forgotten\n", runID)
+				default:
+					fmt.Fprintf(io.out, "run %d created nobody the ledger still holds: nothing forgotten\n", runID)
+				}
+				return nil
+			}
 			fmt.Fprintf(io.out, "%d entries forgotten\n", n)
 			return nil
 		},
@@ -237,6 +252,15 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 	forget.Flags().BoolVar(&yes, "yes", false, "do not ask")
 	cmd.AddCommand(imp, stats, show, runs, forget)
 	return cmd
+}
+
+// hasRun says whether the ledger has run id.
+func hasRun(s ledger.Store, id int64) (bool, error) {
+	runs, err := s.Runs(context.Background())
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(runs, func(r ledger.Run) bool { return r.ID == id }), nil
 }
 
 // personKey is the ledger key of an email as a person types it.
