@@ -431,6 +431,10 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 	mapping.Warm() // beside the ledger's opening
 	var store ledger.Store
 	switch lp := ledgerPath(f.ledger, getenv); {
+	case lp == "" && !f.useSandbox:
+		// No HOME (a service's bare environment): the ledger, on by
+		// default, is not turned off in silence; nights would repeat.
+		return usageError{errors.New("the ledger has no place: neither XDG_STATE_HOME nor HOME is set. Pass --ledger PATH (or set REVCENT_LEDGER) to keep it there, or --ledger off to import without it (nothing then remembers who earlier runs created)")}
 	case f.useSandbox && f.ledger == "":
 		lp = ":memory:" // the in-process sandbox is forgotten at exit; so is its ledger
 		fallthrough

@@ -125,7 +125,8 @@ func TestSampleDataIntoInProcessSandbox(t *testing.T) {
 func TestUsageErrorsExit2(t *testing.T) {
 	in, _ := crm(t, 3, 1)
 	existing := write(t, "r.csv", strings.Join(results.Header, ",")+"\n")
-	keyEnv := map[string]string{"REVCENT_API_KEY": "k"}
+	// A key and a home (for the ledger), as a user's shell has.
+	keyEnv := map[string]string{"REVCENT_API_KEY": "k", "HOME": t.TempDir()}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -147,6 +148,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad delimiter", keyEnv, []string{"import", in, "--delimiter", ";;"}, "--delimiter"},
 		{"missing input", keyEnv, []string{"import", "/nonexistent.csv", "--campaign", "X"}, "no such file"},
 		{"bad base url", keyEnv, []string{"import", in, "--campaign", "X", "--base-url", "api.revcent.com"}, "base URL"},
+		{"no place for the ledger", map[string]string{"REVCENT_API_KEY": "k"}, []string{"import", in, "--campaign", "X"},
+			"the ledger has no place: neither XDG_STATE_HOME nor HOME is set. Pass --ledger PATH (or set REVCENT_LEDGER) to keep it there, or --ledger off"},
 		{"bad mapping", keyEnv, []string{"import", in, "--mapping", write(t, "m.yaml", "customer.emial: Email\n")}, `did you mean "customer.email"`},
 	}
 	for _, tt := range tests {
