@@ -57,11 +57,7 @@ func TestExplainedErrors(t *testing.T) {
 	})
 
 	t.Run("damaged", func(t *testing.T) {
-		path := filepath.Join(dir, "damaged.db")
-		s, err := OpenSQLite(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, path := openIn(t, dir, "damaged.db")
 		done := make([]Person, 2000)
 		for i := range done {
 			done[i] = Person{Target: "t", Key: fmt.Sprintf("email:p%05d@example.com", i), CustomerID: fmt.Sprint(i), Status: "created", Request: strings.Repeat("x", 300)}
@@ -90,31 +86,22 @@ func TestExplainedErrors(t *testing.T) {
 	// The store waits 10 s for another process's lock (busy_timeout);
 	// a connection of the test's waits for none, and is told the same.
 	t.Run("locked", func(t *testing.T) {
-		path := filepath.Join(dir, "locked.db")
-		s, err := OpenSQLite(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		_, path := openIn(t, dir, "locked.db")
 		holder := rawConn(t, path, "")
 		if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 			t.Fatal(err)
 		}
 		defer holder.ExecContext(ctx, "ROLLBACK")
 		other := rawConn(t, path, "&_pragma=busy_timeout(0)")
-		_, err = other.ExecContext(ctx, "BEGIN IMMEDIATE")
+		_, err := other.ExecContext(ctx, "BEGIN IMMEDIATE")
 		checkExplained(t, explainAt(path, err), path, "stayed locked by another process")
 	})
 
 	t.Run("read-only", func(t *testing.T) {
-		path := filepath.Join(dir, "ro.db")
-		s, err := OpenSQLite(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, path := openIn(t, dir, "ro.db")
 		s.Close()
 		ro := rawConn(t, path, "&mode=ro")
-		_, err = ro.ExecContext(ctx, "INSERT INTO targets (target) VALUES ('t')")
+		_, err := ro.ExecContext(ctx, "INSERT INTO targets (target) VALUES ('t')")
 		checkExplained(t, explainAt(path, err), path, "cannot be written")
 	})
 
@@ -129,6 +116,19 @@ func TestExplainedErrors(t *testing.T) {
 			t.Errorf("explainAt(%v) = %v, want it unchanged", err, got)
 		}
 	})
+}
+
+// openIn opens a new ledger named name in dir, closed when the test
+// ends (closing twice is allowed), and returns its path too.
+func openIn(t *testing.T, dir, name string) (*SQLite, string) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
 }
 
 // rawConn is one connection of the test's own to the SQLite file at path,
