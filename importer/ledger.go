@@ -233,9 +233,10 @@ func (r *run) claim(ctx context.Context, j *job, rec results.Record) (known *res
 		lr.mu.Unlock()
 		if c.Stale && j.unwritten && c.StaleRun != 0 && c.StaleRun == lr.resumes {
 			// The run that died (or stopped) holding it wrote to this
-			// journal, and wrote no pending line for this row: it never sent it (a request
-			// leaves only once its pending line reached the OS). It had
-			// claimed it ahead of sending, with the rest of its batch.
+			// journal, and wrote no pending line for this row: it never
+			// sent it (a request leaves only once its pending line
+			// reached the OS). It had claimed it ahead of sending, with
+			// the rest of its batch.
 			r.c.unsentClaims.Add(1)
 			return nil, false, time.Time{}, nil
 		}

@@ -43,7 +43,7 @@ func TestLedgerFailedRunsUnsentClaims(t *testing.T) {
 	cfg := e.config(in)
 	cfg.Target = results.Target{URL: e.srv.URL + "/v2", Key: results.KeyFingerprint(sandbox.DefaultAPIKey)}
 	cfg.Ledger = fullDisk{store}
-	cfg.Limiter = ratelimit.New(1500, 1) // the first settle, after a second, fails
+	cfg.Limiter = ratelimit.New(1500, 1) // its first settle fails, with rows still to send
 	sum, err := Run(context.Background(), cfg)
 	var ae *AbortError
 	if !errors.As(err, &ae) || !errors.Is(err, errDiskFull) || sum.Created == 0 || sum.Unsent == 0 {

@@ -102,6 +102,16 @@ func explainPG(name string, err error) error {
 	return &Explained{name + ": " + msg, err}
 }
 
+// openErr is why the ledger at name did not open: err in words when
+// explained (explainAt, explainPG), else after what.
+func openErr(name string, err error, what string) error {
+	var ex *Explained
+	if errors.As(err, &ex) {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return fmt.Errorf("ledger %s: %s%w", name, what, err)
+}
+
 // explain puts *err in words (explainAt, explainPG) for the ledger's
 // own file or server: a store's methods defer it.
 func (s *SQLite) explain(err *error) {

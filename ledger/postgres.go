@@ -86,26 +86,16 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQLite, error) {
 	name := redactDSN(dsn)
 	if err := pgSetUp(ctx, db); err != nil {
 		db.Close()
-		return nil, pgOpenErr(name, err)
+		return nil, openErr(name, explainPG(name, err), "")
 	}
 	host, _ := os.Hostname()
 	l := &SQLite{db: db, host: host, path: name, pg: true, targets: map[string]int64{}, stop: make(chan struct{})}
 	if err := l.prepare(); err != nil {
 		db.Close()
-		return nil, pgOpenErr(name, err)
+		return nil, openErr(name, explainPG(name, err), "")
 	}
 	l.compiling.Go(l.compileAll)
 	return l, nil
-}
-
-// pgOpenErr is why the ledger at name did not open: in words, where
-// explainPG has them.
-func pgOpenErr(name string, err error) error {
-	var ex *Explained
-	if err = explainPG(name, err); errors.As(err, &ex) {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	return fmt.Errorf("ledger %s: %w", name, err)
 }
 
 // pgSetUp creates the tables, once: an advisory lock keeps two importers

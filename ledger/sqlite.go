@@ -193,27 +193,17 @@ func OpenSQLite(path string) (*SQLite, error) {
 		}
 		db.Close()
 		if !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
-			return nil, openErr(path, err)
+			return nil, openErr(path, explainAt(path, err), "not a ledger, or not writable: ")
 		}
 	}
 	host, _ := os.Hostname()
 	l := &SQLite{db: db, host: host, path: path, targets: map[string]int64{}, held: map[held]int64{}, stop: make(chan struct{})}
 	if err := l.prepare(); err != nil {
 		db.Close()
-		return nil, openErr(path, err)
+		return nil, openErr(path, explainAt(path, err), "not a ledger, or not writable: ")
 	}
 	l.compiling.Go(l.compileAll)
 	return l, nil
-}
-
-// openErr is why the ledger at path did not open: SQLite's error in
-// words, where explainAt has them.
-func openErr(path string, err error) error {
-	var ex *Explained
-	if err = explainAt(path, err); errors.As(err, &ex) {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	return fmt.Errorf("ledger %s: not a ledger, or not writable: %w", path, err)
 }
 
 // setUp creates the schema, or converts a version 1 ledger to it, in one
