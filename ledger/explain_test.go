@@ -105,6 +105,21 @@ func TestExplainedErrors(t *testing.T) {
 		checkExplained(t, explainAt(path, err), path, "cannot be written")
 	})
 
+	// Its folder cannot be made: a file is in the way (permissions, the
+	// usual cause, do not stop root, which CI runs as).
+	t.Run("no folder", func(t *testing.T) {
+		file := filepath.Join(dir, "notes.txt")
+		if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(file, "state", "ledger.db")
+		_, err := OpenSQLite(path)
+		want := "ledger " + path + ": its folder cannot be made (" + file + ": not a directory): pass --ledger a path in a folder this user can write"
+		if err == nil || err.Error() != want {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	})
+
 	t.Run("other errors as they are", func(t *testing.T) {
 		err := fmt.Errorf("claim: %w", context.DeadlineExceeded)
 		if got := explainAt("x.db", err); got != err {

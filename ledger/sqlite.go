@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -170,6 +171,11 @@ func OpenSQLite(path string) (*SQLite, error) {
 	dsn := ":memory:"
 	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				// "mkdir DIR: permission denied", in words.
+				err = fmt.Errorf("its folder cannot be made (%s: %v): pass --ledger a path in a folder this user can write", pe.Path, pe.Err)
+			}
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
 		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-1024)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
