@@ -95,6 +95,14 @@ const (
 	autoUnlimited    = 32                     // with no rate: more only contend on 2 cores
 	autoGuessLatency = 250 * time.Millisecond // before any request has been timed
 	ceilingFor       = 30 * time.Second       // how long a useless size caps growth
+	// autoStartMax caps the first guess. The guess is made before any
+	// request is timed, and a pool too big is a latency of its own
+	// making: at --rate 4000 with the ledger on, 512 workers (the guess
+	// at 250 ms) and their connections kept the 2 cores and the
+	// collector busy enough to read 100-144 ms, which asked for 512
+	// again, and made 2,500 rows a second where 16-128 made 4,000. The
+	// first answers size a slow API's pool up in one step (firstSize).
+	autoStartMax = 128
 )
 
 // workersFor is Little's law with headroom: enough requests in flight to
@@ -105,6 +113,12 @@ func workersFor(rate float64, latency time.Duration) int {
 	}
 	n := int(math.Ceil(rate*latency.Seconds()*1.25)) + 2
 	return min(autoMax, max(autoMin, n))
+}
+
+// firstGuess is the pool's size before any request is timed: Little's
+// law at autoGuessLatency, at most autoStartMax.
+func firstGuess(rate float64) int {
+	return min(workersFor(rate, autoGuessLatency), autoStartMax)
 }
 
 // firstAnswers is how many timed answers size the pool the first time,

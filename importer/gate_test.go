@@ -164,6 +164,35 @@ func TestAutoSizeFromTheFirstAnswers(t *testing.T) {
 	})
 }
 
+// TestTheFirstGuessIsCapped: before any request is timed, the pool is
+// Little's law at a guessed 250 ms, but at most 128 workers however high
+// the rate (512 made their own latency at --rate 4000 with the ledger on,
+// and stayed). A slow server's first answers then size it in one step.
+func TestTheFirstGuessIsCapped(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		want int
+	}{{200, 65}, {400, 127}, {600, autoStartMax}, {4000, autoStartMax}, {math.Inf(1), autoUnlimited}} {
+		if got := firstGuess(tc.rate); got != tc.want {
+			t.Errorf("firstGuess(%v) = %d, want %d", tc.rate, got, tc.want)
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		r := &run{cfg: Config{Limiter: ratelimit.New(1000, 1), Log: slog.New(slog.DiscardHandler)}, gate: newGate(firstGuess(1000))}
+		done := make(chan struct{})
+		go r.autoSize(done)
+		defer close(done)
+		time.Sleep(time.Second) // the first answers come after 1 s
+		for range 16 {
+			r.lat.add(time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if got := r.gate.size(); got != autoMax {
+			t.Errorf("%d workers just after the first answers of 1 s at 1,000/s, want %d", got, autoMax)
+		}
+	})
+}
+
 // TestTheFirstAnswerIsNotAwaited: the other workers wait for the first
 // request to be written and not refused at once, not for its answer,
 // which cost one latency at the start of every run. The server holds the

@@ -350,7 +350,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if rate == 0 {
 			rate = math.Inf(1)
 		}
-		r.gate = newGate(workersFor(rate, autoGuessLatency))
+		r.gate = newGate(firstGuess(rate))
 	}
 	concurrency := fmt.Sprint(cfg.Concurrency)
 	if r.gate != nil {
