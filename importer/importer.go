@@ -296,7 +296,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	var lr *ledgerRun
 	if cfg.Ledger != nil {
-		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), claims: map[int]ledger.Person{}, holding: map[string]bool{}, asks: make(chan claimAsk, 512)}
+		lr = &ledgerRun{store: cfg.Ledger, target: cfg.Target.String(), log: cfg.Log, claims: map[int]ledger.Person{}, holding: map[string]bool{}, asks: make(chan claimAsk, 512)}
 		abs, _ := filepath.Abs(cfg.Results)
 		// The ledger follows the journal at every flush, and a run that
 		// ends (even interrupted) flushes the last outcomes; one killed, or
@@ -314,7 +314,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if ix != nil && known && !cfg.Force {
 			lr.resumes = last.ID
 		}
-		if lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: abs}); err != nil {
+		stop := lr.slow("record the run's start")
+		lr.id, err = cfg.Ledger.StartRun(ctx, ledger.Run{Target: lr.target, Input: in.Name, Results: abs})
+		stop()
+		if err != nil {
 			w.Close()
 			return sum, &ConfigError{fmt.Errorf("ledger: %w", err)}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ type ledgerRun struct {
 	store  ledger.Store
 	target string
 	id     int64
+	log    *slog.Logger
 	// resumes is the run this one resumes: the last to write this
 	// results file, which is read back (not under --force). Its claims
 	// of rows with no line in the journal were never sent.
@@ -93,7 +95,9 @@ func (lr *ledgerRun) serve(ctx context.Context) {
 		for i, a := range batch {
 			keys[i] = a.key
 		}
+		stop := lr.slow("claim rows")
 		cs, err := lr.store.ClaimMany(ctx, lr.target, keys, lr.id, batch[0].known)
+		stop()
 		for i, a := range batch {
 			if err != nil {
 				a.reply <- claimAnswer{err: err}
@@ -274,6 +278,20 @@ func (lr *ledgerRun) outcome(rec *results.Record) {
 	delete(lr.holding, p.Key)
 }
 
+// ledgerSlow is how long a ledger call may take before the run says it
+// waits for it: a transaction takes milliseconds, unless another process
+// holds the ledger's lock (SQLite waits for it up to 10 s).
+const ledgerSlow = 2 * time.Second
+
+// slow logs, once a ledger call to do what has taken ledgerSlow, that
+// the run waits for it; the returned func ends the watch.
+func (lr *ledgerRun) slow(what string) func() {
+	t := time.AfterFunc(ledgerSlow, func() {
+		lr.log.Warn("ledger: waiting to " + what + ": it has not answered for 2 s (another process may hold it locked)")
+	})
+	return func() { t.Stop() }
+}
+
 // settleEvery is how often the ledger records outcomes (the journal
 // flushes every 100 ms). A person's page of the ledger is written once per
 // transaction however many people on it changed, and people arrive in
@@ -397,7 +415,10 @@ func (lr *ledgerRun) settle(ctx context.Context, b *settleBatch) error {
 	// In key order: the ledger's pages are then met in order, once each.
 	byKey := func(a, b ledger.Person) int { return strings.Compare(a.Key, b.Key) }
 	slices.SortFunc(b.done, byKey)
-	if err := lr.store.Settle(ctx, lr.id, b.done, b.release); err != nil {
+	stop := lr.slow("record outcomes")
+	err := lr.store.Settle(ctx, lr.id, b.done, b.release)
+	stop()
+	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	slices.SortStableFunc(b.changed, byKey)
@@ -519,7 +540,9 @@ func (r *run) claimBatch(ctx context.Context, jobs []job) error {
 	}
 	ready := jobs[:0:0]
 	if len(keys) > 0 {
+		stop := r.ledger.slow("claim rows")
 		cs, err := r.ledger.store.ClaimMany(ctx, r.ledger.target, keys, r.ledger.id, r.cfg.CreateExisting)
+		stop()
 		if err != nil {
 			r.closeOpen(int64(len(jobs)))
 			if ctx.Err() != nil {

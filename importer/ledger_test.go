@@ -1,12 +1,17 @@
 package importer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/revcent-import/revcent-import/ledger"
 	"github.com/revcent-import/revcent-import/ratelimit"
@@ -68,5 +73,43 @@ func TestLedgerFailedRunsUnsentClaims(t *testing.T) {
 	runs, err = store.Runs(context.Background())
 	if err != nil || len(runs) != 2 || runs[0].Claims != 0 || runs[1].Claims != 0 || runs[1].Created != sum2.Created {
 		t.Errorf("ledger runs after the resume: %+v, %v; want no claims left", runs, err)
+	}
+}
+
+// slowClaims is a ledger whose first claim waits, as for another
+// process's lock.
+type slowClaims struct {
+	ledger.Store
+	once sync.Once
+}
+
+func (s *slowClaims) ClaimMany(ctx context.Context, target string, keys []string, run int64, known bool) ([]ledger.Claim, error) {
+	s.once.Do(func() { time.Sleep(ledgerSlow + 500*time.Millisecond) })
+	return s.Store.ClaimMany(ctx, target, keys, run, known)
+}
+
+// TestLedgerWaitIsSaid: a claim the ledger keeps waiting past 2 s is said
+// in the log, then the run goes on.
+func TestLedgerWaitIsSaid(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, 50)
+	in := e.file("c.csv", content)
+	store, err := ledger.OpenSQLite(filepath.Join(e.dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := e.config(in)
+	cfg.Target = results.Target{URL: e.srv.URL + "/v2", Key: results.KeyFingerprint(sandbox.DefaultAPIKey)}
+	cfg.Ledger = &slowClaims{Store: store}
+	var logs bytes.Buffer
+	cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Created != 50 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	checkExactlyOnce(t, e, ps, cfg.Results, false)
+	if !strings.Contains(logs.String(), "ledger: waiting to claim rows: it has not answered for 2 s (another process may hold it locked)") {
+		t.Errorf("the wait was not said:\n%s", logs.String())
 	}
 }

@@ -439,7 +439,17 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		lp = ":memory:" // the in-process sandbox is forgotten at exit; so is its ledger
 		fallthrough
 	case lp != "" && lp != "off":
-		if store, err = openLedger(lp); err != nil {
+		var wait *time.Timer
+		if !isPostgres(lp) { // a URL may hold a password: not logged
+			wait = time.AfterFunc(2*time.Second, func() {
+				log.Warn("ledger: waiting to open it: it has not answered for 2 s (another process may hold it locked)", "ledger", lp)
+			})
+		}
+		store, err = openLedger(lp)
+		if wait != nil {
+			wait.Stop()
+		}
+		if err != nil {
 			return usageError{err}
 		}
 		defer store.Close()

@@ -559,3 +559,40 @@ func TestSandboxLedger(t *testing.T) {
 		t.Errorf("ledger show: exit %d\n%s", code, out)
 	}
 }
+
+// TestLedgerLockedIsWaitedFor: a ledger another process holds locked (an
+// sqlite3 shell with a transaction open) is waited for, and the wait is
+// said after 2 s, not kept silent; once the lock goes, the run goes on.
+func TestLedgerLockedIsWaitedFor(t *testing.T) {
+	in, _ := crm(t, 5, 160)
+	led := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := ledger.OpenSQLite(led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", led)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	release := time.AfterFunc(3*time.Second, func() { conn.ExecContext(ctx, "ROLLBACK") })
+	defer release.Stop()
+	code, out, errs := runCLI(t, nil, "import", in, "--sandbox", "--ledger", led, "--campaign", "Spring Promo", "--rate", "0", "--progress", "none",
+		"--results", filepath.Join(t.TempDir(), "r.csv"))
+	if code != exitOK || !strings.Contains(out, "created            5") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "ledger: waiting to open it: it has not answered for 2 s (another process may hold it locked)") {
+		t.Errorf("the wait for the locked ledger was not said:\n%s", errs)
+	}
+}

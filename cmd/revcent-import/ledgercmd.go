@@ -37,8 +37,13 @@ func ledgerPath(flag string, getenv func(string) string) string {
 	return ""
 }
 
+// isPostgres says whether a --ledger value is a Postgres URL.
+func isPostgres(path string) bool {
+	return strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://")
+}
+
 func openLedger(path string) (ledger.Store, error) {
-	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
+	if isPostgres(path) {
 		// A ledger shared by importers on several machines.
 		return ledger.OpenPostgres(context.Background(), path)
 	}
