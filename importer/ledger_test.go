@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/revcent-import/revcent-import/internal/fake"
 	"github.com/revcent-import/revcent-import/ledger"
 	"github.com/revcent-import/revcent-import/ratelimit"
 	"github.com/revcent-import/revcent-import/results"
@@ -31,22 +32,30 @@ func (fullDisk) Settle(context.Context, int64, []ledger.Person, []ledger.Person)
 
 func (fullDisk) Release(context.Context, string, int64, []string) error { return errDiskFull }
 
+// withLedger is an env with an input of n prospects, and the config of
+// a run on it with a new ledger (closed when the test ends).
+func withLedger(t *testing.T, n int) (*env, []fake.Prospect, Config, *ledger.SQLite) {
+	t.Helper()
+	e := newEnv(t, sandbox.Options{})
+	content, ps := crmCSV(t, n)
+	store, err := ledger.OpenSQLite(filepath.Join(e.dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg := e.config(e.file("c.csv", content))
+	cfg.Target = results.Target{URL: e.srv.URL + "/v2", Key: results.KeyFingerprint(sandbox.DefaultAPIKey)}
+	cfg.Ledger = store
+	return e, ps, cfg, store
+}
+
 // TestLedgerFailedRunsUnsentClaims: a run stopped by its ledger (a full
 // disk) ends, but leaves its claims, of rows it sent and of rows it only
 // read ahead. Its resume settles the ledger from the journal, and takes
 // over the claims of rows the journal shows were never sent without
 // reconciling them: a search each, and a wait for --settle, for nothing.
 func TestLedgerFailedRunsUnsentClaims(t *testing.T) {
-	e := newEnv(t, sandbox.Options{})
-	content, ps := crmCSV(t, 3000)
-	in := e.file("c.csv", content)
-	store, err := ledger.OpenSQLite(filepath.Join(e.dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	cfg := e.config(in)
-	cfg.Target = results.Target{URL: e.srv.URL + "/v2", Key: results.KeyFingerprint(sandbox.DefaultAPIKey)}
+	e, ps, cfg, store := withLedger(t, 3000)
 	cfg.Ledger = fullDisk{store}
 	cfg.Limiter = ratelimit.New(1500, 1) // its first settle fails, with rows still to send
 	sum, err := Run(context.Background(), cfg)
@@ -91,16 +100,7 @@ func (s *slowClaims) ClaimMany(ctx context.Context, target string, keys []string
 // TestLedgerWaitIsSaid: a claim the ledger keeps waiting past 2 s is said
 // in the log, then the run goes on.
 func TestLedgerWaitIsSaid(t *testing.T) {
-	e := newEnv(t, sandbox.Options{})
-	content, ps := crmCSV(t, 50)
-	in := e.file("c.csv", content)
-	store, err := ledger.OpenSQLite(filepath.Join(e.dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	cfg := e.config(in)
-	cfg.Target = results.Target{URL: e.srv.URL + "/v2", Key: results.KeyFingerprint(sandbox.DefaultAPIKey)}
+	e, ps, cfg, store := withLedger(t, 50)
 	cfg.Ledger = &slowClaims{Store: store}
 	var logs bytes.Buffer
 	cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
