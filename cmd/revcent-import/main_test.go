@@ -148,7 +148,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad delimiter", keyEnv, []string{"import", in, "--delimiter", ";;"}, "--delimiter"},
 		{"missing input", keyEnv, []string{"import", "/nonexistent.csv", "--campaign", "X"}, "no such file"},
 		{"bad base url", keyEnv, []string{"import", in, "--campaign", "X", "--base-url", "api.revcent.com"}, "base URL"},
-		{"no place for the ledger", map[string]string{"REVCENT_API_KEY": "k"}, []string{"import", in, "--campaign", "X"},
+		{"no place for the ledger", map[string]string{"REVCENT_API_KEY": "k"}, []string{"import", in, "--campaign", "X", "--base-url", "http://127.0.0.1:1/v2"},
 			"the ledger has no place: neither XDG_STATE_HOME nor HOME is set. Pass --ledger PATH (or set REVCENT_LEDGER) to keep it there, or --ledger off"},
 		{"bad mapping", keyEnv, []string{"import", in, "--mapping", write(t, "m.yaml", "customer.emial: Email\n")}, `did you mean "customer.email"`},
 	}
