@@ -11,6 +11,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -83,6 +84,9 @@ type Claim struct {
 	HeldBy int64
 }
 
+// ErrNoRun is ForgetRun's answer for a run the ledger does not have.
+var ErrNoRun = errors.New("no such run in the ledger")
+
 // Stat is one line of `ledger stats`.
 type Stat struct {
 	Target, Campaign string
@@ -114,6 +118,8 @@ type Store interface {
 	Stats(ctx context.Context) ([]Stat, error)
 	Runs(ctx context.Context) ([]Run, error)
 	Forget(ctx context.Context, key string) (int64, error)
+	// ForgetRun removes the people run created first; ErrNoRun when
+	// the ledger has no such run.
 	ForgetRun(ctx context.Context, run int64) (int64, error)
 	// Checkpoint copies what the store's log holds into its file, where
 	// it keeps one apart (SQLite's write-ahead log), without waiting for

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +57,11 @@ func TestPostgresClaims(t *testing.T) {
 	}
 	if n, err := s.Forget(ctx, "email:ada@example.com"); err != nil || n != 1 {
 		t.Errorf("forget: %d %v", n, err)
+	}
+	for run, want := range map[int64]error{b: nil, 999: ErrNoRun} { // b created nobody; 999 never was
+		if n, err := s.ForgetRun(ctx, run); n != 0 || !errors.Is(err, want) {
+			t.Errorf("forget run %d: %d %v, want 0 and %v", run, n, err, want)
+		}
 	}
 
 	// Eight stores (eight importers' pools), each with its own run.

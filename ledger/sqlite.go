@@ -1165,7 +1165,18 @@ func (s *SQLite) ForgetRun(ctx context.Context, run int64) (_ int64, err error) 
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return n, err
+	}
+	var one int
+	switch err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM runs WHERE id=?`), run).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, ErrNoRun
+	case err != nil:
+		return 0, err
+	}
+	return 0, nil
 }
 
 // Close closes the database.

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -598,5 +599,27 @@ func TestRunsCountClaims(t *testing.T) {
 	}
 	if runs[0].Killed || !runs[2].Killed || runs[3].Killed {
 		t.Errorf("killed: %v, %v, %v, want a run of this process alive, one whose process is gone killed, and an ended one not", runs[0].Killed, runs[2].Killed, runs[3].Killed)
+	}
+}
+
+// TestForgetRun: forgetting a run removes the people it created first;
+// a run that created nobody left removes none, and one the ledger never
+// had is ErrNoRun.
+func TestForgetRun(t *testing.T) {
+	ctx := context.Background()
+	s := newLedger(t)
+	a, _ := s.StartRun(ctx, Run{Target: "T", Input: "a.csv", Results: "a.results.csv"})
+	b, _ := s.StartRun(ctx, Run{Target: "T", Input: "b.csv", Results: "b.results.csv"})
+	if err := s.Settle(ctx, a, []Person{{Target: "T", Key: "email:ada@example.com", CustomerID: "C1", Status: "created"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		run  int64
+		n    int64
+		want error
+	}{{a, 1, nil}, {a, 0, nil}, {b, 0, nil}, {b + 1, 0, ErrNoRun}} {
+		if n, err := s.ForgetRun(ctx, tc.run); n != tc.n || !errors.Is(err, tc.want) {
+			t.Errorf("forget run %d: %d %v, want %d and %v", tc.run, n, err, tc.n, tc.want)
+		}
 	}
 }

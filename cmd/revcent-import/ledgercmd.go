@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -232,24 +231,19 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 			} else {
 				n, err = s.ForgetRun(context.Background(), runID)
 			}
-			if err != nil {
+			// Nothing to forget: say why, rather than "0 forgotten".
+			switch {
+			case errors.Is(err, ledger.ErrNoRun):
+				fmt.Fprintf(io.out, "run %d is not in the ledger (`ledger runs` lists them): nothing forgotten\n", runID)
+			case err != nil:
 				return err
+			case n > 0:
+				fmt.Fprintf(io.out, "%d entries forgotten\n", n)
+			case len(args) == 1:
+				fmt.Fprintf(io.out, "%s is not in the ledger: nothing forgotten\n", args[0])
+			default:
+				fmt.Fprintf(io.out, "run %d created nobody the ledger still holds: nothing forgotten\n", runID)
 			}
-			if n == 0 {
-				// Nothing to forget: say why, rather than "0 forgotten".
-				switch known, err := hasRun(s, runID); {
-				case len(args) == 1:
-					fmt.Fprintf(io.out, "%s is not in the ledger: nothing forgotten\n", args[0])
-				case err != nil:
-					return err
-				case !known:
-					fmt.Fprintf(io.out, "run %d is not in the ledger (`ledger runs` lists them): nothing forgotten\n", runID)
-				default:
-					fmt.Fprintf(io.out, "run %d created nobody the ledger still holds: nothing forgotten\n", runID)
-				}
-				return nil
-			}
-			fmt.Fprintf(io.out, "%d entries forgotten\n", n)
 			return nil
 		},
 	}
@@ -257,15 +251,6 @@ sending. It is a plain SQLite file (default ~/.local/state/revcent-import/ledger
 	forget.Flags().BoolVar(&yes, "yes", false, "do not ask")
 	cmd.AddCommand(imp, stats, show, runs, forget)
 	return cmd
-}
-
-// hasRun says whether the ledger has run id.
-func hasRun(s ledger.Store, id int64) (bool, error) {
-	runs, err := s.Runs(context.Background())
-	if err != nil {
-		return false, err
-	}
-	return slices.ContainsFunc(runs, func(r ledger.Run) bool { return r.ID == id }), nil
 }
 
 // personKey is the ledger key of an email as a person types it.
