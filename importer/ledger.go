@@ -283,14 +283,17 @@ func (lr *ledgerRun) outcome(rec *results.Record) {
 // holds the ledger's lock (SQLite waits for it up to 10 s).
 const ledgerSlow = 2 * time.Second
 
-// slow logs, once a ledger call to do what has taken ledgerSlow, that
-// the run waits for it; the returned func ends the watch.
-func (lr *ledgerRun) slow(what string) func() {
-	t := time.AfterFunc(ledgerSlow, func() {
-		lr.log.Warn("ledger: waiting to " + what + ": it has not answered for 2 s (another process may hold it locked)")
-	})
-	return func() { t.Stop() }
+// WatchLedger logs, once a ledger call to do what has taken ledgerSlow,
+// that the run waits for it; the returned func ends the watch. The
+// ledger's opening (by the command) and the run's calls share it.
+func WatchLedger(log *slog.Logger, what string) (stop func() bool) {
+	return time.AfterFunc(ledgerSlow, func() {
+		log.Warn("ledger: waiting to " + what + ": it has not answered for 2 s (another process may hold it locked)")
+	}).Stop
 }
+
+// slow is WatchLedger on the run's log.
+func (lr *ledgerRun) slow(what string) func() bool { return WatchLedger(lr.log, what) }
 
 // settleEvery is how often the ledger records outcomes (the journal
 // flushes every 100 ms). A person's page of the ledger is written once per

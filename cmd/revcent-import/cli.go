@@ -439,16 +439,9 @@ func runImport(ctx context.Context, input string, f importFlags, io stdio, geten
 		lp = ":memory:" // the in-process sandbox is forgotten at exit; so is its ledger
 		fallthrough
 	case lp != "" && lp != "off":
-		var wait *time.Timer
-		if !isPostgres(lp) { // a URL may hold a password: not logged
-			wait = time.AfterFunc(2*time.Second, func() {
-				log.Warn("ledger: waiting to open it: it has not answered for 2 s (another process may hold it locked)", "ledger", lp)
-			})
-		}
+		stop := importer.WatchLedger(log, "open it")
 		store, err = openLedger(lp)
-		if wait != nil {
-			wait.Stop()
-		}
+		stop()
 		if err != nil {
 			return usageError{err}
 		}
