@@ -3,10 +3,12 @@ package importer
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,12 +34,11 @@ func (fullDisk) Settle(context.Context, int64, []ledger.Person, []ledger.Person)
 
 func (fullDisk) Release(context.Context, string, int64, []string) error { return errDiskFull }
 
-// withLedger is an env with an input of n prospects, and the config of
-// a run on it with a new ledger (closed when the test ends).
-func withLedger(t *testing.T, n int) (*env, []fake.Prospect, Config, *ledger.SQLite) {
+// withLedger is an env (its sandbox playing opts) with an input, and the
+// config of a run on it with a new ledger (closed when the test ends).
+func withLedger(t *testing.T, opts sandbox.Options, content string) (*env, Config, *ledger.SQLite) {
 	t.Helper()
-	e := newEnv(t, sandbox.Options{})
-	content, ps := crmCSV(t, n)
+	e := newEnv(t, opts)
 	store, err := ledger.OpenSQLite(filepath.Join(e.dir, "ledger.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +47,35 @@ func withLedger(t *testing.T, n int) (*env, []fake.Prospect, Config, *ledger.SQL
 	cfg := e.config(e.file("c.csv", content))
 	cfg.Target = results.Target{URL: e.srv.URL + "/v2", Key: results.KeyFingerprint(sandbox.DefaultAPIKey)}
 	cfg.Ledger = store
-	return e, ps, cfg, store
+	return e, cfg, store
+}
+
+// withBrokenRows is n prospects as a CRM export writes them, but for
+// rows 3 and 5: an email that is not one, and a row cut short after three
+// columns. It returns the other prospects, which are to be created.
+func withBrokenRows(t *testing.T, n int) (string, []fake.Prospect) {
+	ps := fake.Prospects(n, 7)
+	var b bytes.Buffer
+	cw := csv.NewWriter(&b)
+	cw.Write(fake.Header)
+	var good []fake.Prospect
+	for _, p := range ps {
+		rec := p.Record()
+		switch p.Index {
+		case 3:
+			rec[slices.Index(fake.Header, "Email")] = "nobody(at)example.com"
+		case 5:
+			rec = rec[:3]
+		default:
+			good = append(good, p)
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), good
 }
 
 // TestLedgerFailedRunsUnsentClaims: a run stopped by its ledger (a full
@@ -54,14 +83,38 @@ func withLedger(t *testing.T, n int) (*env, []fake.Prospect, Config, *ledger.SQL
 // read ahead. Its resume settles the ledger from the journal, and takes
 // over the claims of rows the journal shows were never sent without
 // reconciling them: a search each, and a wait for --settle, for nothing.
+// The rows in doubt are reconciled as each sandbox mode answers; the
+// broken rows stay invalid, never claimed, and are not read again.
 func TestLedgerFailedRunsUnsentClaims(t *testing.T) {
-	e, ps, cfg, store := withLedger(t, 3000)
+	for _, m := range []struct {
+		name string
+		opts sandbox.Options
+	}{
+		{"get flat, repeated email created", sandbox.Options{}},
+		{"get nested", sandbox.Options{NestedGet: true}},
+		{"repeated email returns the customer", sandbox.Options{Duplicate: sandbox.ReturnExisting}},
+		{"repeated email refused", sandbox.Options{Duplicate: sandbox.Refuse}},
+		{"search lag 2s, get nested", sandbox.Options{SearchLag: 2 * time.Second, NestedGet: true}},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			failedRunsUnsentClaims(t, m.opts)
+		})
+	}
+}
+
+func failedRunsUnsentClaims(t *testing.T, opts sandbox.Options) {
+	const n = 2000
+	content, ps := withBrokenRows(t, n)
+	e, cfg, store := withLedger(t, opts, content)
+	cfg.Settle = opts.SearchLag + 200*time.Millisecond
+	cfg.ExistsCode = sandbox.ExistsCode
 	cfg.Ledger = fullDisk{store}
 	cfg.Limiter = ratelimit.New(1500, 1) // its first settle fails, with rows still to send
 	sum, err := Run(context.Background(), cfg)
 	var ae *AbortError
-	if !errors.As(err, &ae) || !errors.Is(err, errDiskFull) || sum.Created == 0 || sum.Unsent == 0 {
-		t.Fatalf("run on a full disk: %+v, %v; want it stopped by the ledger, some rows created and some not sent", sum, err)
+	if !errors.As(err, &ae) || !errors.Is(err, errDiskFull) || sum.Created == 0 || sum.Unsent == 0 || sum.Invalid != 2 {
+		t.Fatalf("run on a full disk: %+v, %v; want it stopped by the ledger, some rows created, the 2 broken ones invalid, and some not sent", sum, err)
 	}
 	runs, err := store.Runs(context.Background())
 	if err != nil || len(runs) != 1 || runs[0].Ended.IsZero() || runs[0].Exit != 3 || runs[0].Claims <= sum.InDoubt {
@@ -72,16 +125,25 @@ func TestLedgerFailedRunsUnsentClaims(t *testing.T) {
 	e.setGetFault(func(http.ResponseWriter, *http.Request) bool { searches.Add(1); return false })
 	cfg.Ledger, cfg.Resume, cfg.Limiter = store, true, ratelimit.New(0, 1)
 	sum2, err := Run(context.Background(), cfg)
-	if err != nil || sum2.Skipped != sum.Created || sum2.Created != 3000-sum.Created {
-		t.Fatalf("resume: %+v %v", sum2, err)
+	if err != nil || sum2.Skipped != sum.Created+2 || sum2.Created != int64(len(ps))-sum.Created || sum2.Invalid != 0 {
+		t.Fatalf("resume: %+v %v; want the %d created and the 2 broken rows skipped, the rest created", sum2, err, sum.Created)
 	}
 	if n := searches.Load(); n > 10*sum.InDoubt+10 {
 		t.Errorf("the resume made %d searches and gets for %d rows in doubt: it reconciled rows the stopped run never sent", n, sum.InDoubt)
 	}
 	checkExactlyOnce(t, e, ps, cfg.Results, false)
+	lasts := last(readResults(t, cfg.Results))
+	for _, row := range []int{3, 5} {
+		if r := lasts[row]; r.Status != results.Invalid || r.Message == "" {
+			t.Errorf("broken row %d ends %+v, want invalid and why", row, r)
+		}
+	}
 	runs, err = store.Runs(context.Background())
 	if err != nil || len(runs) != 2 || runs[0].Claims != 0 || runs[1].Claims != 0 || runs[1].Created != sum2.Created {
 		t.Errorf("ledger runs after the resume: %+v, %v; want no claims left", runs, err)
+	}
+	if st, err := store.Stats(context.Background()); err != nil || len(st) != 1 || st[0].People != int64(len(ps)) {
+		t.Errorf("ledger stats: %+v %v; want the %d people created, not the broken rows", st, err, len(ps))
 	}
 }
 
@@ -100,7 +162,8 @@ func (s *slowClaims) ClaimMany(ctx context.Context, target string, keys []string
 // TestLedgerWaitIsSaid: a claim the ledger keeps waiting past 2 s is said
 // in the log, then the run goes on.
 func TestLedgerWaitIsSaid(t *testing.T) {
-	e, ps, cfg, store := withLedger(t, 50)
+	content, ps := crmCSV(t, 50)
+	e, cfg, store := withLedger(t, sandbox.Options{}, content)
 	cfg.Ledger = &slowClaims{Store: store}
 	var logs bytes.Buffer
 	cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
