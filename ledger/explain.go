@@ -31,13 +31,12 @@ const busyTimeout = "10 s"
 // words (see Explained). Any other error, or one explained already, is
 // returned as it is.
 func explainAt(path string, err error) error {
-	var se *sqlite.Error
 	var ex *Explained
-	if err == nil || errors.As(err, &ex) || !errors.As(err, &se) {
+	if err == nil || errors.As(err, &ex) {
 		return err
 	}
 	var msg string
-	switch se.Code() & 0xff { // the primary code of an extended one
+	switch code(err) {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		msg = fmt.Sprintf("%s stayed locked by another process for over %s (an sqlite3 shell, or another tool, with a transaction open on it): end that, then run again", path, busyTimeout)
 	case sqlite3.SQLITE_NOTADB:
@@ -54,6 +53,16 @@ func explainAt(path string, err error) error {
 		return err
 	}
 	return &Explained{msg, err}
+}
+
+// code is the primary result code of err, an error of SQLite's (of an
+// extended one, its low byte), or -1 for any other error.
+func code(err error) int {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return -1
+	}
+	return se.Code() & 0xff
 }
 
 // explainPG puts err, of the Postgres ledger at name (its URL without

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Schema is the ledger's SQLite schema (version 5); `sqlite3 ledger.db
@@ -198,7 +199,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 			break
 		}
 		db.Close()
-		if !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+		if code(err) != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
 			return nil, openErr(path, explainAt(path, err), "not a ledger, or not writable: ")
 		}
 	}
