@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -25,7 +26,7 @@ func (e *Explained) Unwrap() error { return e.err }
 
 // busyTimeout is how long a statement waits for another process's write
 // lock on the file before SQLite gives up (the busy_timeout pragma).
-const busyTimeout = "10 s"
+const busyTimeout = 10 * time.Second
 
 // explainAt puts err, an error of SQLite's on the ledger at path, in
 // words (see Explained). Any other error, or one explained already, is
@@ -38,7 +39,7 @@ func explainAt(path string, err error) error {
 	var msg string
 	switch code(err) {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		msg = fmt.Sprintf("%s stayed locked by another process for over %s (an sqlite3 shell, or another tool, with a transaction open on it): end that, then run again", path, busyTimeout)
+		msg = fmt.Sprintf("%s stayed locked by another process for over %.0f s (an sqlite3 shell, or another tool, with a transaction open on it): end that, then run again", path, busyTimeout.Seconds())
 	case sqlite3.SQLITE_NOTADB:
 		msg = fmt.Sprintf("%s is not an SQLite file, so not a ledger: pass --ledger the ledger's path (or a new file's)", path)
 	case sqlite3.SQLITE_CORRUPT:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -179,7 +180,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 			}
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
-		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-1024)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
+		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=synchronous(NORMAL)&_pragma=cache_size(-1024)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
 	}
 	var db *sql.DB
 	// Two importers starting at once on a new ledger race to set it up:
