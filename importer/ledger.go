@@ -329,7 +329,10 @@ func (lr *ledgerRun) flush(ctx context.Context, final bool) error {
 		if err := lr.failed(); err != nil {
 			return err
 		}
-		return lr.settle(ctx, lr.take(true))
+		if b := lr.take(true); b != nil {
+			return lr.settle(ctx, b)
+		}
+		return nil
 	}
 	if lr.busy.Load() {
 		lr.mu.Lock()
@@ -392,7 +395,8 @@ type settleBatch struct {
 	timed                  bool
 }
 
-// take returns the queued outcomes, if they are due (always when all).
+// take returns the queued outcomes, if there are any and they are due
+// (always when all); nil when not.
 // Once every row is read (tail), they are due ten times as often: the
 // run's end records those left, after its last answer, and a second's
 // took 4-7 ms at 200 rows a second.
@@ -402,6 +406,9 @@ func (lr *ledgerRun) take(all bool) *settleBatch {
 	every := settleEvery
 	if lr.tail.Load() {
 		every /= 10
+	}
+	if len(lr.done)+len(lr.release)+len(lr.changed) == 0 {
+		return nil // nothing to record: no transaction, no goroutine
 	}
 	if !all && time.Since(lr.settled) < every && len(lr.done) < settleMax {
 		return nil
