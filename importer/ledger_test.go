@@ -122,6 +122,9 @@ func failedRunsUnsentClaims(t *testing.T, opts sandbox.Options, late time.Durati
 	if !errors.As(err, &ae) || !errors.Is(err, errDiskFull) || sum.Created == 0 || sum.Unsent == 0 || sum.Invalid != 2 {
 		t.Fatalf("run on a full disk: %+v, %v; want it stopped by the ledger, some rows created, the 2 broken ones invalid, and some not sent", sum, err)
 	}
+	if sum.InDoubt != int64(sum.File[results.Pending]) {
+		t.Errorf("the summary counts %d rows in doubt, the journal %d pending", sum.InDoubt, sum.File[results.Pending])
+	}
 	runs, err := store.Runs(context.Background())
 	if err != nil || len(runs) != 1 || runs[0].Ended.IsZero() || runs[0].Exit != 3 || runs[0].Claims <= sum.InDoubt {
 		t.Fatalf("ledger runs: %+v, %v; want run 1 ended, exit 3, its claims left on more than its %d rows in doubt", runs, err, sum.InDoubt)

@@ -123,7 +123,16 @@ func (r *run) run(ctx context.Context) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	// What was handed to the writer after it stopped was never written
+	// (send can still find room in the inbox then). A sent row's outcome
+	// lost so leaves its pending line: the row is in doubt, not unsent.
+	for m := range r.inbox {
+		if m.kind == mRecord && m.rec.Attempts > 0 {
+			r.c.inDoubt.Add(1)
+		}
+	}
+	return err
 }
 
 // send hands m to the writer. It fails only when the writer has stopped.
