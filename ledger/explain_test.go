@@ -193,6 +193,32 @@ func TestExplainedPostgresErrors(t *testing.T) {
 	}
 	_, err = OpenPostgres(ctx, strings.Replace(dsn, "//ledger@", "//reader:pw@", 1))
 	checkExplainedPG(t, err, "postgres://reader:***@", "the user may not create or change the ledger's tables")
+
+	// A user the server asks a password of (the test server trusts
+	// loopback for the others), given the wrong one.
+	var hba string
+	if err := db.QueryRowContext(ctx, "SHOW hba_file").Scan(&hba); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte("host all guarded 127.0.0.1/32 scram-sha-256\n"), rules...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "SET password_encryption = 'scram-sha-256'; CREATE ROLE guarded LOGIN PASSWORD 'right'; SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	guarded := strings.Replace(dsn, "//ledger@", "//guarded:secret@", 1)
+	// The server reloads its rules after the call returns: until then it
+	// trusts the user, who may then not create the tables.
+	_, err = OpenPostgres(ctx, guarded)
+	for i := 0; i < 50 && err != nil && strings.Contains(err.Error(), "may not create"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		_, err = OpenPostgres(ctx, guarded)
+	}
+	checkExplainedPG(t, err, "postgres://guarded:***@", "PostgreSQL refused the user or its password: check them in the URL")
 }
 
 // checkExplainedPG asserts that err is Postgres's in words: an Explained
