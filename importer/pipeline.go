@@ -124,15 +124,30 @@ func (r *run) run(ctx context.Context) error {
 		})
 	}
 	err := g.Wait()
-	// What was handed to the writer after it stopped was never written
-	// (send can still find room in the inbox then). A sent row's outcome
-	// lost so leaves its pending line: the row is in doubt, not unsent.
+	r.countUnwritten()
+	return err
+}
+
+// countUnwritten counts what was handed to the writer after it stopped
+// (send can still find room in the inbox then), once the inbox is
+// closed: none of it was written.
+func (r *run) countUnwritten() {
 	for m := range r.inbox {
-		if m.kind == mRecord && m.rec.Attempts > 0 {
-			r.c.inDoubt.Add(1)
+		if m.kind == mRecord {
+			r.lost(&m.rec)
 		}
 	}
-	return err
+}
+
+// lost counts an outcome the writer never wrote (it had stopped). A row
+// whose request was sent, in this run or an earlier one, keeps its
+// pending line in the journal: it is in doubt. One never sent (known to
+// the ledger, found by --check-existing) is left unsent. A pending line
+// handed over by unknown was counted in doubt there.
+func (r *run) lost(rec *results.Record) {
+	if rec.Attempts > 0 && rec.Status != results.Pending {
+		r.c.inDoubt.Add(1)
+	}
 }
 
 // send hands m to the writer. It fails only when the writer has stopped.
@@ -723,14 +738,14 @@ func (r *run) closeOpen(n int64) {
 	}
 }
 
-// finish hands a sent row's outcome to the writer. If the writer has
-// stopped, the outcome is lost but the row's pending line is on disk: it
-// counts as in doubt, and --resume reconciles it.
+// finish hands a row's outcome to the writer. If the writer has
+// stopped, the outcome is lost (see lost): a sent row's pending line is
+// on disk, and --resume reconciles it.
 func (r *run) finish(rec results.Record) error {
 	r.closeOpen(1)
 	err := r.send(msg{kind: mRecord, rec: rec})
 	if errors.Is(err, errWriterGone) {
-		r.c.inDoubt.Add(1)
+		r.lost(&rec)
 	}
 	return err
 }
