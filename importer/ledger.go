@@ -95,9 +95,7 @@ func (lr *ledgerRun) serve(ctx context.Context) {
 		for i, a := range batch {
 			keys[i] = a.key
 		}
-		stop := lr.slow("claim rows")
-		cs, err := lr.store.ClaimMany(ctx, lr.target, keys, lr.id, batch[0].known)
-		stop()
+		cs, err := lr.claimMany(ctx, keys, batch[0].known)
 		for i, a := range batch {
 			if err != nil {
 				a.reply <- claimAnswer{err: err}
@@ -294,6 +292,13 @@ func WatchLedger(log *slog.Logger, what string) (stop func() bool) {
 
 // slow is WatchLedger on the run's log.
 func (lr *ledgerRun) slow(what string) func() bool { return WatchLedger(lr.log, what) }
+
+// claimMany claims keys for the run (ledger.Store.ClaimMany), saying so
+// if the ledger keeps it waiting.
+func (lr *ledgerRun) claimMany(ctx context.Context, keys []string, known bool) ([]ledger.Claim, error) {
+	defer lr.slow("claim rows")()
+	return lr.store.ClaimMany(ctx, lr.target, keys, lr.id, known)
+}
 
 // settleEvery is how often the ledger records outcomes (the journal
 // flushes every 100 ms). A person's page of the ledger is written once per
@@ -550,9 +555,7 @@ func (r *run) claimBatch(ctx context.Context, jobs []job) error {
 	}
 	ready := jobs[:0:0]
 	if len(keys) > 0 {
-		stop := r.ledger.slow("claim rows")
-		cs, err := r.ledger.store.ClaimMany(ctx, r.ledger.target, keys, r.ledger.id, r.cfg.CreateExisting)
-		stop()
+		cs, err := r.ledger.claimMany(ctx, keys, r.cfg.CreateExisting)
 		if err != nil {
 			r.closeOpen(int64(len(jobs)))
 			if ctx.Err() != nil {
