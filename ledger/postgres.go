@@ -78,12 +78,12 @@ END $$`,
 // same statements: a key's row is inserted once (ON CONFLICT DO NOTHING),
 // and a claim is taken over only from the holder it was read with.
 func OpenPostgres(ctx context.Context, dsn string) (*SQLite, error) {
+	name := redactDSN(dsn) // errors name it
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", redactDSN(dsn), err)
+		return nil, fmt.Errorf("ledger %s: %w", name, err)
 	}
 	db.SetMaxOpenConns(4)
-	name := redactDSN(dsn)
 	if err := pgSetUp(ctx, db); err != nil {
 		db.Close()
 		return nil, openErr(name, explainPG(name, err), "")
